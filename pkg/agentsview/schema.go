@@ -1,0 +1,157 @@
+// Package agentsview reads agentsview's SQLite database: it detects which
+// schema build wrote it, takes one read-only snapshot per run, finds the
+// sessions that changed since the watermark and streams them as records. It
+// never writes the source: the database is opened read-only and query-only,
+// and agentsview (in WAL mode) keeps writing while we read.
+package agentsview
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+)
+
+// required lists the tables and columns avsync cannot do without. Every
+// other column is optional: a schema that lacks it yields its empty value.
+var required = map[string][]string{
+	"sessions":   {"id", "project", "file_hash"},
+	"messages":   {"id", "session_id", "ordinal", "role", "content"},
+	"tool_calls": {"message_id", "session_id", "tool_name"},
+}
+
+// schema records which columns each table has.
+type schema map[string]map[string]bool
+
+func (s schema) has(table, column string) bool { return s[table][column] }
+
+// col returns the SQL for table.column (prefixed by alias), or the
+// fallback literal when the source lacks the column.
+func (s schema) col(alias, table, column, fallback string) string {
+	if !s.has(table, column) {
+		return fallback
+	}
+	if alias != "" {
+		return fmt.Sprintf("COALESCE(%s.%s, %s)", alias, column, fallback)
+	}
+	return fmt.Sprintf("COALESCE(%s, %s)", column, fallback)
+}
+
+// Source is an open agentsview database.
+type Source struct {
+	path   string
+	db     *sql.DB
+	schema schema
+}
+
+// SourceError means the database is missing, unreadable or not agentsview's.
+type SourceError struct{ Err error }
+
+func (e *SourceError) Error() string { return e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
+
+func sourceErrorf(format string, args ...any) error {
+	return &SourceError{Err: fmt.Errorf(format, args...)}
+}
+
+// Open opens the agentsview database at path read-only and checks its schema.
+func Open(ctx context.Context, path string) (*Source, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, sourceErrorf("%s: %v", path, err)
+	}
+	st, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, sourceErrorf("%s: no such agentsview database (set --db or AV_DB)", path)
+	}
+	if err != nil {
+		return nil, sourceErrorf("%s: %v", path, err)
+	}
+	if st.IsDir() {
+		return nil, sourceErrorf("%s: is a directory, not an agentsview database", path)
+	}
+	// mode=ro and query_only: we can never write agentsview's file. The busy
+	// timeout only matters while agentsview recovers a WAL; readers are not
+	// blocked by its writes in WAL mode.
+	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() +
+		"?mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, sourceErrorf("%s: %v", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	src := &Source{path: path, db: db}
+	if err := src.detect(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return src, nil
+}
+
+// updatesInPlace tells whether the agentsview build that wrote this database
+// updates rows it already stored (a reply growing in place, a tool result
+// filled in later). The August 2026 build does, and marks it with
+// sessions.transcript_revision; the March 2026 build never does.
+func (s *Source) updatesInPlace() bool { return s.schema.has("sessions", "transcript_revision") }
+
+// Close closes the database.
+func (s *Source) Close() error { return s.db.Close() }
+
+// Path is the path the source was opened with.
+func (s *Source) Path() string { return s.path }
+
+func (s *Source) detect(ctx context.Context) error {
+	s.schema = schema{}
+	for table := range required {
+		rows, err := s.db.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
+		if err != nil {
+			return sourceErrorf("%s: not a readable SQLite database: %v", s.path, sqliteReason(err))
+		}
+		cols := map[string]bool{}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return sourceErrorf("%s: %v", s.path, err)
+			}
+			cols[name] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return sourceErrorf("%s: not a readable SQLite database: %v", s.path, sqliteReason(err))
+		}
+		s.schema[table] = cols
+	}
+	var missing []string
+	for _, table := range []string{"sessions", "messages", "tool_calls"} {
+		if len(s.schema[table]) == 0 {
+			missing = append(missing, "table "+table)
+			continue
+		}
+		for _, c := range required[table] {
+			if !s.schema.has(table, c) {
+				missing = append(missing, table+"."+c)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return sourceErrorf("%s: not an agentsview database: missing %s", s.path, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// sqliteReason shortens driver errors to their reason.
+func sqliteReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "SQL logic error") {
+		return msg[i+2:]
+	}
+	return msg
+}

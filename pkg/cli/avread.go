@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"avsync/pkg/agentsview"
+	"avsync/pkg/exitcode"
+	"avsync/pkg/record"
+	"avsync/pkg/watermark"
+)
+
+// ReadMain runs av-read and returns its exit code.
+func ReadMain(ctx context.Context, args []string, s Streams) int {
+	app := &ucli.App{
+		Name:      "av-read",
+		Usage:     "stream the agentsview sessions that changed since the last sync, as NDJSON",
+		UsageText: "av-read [options] | av-mask | av-write",
+		Description: `Opens agentsview's database read-only (agentsview may keep writing: one
+read transaction gives a consistent snapshot without blocking it), compares
+each session with the watermark in --state, and writes the changed ones to
+stdout as wire-format records: a session header, its messages each followed
+by its tool calls, and a session_end. New sessions, and all sessions when the
+state comes from an older avsync, go in mode "full"; changed ones in mode
+"append" with only the unsettled tail and what follows it, or "full" again
+when earlier messages were rewritten. av-read never writes the state: av-write
+advances it after the store commits, so an interrupted pipeline re-sends.
+With --session, only those sessions are considered (add --full to force them).`,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: defaultSourcePath(),
+				Usage: "agentsview database `FILE`"},
+			stateFlag(),
+			&ucli.BoolFlag{Name: "full", EnvVars: []string{"AV_FULL"},
+				Usage: "ignore the watermark: send every session whole, in mode full"},
+			&ucli.StringSliceFlag{Name: "session", EnvVars: []string{"AV_SESSION"},
+				Usage: "only this session `ID` (repeatable)"},
+			&ucli.IntFlag{Name: "limit", EnvVars: []string{"AV_LIMIT"},
+				Usage: "send at most `N` sessions this run (0: all); the rest go next run"},
+			quietFlag(), progressFlag(),
+		},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 0 {
+				return exitcode.Errorf(exitcode.Usage, "unexpected argument %q (see av-read --help)", c.Args().First())
+			}
+			if c.Int("limit") < 0 {
+				return exitcode.Errorf(exitcode.Usage, "--limit must be 0 or more")
+			}
+			return readAction(c.Context, c, s)
+		},
+	}
+	return run(ctx, app, args, s)
+}
+
+func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
+	start := time.Now()
+	log := &logger{name: "av-read", w: s.Err}
+	state, err := watermark.Load(c.String("state"))
+	if err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	src, err := agentsview.Open(ctx, c.String("db"))
+	if err != nil {
+		return exitcode.Wrap(exitcode.Source, err)
+	}
+	defer src.Close()
+
+	prog := newProgress(log, c.String("progress"))
+	out := record.NewWriter(s.Out)
+	st, err := src.ReadChanges(ctx, state, agentsview.Options{
+		Full: c.Bool("full"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
+		Progress: func(sent, planned int) { prog.show("%d/%d sessions", sent, planned) },
+	}, out)
+	if err == nil {
+		err = out.Flush()
+	}
+	if record.IsClosedPipe(err) {
+		return nil // `av-read | head`: the reader has what it wanted
+	}
+	var srcErr *agentsview.SourceError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return exitcode.Wrap(exitcode.Interrupted, errors.New("interrupted"))
+	case errors.As(err, &srcErr):
+		return exitcode.Wrap(exitcode.Source, err)
+	case err != nil:
+		return err
+	}
+	if !c.Bool("quiet") {
+		log.Printf("sent %d sessions (%d full, %d append; %d unchanged of %d), %d messages, %d tool calls in %s",
+			st.Full+st.Append, st.Full, st.Append, st.Unchanged, st.Sessions, st.Messages, st.ToolCalls,
+			time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}

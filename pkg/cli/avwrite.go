@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"avsync/pkg/exitcode"
+	"avsync/pkg/ingest"
+	"avsync/pkg/record"
+	"avsync/pkg/store"
+	_ "avsync/pkg/store/sqlite" // registers sqlite://
+	"avsync/pkg/watermark"
+)
+
+// WriteMain runs av-write and returns its exit code.
+func WriteMain(ctx context.Context, args []string, s Streams) int {
+	app := &ucli.App{
+		Name:      "av-write",
+		Usage:     "write masked session records from stdin into the store, then advance the watermark",
+		UsageText: "av-read | av-mask | av-write [options]",
+		Description: `Reads wire-format records on stdin and writes each session group (header,
+messages, tool calls, session_end) into the store inside a batch transaction:
+upserts on natural keys, so re-sending is always safe; mode "full" replaces the
+session's rows, mode "append" its rows from since_ordinal on. Only after a
+batch commits does the watermark of exactly its sessions advance (the state
+file is replaced atomically). A group cut off before its session_end, or with
+a malformed line, is discarded and reported; the others go on. Records
+without av-mask's stamp are refused.
+
+Prints one {"kind":"result"} line per session on stdout, then one
+{"kind":"summary"}. One av-write runs at a time per state file (a lock beside
+it); a second one fails at once naming the holder, or queues with --wait.
+A state made for another store is rebuilt from what this store holds.`,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "store", EnvVars: []string{"AV_STORE"}, Value: defaultStoreURL(),
+				Usage: "store `URL`: sqlite:///abs/path/store.db"},
+			stateFlag(),
+			&ucli.StringFlag{Name: "org", EnvVars: []string{"AV_ORG"},
+				Usage: "org_id that keys every row, so one store serves many teams"},
+			&ucli.BoolFlag{Name: "wait", EnvVars: []string{"AV_WAIT"},
+				Usage: "wait for another av-write to finish instead of failing"},
+			&ucli.BoolFlag{Name: "allow-unmasked", EnvVars: []string{"AV_ALLOW_UNMASKED"},
+				Usage: "accept records av-mask did not stamp (secrets may reach the store)"},
+			&ucli.IntFlag{Name: "batch-sessions", EnvVars: []string{"AV_BATCH_SESSIONS"}, Value: 50,
+				Usage: "commit after `N` sessions"},
+			&ucli.Int64Flag{Name: "batch-mb", EnvVars: []string{"AV_BATCH_MB"}, Value: 32,
+				Usage: "or after `MB` of records, whichever comes first"},
+			quietFlag(), progressFlag(),
+		},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 0 {
+				return exitcode.Errorf(exitcode.Usage, "unexpected argument %q (see av-write --help)", c.Args().First())
+			}
+			if c.Int("batch-sessions") < 1 || c.Int64("batch-mb") < 1 {
+				return exitcode.Errorf(exitcode.Usage, "--batch-sessions and --batch-mb must be at least 1")
+			}
+			return writeAction(c.Context, c, s)
+		},
+	}
+	return run(ctx, app, args, s)
+}
+
+func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
+	log := &logger{name: "av-write", w: s.Err}
+	quiet := c.Bool("quiet")
+	statePath := c.String("state")
+	if c.Bool("allow-unmasked") {
+		log.Printf("WARNING: --allow-unmasked: records are stored as they come, secrets included")
+	}
+
+	st, err := store.Open(ctx, c.String("store"), store.Options{Org: c.String("org")})
+	if errors.Is(err, store.ErrUsage) {
+		return exitcode.Wrap(exitcode.Usage, err)
+	}
+	if err != nil {
+		return exitcode.Wrap(exitcode.Store, err)
+	}
+	defer st.Close()
+
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	lock, err := watermark.Acquire(ctx, watermark.LockPath(statePath), "av-write", c.Bool("wait"))
+	var locked *watermark.LockedError
+	switch {
+	case errors.As(err, &locked):
+		return exitcode.Wrap(exitcode.Locked, errors.New(locked.Error()+" (pass --wait to queue)"))
+	case errors.Is(err, context.Canceled):
+		return exitcode.Wrap(exitcode.Interrupted, errors.New("interrupted while waiting for the lock"))
+	case err != nil:
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	defer lock.Release()
+
+	// Loaded under the lock, so it includes what any earlier writer committed.
+	state, err := watermark.Load(statePath)
+	if err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	before := state.StoreID
+	rebuilt, err := ingest.Bind(ctx, st, state, c.String("org"))
+	if err != nil {
+		return exitcode.Wrap(exitcode.Store, err)
+	}
+	if rebuilt {
+		log.Printf("state %s described store %s, not this one (%s, org %q): rebuilt it from the store (%d sessions); sessions the store lacks will be re-sent",
+			statePath, orNone(before), st.ID(), c.String("org"), len(state.Sessions))
+	}
+	if before != state.StoreID {
+		if err := state.Save(statePath); err != nil {
+			return exitcode.Wrap(exitcode.State, err)
+		}
+	}
+
+	prog := newProgress(log, c.String("progress"))
+	out := record.NewWriter(s.Out)
+	w := ingest.New(st, state, record.NewReader(s.In, "stdin"), out, ingest.Options{
+		AllowUnmasked: c.Bool("allow-unmasked"),
+		BatchSessions: c.Int("batch-sessions"),
+		BatchBytes:    c.Int64("batch-mb") << 20,
+		StatePath:     statePath,
+		Log:           log.Printf,
+		Progress: func(p ingest.Progress) {
+			prog.show("%d sessions, %d messages, %d tool calls, %s", p.Sessions, p.Messages, p.ToolCalls, mib(p.Bytes))
+		},
+	})
+	sum, runErr := w.Run(ctx)
+	if err := out.Write(&sum); err == nil {
+		out.Flush()
+	}
+	if !quiet || runErr != nil {
+		log.Printf("%d sessions synced, %d skipped (already stored), %d failed; %d messages, %d tool calls; %d bad lines; %d ms",
+			sum.SessionsSynced, sum.SessionsSkipped, sum.SessionsFailed, sum.Messages, sum.ToolCalls, sum.BadLines, sum.DurationMS)
+	}
+	switch {
+	case runErr != nil:
+		return runErr
+	case sum.BadLines > 0:
+		return exitcode.Errorf(exitcode.BadInput, "%d bad input lines (see above); their groups were discarded, the rest was stored", sum.BadLines)
+	case sum.SessionsFailed > 0:
+		return exitcode.Errorf(exitcode.Failed, "%d sessions failed (see above); the rest was stored", sum.SessionsFailed)
+	}
+	return nil
+}
+
+func orNone(id string) string {
+	if id == "" {
+		return "(none recorded)"
+	}
+	return id
+}

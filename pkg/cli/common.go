@@ -1,0 +1,159 @@
+// Package cli holds the urfave/cli apps of the avsync tools: flags with their
+// env twins and XDG defaults, help texts, progress lines, and the mapping of
+// errors to documented exit codes. It holds no sync logic: each action wires
+// flags to the packages that do the work.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"avsync/pkg/exitcode"
+)
+
+// Default locations, following the XDG base directory spec.
+func defaultStatePath() string {
+	return filepath.Join(xdgDir("XDG_STATE_HOME", ".local/state"), "avsync", "state.json")
+}
+
+func defaultStoreURL() string {
+	return "sqlite://" + filepath.Join(xdgDir("XDG_DATA_HOME", ".local/share"), "avsync", "store.db")
+}
+
+func defaultSourcePath() string {
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".agentsview", "sessions.db")
+}
+
+func xdgDir(env, fallback string) string {
+	if d := os.Getenv(env); filepath.IsAbs(d) {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, fallback)
+}
+
+// Streams are a tool's standard streams, injected so tests can drive Main.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// run builds and runs an app, and turns its outcome into an exit code. Only
+// here does an error become a code; the message printed beside it is one
+// line prefixed with the tool's name.
+func run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
+	app.Reader, app.Writer, app.ErrWriter = s.In, s.Out, s.Err
+	app.HideHelpCommand = true
+	app.ExitErrHandler = func(*ucli.Context, error) {} // never os.Exit from inside
+	app.OnUsageError = func(_ *ucli.Context, err error, _ bool) error {
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%v (see %s --help)", err, app.Name))
+	}
+	app.CustomAppHelpTemplate = ucli.AppHelpTemplate + "\n" + exitcode.Help + "\n"
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitcode.OK
+	}
+	code := exitcode.Of(err)
+	if errors.Is(err, context.Canceled) {
+		code = exitcode.Interrupted
+	}
+	if code == exitcode.Failed && strings.HasPrefix(err.Error(), "flag provided but not defined") {
+		code = exitcode.Usage
+	}
+	fmt.Fprintf(s.Err, "%s: %v\n", app.Name, err)
+	return code
+}
+
+// logger prints one-line diagnostics on stderr, prefixed with the tool name.
+type logger struct {
+	mu   sync.Mutex
+	name string
+	w    io.Writer
+	// progressShown is set while a \r progress line is on screen.
+	progressShown bool
+}
+
+func (l *logger) Printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.progressShown {
+		fmt.Fprint(l.w, "\r\033[K")
+		l.progressShown = false
+	}
+	fmt.Fprintf(l.w, "%s: %s\n", l.name, fmt.Sprintf(format, args...))
+}
+
+// progress prints a progress line at most every interval. On a terminal it
+// redraws one line; elsewhere (a log file) it prints a line each time.
+type progress struct {
+	log      *logger
+	tty      bool
+	interval time.Duration
+	last     time.Time
+}
+
+func newProgress(log *logger, enabled string) *progress {
+	tty := isTerminal(log.w)
+	switch enabled {
+	case "always":
+	case "never":
+		return nil
+	default: // auto
+		if !tty {
+			return nil
+		}
+	}
+	return &progress{log: log, tty: tty, interval: time.Second}
+}
+
+func (p *progress) show(format string, args ...any) {
+	if p == nil || time.Since(p.last) < p.interval {
+		return
+	}
+	p.last = time.Now()
+	p.log.mu.Lock()
+	defer p.log.mu.Unlock()
+	if p.tty {
+		fmt.Fprintf(p.log.w, "\r\033[K%s: %s", p.log.name, fmt.Sprintf(format, args...))
+		p.log.progressShown = true
+		return
+	}
+	fmt.Fprintf(p.log.w, "%s: %s\n", p.log.name, fmt.Sprintf(format, args...))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// Flags shared by several tools.
+func stateFlag() *ucli.StringFlag {
+	return &ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: defaultStatePath(),
+		Usage: "watermark `FILE` shared by av-read and av-write (a .lock file sits beside it)"}
+}
+
+func quietFlag() *ucli.BoolFlag {
+	return &ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: []string{"AV_QUIET"},
+		Usage: "print only errors on stderr"}
+}
+
+func progressFlag() *ucli.StringFlag {
+	return &ucli.StringFlag{Name: "progress", EnvVars: []string{"AV_PROGRESS"}, Value: "auto",
+		Usage: "progress line on stderr: auto (when stderr is a terminal), always or never"}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -1,0 +1,152 @@
+package record
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+)
+
+// LineError names where in a stream a record was bad.
+type LineError struct {
+	Name    string // the stream, e.g. "stdin"
+	Line    int
+	Session string // the session the line belongs to, when known
+	Err     error
+}
+
+func (e *LineError) Error() string {
+	if e.Session != "" {
+		return fmt.Sprintf("%s:%d: session %s: %v", e.Name, e.Line, e.Session, e.Err)
+	}
+	return fmt.Sprintf("%s:%d: %v", e.Name, e.Line, e.Err)
+}
+
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Reader reads NDJSON lines of any length and counts them.
+type Reader struct {
+	br   *bufio.Reader
+	name string
+	line int
+	buf  []byte
+}
+
+// NewReader reads lines from r; name is used in errors.
+func NewReader(r io.Reader, name string) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 256<<10), name: name}
+}
+
+// Next returns the next non-blank line without its newline; the slice is
+// valid until the next call. It returns io.EOF after the last line. A last
+// line without a newline is returned as is: the decoder judges it.
+func (r *Reader) Next() ([]byte, error) {
+	for {
+		r.buf = r.buf[:0]
+		for {
+			chunk, err := r.br.ReadSlice('\n')
+			r.buf = append(r.buf, chunk...)
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err == io.EOF {
+				if len(r.buf) == 0 {
+					return nil, io.EOF
+				}
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", r.name, err)
+			}
+			break
+		}
+		r.line++
+		line := bytes.TrimRight(r.buf, "\r\n")
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		return line, nil
+	}
+}
+
+// Line is the number of the line Next returned last (1-based).
+func (r *Reader) Line() int { return r.line }
+
+// Errorf builds a LineError for the current line.
+func (r *Reader) Errorf(session, format string, args ...any) *LineError {
+	return &LineError{Name: r.name, Line: r.line, Session: session, Err: fmt.Errorf(format, args...)}
+}
+
+// KindOf returns a line's kind. The fast path reads the "kind" that avsync's
+// own stages always write first; anything else (jq reorders keys) is parsed.
+func KindOf(line []byte) (string, error) {
+	const prefix = `{"kind":"`
+	if bytes.HasPrefix(line, []byte(prefix)) {
+		rest := line[len(prefix):]
+		if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+			return string(rest[:end]), nil
+		}
+	}
+	var k struct {
+		Kind *string `json:"kind"`
+	}
+	if err := json.Unmarshal(line, &k); err != nil {
+		return "", fmt.Errorf("invalid json: %w", err)
+	}
+	if k.Kind == nil {
+		return "", errors.New(`record has no "kind"`)
+	}
+	return *k.Kind, nil
+}
+
+// Decode parses a line into v, with errors that say what is wrong.
+func Decode(line []byte, v any) error {
+	if err := json.Unmarshal(line, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("field %q: want %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Errorf("invalid json: %w", err)
+	}
+	return nil
+}
+
+// Writer writes records as NDJSON through one buffer.
+type Writer struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewWriter writes to w; call Flush at the end.
+func NewWriter(w io.Writer) *Writer {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &Writer{bw: bw, enc: enc}
+}
+
+// Write encodes v as one line.
+func (w *Writer) Write(v any) error { return w.enc.Encode(v) }
+
+// WriteLine writes an already encoded line and its newline.
+func (w *Writer) WriteLine(line []byte) error {
+	if _, err := w.bw.Write(line); err != nil {
+		return err
+	}
+	return w.bw.WriteByte('\n')
+}
+
+// Flush writes out what is buffered.
+func (w *Writer) Flush() error { return w.bw.Flush() }
+
+// Buffered is the number of bytes not yet flushed.
+func (w *Writer) Buffered() int { return w.bw.Buffered() }
+
+// IsClosedPipe tells whether err means the reader of our stdout went away
+// (`av-read | head`): such a run ends quietly.
+func IsClosedPipe(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrClosedPipe)
+}

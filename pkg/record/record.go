@@ -1,0 +1,153 @@
+// Package record owns avsync's wire format v1: the NDJSON records that flow
+// between av-read, av-mask and av-write, and the line reader and writer that
+// carry them. It knows nothing about SQL.
+//
+// A session's records are contiguous: one session header, then each message
+// followed by its tool calls, then one session_end that closes the group.
+package record
+
+// Kinds of records.
+const (
+	KindSession    = "session"
+	KindMessage    = "message"
+	KindToolCall   = "tool_call"
+	KindSessionEnd = "session_end"
+	KindResult     = "result"
+	KindSummary    = "summary"
+)
+
+// Modes of a session group.
+const (
+	// ModeAppend keeps the session's stored rows before SinceOrdinal and
+	// replaces those from SinceOrdinal on with what follows.
+	ModeAppend = "append"
+	// ModeFull replaces all the session's stored rows with what follows.
+	ModeFull = "full"
+)
+
+// Stamp is the proof av-mask leaves on every record it has masked.
+type Stamp struct {
+	Ruleset string         `json:"ruleset"`
+	Secrets int            `json:"secrets"`
+	Rules   map[string]int `json:"rules,omitempty"`
+}
+
+// Session opens a group. Fields the source lacks are empty or 0.
+type Session struct {
+	Kind              string `json:"kind"`
+	ID                string `json:"id"`
+	Project           string `json:"project"`
+	Machine           string `json:"machine"`
+	Agent             string `json:"agent"`
+	FirstMessage      string `json:"first_message"`
+	DisplayName       string `json:"display_name"`
+	StartedAt         string `json:"started_at"`
+	EndedAt           string `json:"ended_at"`
+	MessageCount      int64  `json:"message_count"`
+	UserMessageCount  int64  `json:"user_message_count"`
+	ParentSessionID   string `json:"parent_session_id"`
+	RelationshipType  string `json:"relationship_type"`
+	CreatedAt         string `json:"created_at"`
+	FileHash          string `json:"file_hash"`
+	TotalOutputTokens int64  `json:"total_output_tokens"`
+	PeakContextTokens int64  `json:"peak_context_tokens"`
+	DeletedAt         string `json:"deleted_at"`
+	Mode              string `json:"mode"`
+	// SinceOrdinal, in mode append, is the first ordinal the group carries:
+	// the store replaces its rows from there on (the unsettled tail).
+	SinceOrdinal *int64 `json:"since_ordinal,omitempty"`
+	// BaseFingerprint, in mode append, is the fingerprint of the rows the
+	// group builds on; a store whose rows differ must not take the group.
+	BaseFingerprint string `json:"base_fingerprint,omitempty"`
+	// ReadAt is when av-read took its snapshot; a store keeps the newest.
+	ReadAt string `json:"read_at,omitempty"`
+	Masked *Stamp `json:"masked,omitempty"`
+}
+
+// Message is one message of the session being sent.
+type Message struct {
+	Kind          string `json:"kind"`
+	SessionID     string `json:"session_id"`
+	Ordinal       int64  `json:"ordinal"`
+	Role          string `json:"role"`
+	Content       string `json:"content"`
+	Thinking      string `json:"thinking"`
+	Timestamp     string `json:"timestamp"`
+	HasThinking   bool   `json:"has_thinking"`
+	HasToolUse    bool   `json:"has_tool_use"`
+	ContentLength int64  `json:"content_length"`
+	Model         string `json:"model"`
+	TokenUsage    string `json:"token_usage"`
+	ContextTokens int64  `json:"context_tokens"`
+	OutputTokens  int64  `json:"output_tokens"`
+	IsSystem      bool   `json:"is_system"`
+	Masked        *Stamp `json:"masked,omitempty"`
+}
+
+// ToolCall is one tool call of a message; CallIndex is its position among
+// that message's calls. A result not yet known is null.
+type ToolCall struct {
+	Kind                string  `json:"kind"`
+	SessionID           string  `json:"session_id"`
+	MessageOrdinal      int64   `json:"message_ordinal"`
+	CallIndex           int64   `json:"call_index"`
+	ToolUseID           string  `json:"tool_use_id"`
+	ToolName            string  `json:"tool_name"`
+	Category            string  `json:"category"`
+	InputJSON           string  `json:"input_json"`
+	SkillName           string  `json:"skill_name"`
+	ResultContent       *string `json:"result_content"`
+	ResultContentLength *int64  `json:"result_content_length"`
+	SubagentSessionID   string  `json:"subagent_session_id"`
+	Masked              *Stamp  `json:"masked,omitempty"`
+}
+
+// SessionEnd closes a group and carries the watermark the writer records
+// once the group is committed.
+type SessionEnd struct {
+	Kind        string `json:"kind"`
+	SessionID   string `json:"session_id"`
+	FileHash    string `json:"file_hash"`
+	LastOrdinal int64  `json:"last_ordinal"`
+	Fingerprint string `json:"fingerprint"`
+	// ResendFrom is the first ordinal of the unsettled tail: the next append
+	// re-sends from there. Fingerprint covers the rows before it.
+	ResendFrom int64 `json:"resend_from"`
+	// HeaderDigest lets av-read notice header-only changes (a rename).
+	HeaderDigest string `json:"header_digest"`
+	// Messages and ToolCalls count the group's records, so the writer can
+	// tell a complete group from one that lost lines on the way.
+	Messages  int64 `json:"messages"`
+	ToolCalls int64 `json:"tool_calls"`
+}
+
+// Result reports what av-write did with one session.
+type Result struct {
+	Kind      string `json:"kind"`
+	SessionID string `json:"session_id"`
+	Status    string `json:"status"`
+	Mode      string `json:"mode,omitempty"`
+	Messages  int64  `json:"messages"`
+	ToolCalls int64  `json:"tool_calls"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Result statuses.
+const (
+	StatusSynced  = "synced"
+	StatusSkipped = "skipped" // the store already holds this read or a newer one
+	StatusError   = "error"
+)
+
+// Summary closes av-write's output.
+type Summary struct {
+	Kind            string `json:"kind"`
+	SessionsSynced  int64  `json:"sessions_synced"`
+	SessionsSkipped int64  `json:"sessions_skipped"`
+	SessionsFailed  int64  `json:"sessions_failed"`
+	Messages        int64  `json:"messages"`
+	ToolCalls       int64  `json:"tool_calls"`
+	SecretsMasked   int64  `json:"secrets_masked"`
+	BadLines        int64  `json:"bad_lines"`
+	DurationMS      int64  `json:"duration_ms"`
+}

@@ -1,0 +1,316 @@
+// Package sqlite is the embedded store: one SQLite file (modernc, no cgo) in
+// WAL mode. Its schema is created on first use and changed only by numbered
+// migrations, never silently.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+
+	"avsync/pkg/record"
+	"avsync/pkg/store"
+	"avsync/pkg/watermark"
+)
+
+func init() { store.Register("sqlite", Open) }
+
+// migrations are applied in order, each once; their index+1 is the version.
+// Append new ones; never edit an applied one.
+var migrations = []string{
+	`CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+	CREATE TABLE sessions (
+		org_id TEXT NOT NULL, id TEXT NOT NULL,
+		project TEXT NOT NULL, machine TEXT NOT NULL, agent TEXT NOT NULL,
+		first_message TEXT NOT NULL, display_name TEXT NOT NULL,
+		started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
+		message_count INTEGER NOT NULL, user_message_count INTEGER NOT NULL,
+		parent_session_id TEXT NOT NULL, relationship_type TEXT NOT NULL,
+		created_at TEXT NOT NULL, file_hash TEXT NOT NULL,
+		total_output_tokens INTEGER NOT NULL, peak_context_tokens INTEGER NOT NULL,
+		deleted_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, id));
+	CREATE TABLE messages (
+		org_id TEXT NOT NULL, session_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
+		role TEXT NOT NULL, content TEXT NOT NULL, thinking TEXT NOT NULL,
+		timestamp TEXT NOT NULL, has_thinking INTEGER NOT NULL, has_tool_use INTEGER NOT NULL,
+		content_length INTEGER NOT NULL, model TEXT NOT NULL, token_usage TEXT NOT NULL,
+		context_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, is_system INTEGER NOT NULL,
+		PRIMARY KEY (org_id, session_id, ordinal));
+	CREATE TABLE tool_calls (
+		org_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		message_ordinal INTEGER NOT NULL, call_index INTEGER NOT NULL,
+		tool_use_id TEXT NOT NULL, tool_name TEXT NOT NULL, category TEXT NOT NULL,
+		input_json TEXT NOT NULL, skill_name TEXT NOT NULL,
+		result_content TEXT, result_content_length INTEGER,
+		subagent_session_id TEXT NOT NULL,
+		PRIMARY KEY (org_id, session_id, message_ordinal, call_index));
+	CREATE TABLE sync_watermarks (
+		org_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		file_hash TEXT NOT NULL, last_ordinal INTEGER NOT NULL, resend_from INTEGER NOT NULL,
+		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
+		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, session_id));`,
+}
+
+// Store is an open SQLite store.
+type Store struct {
+	db  *sql.DB
+	id  string
+	org string
+}
+
+// Open opens (creating if needed) the store file a sqlite:// URL names.
+func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, error) {
+	path := u.Path
+	if u.Opaque != "" { // sqlite:relative/path
+		path = u.Opaque
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		return nil, fmt.Errorf("%w: sqlite URL names a host %q; want sqlite:///abs/path/store.db", store.ErrUsage, u.Host)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("%w: sqlite URL has no path; want sqlite:///abs/path/store.db", store.ErrUsage)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, store.Errorf("store %s: %v", path, err)
+	}
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, store.Errorf("store %s: %v", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, org: opt.Org}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, store.Errorf("store %s: %v", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	// BEGIN IMMEDIATE (via _txlock) serialises two writers migrating at once.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+		return err
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this avsync knows (%d); upgrade avsync", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations VALUES (?, ?)",
+			v, time.Now().UTC().Format(time.RFC3339)); err != nil {
+			return err
+		}
+	}
+	if have == 0 {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO store_meta VALUES ('store_id', ?)", newID()); err != nil {
+			return err
+		}
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT value FROM store_meta WHERE key = 'store_id'").Scan(&s.id); err != nil {
+		return fmt.Errorf("read store id: %w", err)
+	}
+	return tx.Commit()
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ID implements store.Store.
+func (s *Store) ID() string { return s.id }
+
+// Close implements store.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Watermarks implements store.Store.
+func (s *Store) Watermarks(ctx context.Context, fn func(string, watermark.Entry) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT session_id, file_hash, last_ordinal, resend_from,
+		fingerprint, header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = ?`, s.org)
+	if err != nil {
+		return store.Errorf("read watermarks: %v", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var e watermark.Entry
+		if err := rows.Scan(&id, &e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint,
+			&e.HeaderDigest, &e.ReadAt, &e.SyncedAt); err != nil {
+			return store.Errorf("read watermarks: %v", err)
+		}
+		if err := fn(id, e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.Errorf("read watermarks: %v", err)
+	}
+	return nil
+}
+
+// Begin implements store.Store.
+func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, store.Errorf("begin: %v", err)
+	}
+	b := &batch{tx: tx, org: s.org}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&b.putMessage, `INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (org_id, session_id, ordinal) DO UPDATE SET role=excluded.role,
+			content=excluded.content, thinking=excluded.thinking, timestamp=excluded.timestamp,
+			has_thinking=excluded.has_thinking, has_tool_use=excluded.has_tool_use,
+			content_length=excluded.content_length, model=excluded.model, token_usage=excluded.token_usage,
+			context_tokens=excluded.context_tokens, output_tokens=excluded.output_tokens,
+			is_system=excluded.is_system`},
+		{&b.putToolCall, `INSERT INTO tool_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (org_id, session_id, message_ordinal, call_index) DO UPDATE SET
+			tool_use_id=excluded.tool_use_id, tool_name=excluded.tool_name, category=excluded.category,
+			input_json=excluded.input_json, skill_name=excluded.skill_name,
+			result_content=excluded.result_content, result_content_length=excluded.result_content_length,
+			subagent_session_id=excluded.subagent_session_id`},
+	} {
+		st, err := tx.PrepareContext(ctx, p.sql)
+		if err != nil {
+			tx.Rollback()
+			return nil, store.Errorf("prepare: %v", err)
+		}
+		*p.stmt = st
+	}
+	return b, nil
+}
+
+type batch struct {
+	tx                      *sql.Tx
+	org                     string
+	putMessage, putToolCall *sql.Stmt
+}
+
+func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
+	var e watermark.Entry
+	err := b.tx.QueryRowContext(ctx, `SELECT file_hash, last_ordinal, resend_from, fingerprint,
+		header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = ? AND session_id = ?`, b.org, id).
+		Scan(&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint, &e.HeaderDigest, &e.ReadAt, &e.SyncedAt)
+	if err == sql.ErrNoRows {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, store.Errorf("read watermark of session %s: %v", id, err)
+	}
+	return e, true, nil
+}
+
+func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
+	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
+		return store.Errorf("savepoint: %v", err)
+	}
+	from := int64(-1 << 62) // mode full: every row goes
+	clear := s.Mode == record.ModeFull
+	if s.Mode == record.ModeAppend && s.SinceOrdinal != nil {
+		from, clear = *s.SinceOrdinal, true
+	}
+	if clear {
+		for _, q := range []string{
+			"DELETE FROM tool_calls WHERE org_id = ? AND session_id = ? AND message_ordinal >= ?",
+			"DELETE FROM messages WHERE org_id = ? AND session_id = ? AND ordinal >= ?",
+		} {
+			if _, err := b.tx.ExecContext(ctx, q, b.org, s.ID, from); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := b.tx.ExecContext(ctx, `INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (org_id, id) DO UPDATE SET project=excluded.project, machine=excluded.machine,
+		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
+		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
+		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
+		relationship_type=excluded.relationship_type, created_at=excluded.created_at,
+		file_hash=excluded.file_hash, total_output_tokens=excluded.total_output_tokens,
+		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at`,
+		b.org, s.ID, s.Project, s.Machine, s.Agent, s.FirstMessage, s.DisplayName, s.StartedAt, s.EndedAt,
+		s.MessageCount, s.UserMessageCount, s.ParentSessionID, s.RelationshipType, s.CreatedAt,
+		s.FileHash, s.TotalOutputTokens, s.PeakContextTokens, s.DeletedAt)
+	return err
+}
+
+func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
+	_, err := b.putMessage.ExecContext(ctx, b.org, m.SessionID, m.Ordinal, m.Role, m.Content, m.Thinking,
+		m.Timestamp, m.HasThinking, m.HasToolUse, m.ContentLength, m.Model, m.TokenUsage,
+		m.ContextTokens, m.OutputTokens, m.IsSystem)
+	return err
+}
+
+func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
+	_, err := b.putToolCall.ExecContext(ctx, b.org, t.SessionID, t.MessageOrdinal, t.CallIndex, t.ToolUseID,
+		t.ToolName, t.Category, t.InputJSON, t.SkillName, t.ResultContent, t.ResultContentLength,
+		t.SubagentSessionID)
+	return err
+}
+
+func (b *batch) EndGroup(ctx context.Context, id string, e watermark.Entry) error {
+	if _, err := b.tx.ExecContext(ctx, `INSERT INTO sync_watermarks VALUES (?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (org_id, session_id) DO UPDATE SET file_hash=excluded.file_hash,
+		last_ordinal=excluded.last_ordinal, resend_from=excluded.resend_from,
+		fingerprint=excluded.fingerprint, header_digest=excluded.header_digest,
+		read_at=excluded.read_at, synced_at=excluded.synced_at`,
+		b.org, id, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
+		return err
+	}
+	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
+		return store.Errorf("release savepoint: %v", err)
+	}
+	return nil
+}
+
+func (b *batch) AbortGroup(ctx context.Context) error {
+	if _, err := b.tx.ExecContext(ctx, "ROLLBACK TO grp"); err != nil {
+		return store.Errorf("roll back group: %v", err)
+	}
+	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
+		return store.Errorf("roll back group: %v", err)
+	}
+	return nil
+}
+
+func (b *batch) Commit() error {
+	b.putMessage.Close()
+	b.putToolCall.Close()
+	if err := b.tx.Commit(); err != nil {
+		return store.Errorf("commit: %v", err)
+	}
+	return nil
+}
+
+func (b *batch) Rollback() error {
+	b.putMessage.Close()
+	b.putToolCall.Close()
+	return b.tx.Rollback()
+}

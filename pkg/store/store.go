@@ -1,0 +1,106 @@
+// Package store defines the one interface every store backend implements
+// (SQLite now; PostgreSQL and ClickHouse next) and opens a store by URL.
+// A store writes what it is given, in batches; it never decides what changed.
+//
+// Contract for backends:
+//   - A Batch is one transaction. Nothing of it is visible until Commit, and
+//     a failed Commit leaves the store as it was.
+//   - Within a batch, a group (BeginGroup … EndGroup) is kept or undone whole:
+//     AbortGroup undoes everything since its BeginGroup.
+//   - Writes are upserts on natural keys, so re-sending is always safe.
+//   - The session's watermark is written by EndGroup, in the same
+//     transaction as its rows, so the store always knows what it holds.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	"avsync/pkg/record"
+	"avsync/pkg/watermark"
+)
+
+// Store is an open store scoped to one org.
+type Store interface {
+	// ID identifies this store: it is made when the schema is created, so a
+	// wiped and recreated store has a new one.
+	ID() string
+	// Watermarks calls fn for every session watermark the store holds.
+	Watermarks(ctx context.Context, fn func(sessionID string, e watermark.Entry) error) error
+	// Begin opens a batch.
+	Begin(ctx context.Context) (Batch, error)
+	Close() error
+}
+
+// Batch is one transaction of groups.
+type Batch interface {
+	// Watermark returns what the store holds of a session, if anything.
+	Watermark(ctx context.Context, sessionID string) (watermark.Entry, bool, error)
+	// BeginGroup starts a session's group and clears the rows it replaces:
+	// all of them in mode full, those from SinceOrdinal on in mode append.
+	BeginGroup(ctx context.Context, s *record.Session) error
+	PutMessage(ctx context.Context, m *record.Message) error
+	PutToolCall(ctx context.Context, t *record.ToolCall) error
+	// EndGroup records the session's watermark and keeps the group.
+	EndGroup(ctx context.Context, sessionID string, e watermark.Entry) error
+	// AbortGroup undoes the open group.
+	AbortGroup(ctx context.Context) error
+	Commit() error
+	Rollback() error
+}
+
+// Options configures a store.
+type Options struct {
+	Org string // the org_id every row is keyed by
+}
+
+// Opener opens a store from its URL.
+type Opener func(ctx context.Context, u *url.URL, opt Options) (Store, error)
+
+var openers = map[string]Opener{}
+
+// Register makes a backend available under a URL scheme.
+func Register(scheme string, open Opener) { openers[scheme] = open }
+
+// Error means the store is unavailable or refused a write.
+type Error struct{ Err error }
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds a store Error.
+func Errorf(format string, args ...any) error { return &Error{Err: fmt.Errorf(format, args...)} }
+
+// ErrUsage marks a store URL that cannot be used.
+var ErrUsage = errors.New("bad store URL")
+
+// Open opens the store a URL names, e.g. sqlite:///abs/path/store.db.
+func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		return nil, fmt.Errorf("%w %q: want scheme://…, e.g. sqlite:///path/store.db", ErrUsage, rawURL)
+	}
+	open, ok := openers[strings.ToLower(u.Scheme)]
+	if !ok {
+		var known []string
+		for s := range openers {
+			known = append(known, s)
+		}
+		sort.Strings(known)
+		return nil, fmt.Errorf("%w %q: unknown scheme %q (known: %s)", ErrUsage, rawURL, u.Scheme, strings.Join(known, ", "))
+	}
+	return open(ctx, u, opt)
+}
+
+// Redact returns a store URL safe to print: without its password.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable store URL)"
+	}
+	return u.Redacted()
+}
