@@ -370,6 +370,10 @@ func (w *Writer) commit(ctx context.Context) error {
 		w.sum.SecretsMasked += c.secrets
 	}
 	w.pending = nil
+	// Results of a commit are news: whoever watches stdout sees them now.
+	if err := w.out.Flush(); err != nil && !record.IsClosedPipe(err) {
+		w.opt.Log("write results: %v", err)
+	}
 	return nil
 }
 

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStateBoundToStore: pointing av-write at another store, or at one that
+// was wiped and recreated, with an old state never skips sessions: the state
+// is rebuilt from the store, and the next run fills the new store.
+func TestStateBoundToStore(t *testing.T) {
+	e := newEnv(t, "small-march.db")
+	e.sync()
+
+	for _, how := range []string{"another store", "wiped store"} {
+		t.Run(how, func(t *testing.T) {
+			if how == "another store" {
+				e.store = filepath.Join(e.dir, "other-"+strings.ReplaceAll(how, " ", "-")+".db")
+			} else {
+				for _, suffix := range []string{"", "-wal", "-shm"} {
+					os.Remove(e.store + suffix)
+				}
+			}
+			r := e.sh("av-read | av-mask | av-write")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "rebuilt it from the store") {
+				t.Fatalf("no word about the state not matching the store:\n%s", r.stderr)
+			}
+			out := e.sync()
+			if out.summary.SessionsSynced != 27 {
+				t.Fatalf("the run after re-pointing synced %d sessions, want all 27", out.summary.SessionsSynced)
+			}
+			e.requireStoreEqualsSource()
+		})
+	}
+}
+
+// TestStaleAppendIsNotApplied: the store was restored from a backup, so the
+// state is ahead of it for the sessions that changed since. av-read builds
+// appends on the state; the store refuses those whose base it lacks, resets
+// their watermark from what it holds, and the next run converges.
+func TestStaleAppendIsNotApplied(t *testing.T) {
+	e := newEnv(t, "small-march.db")
+	e.sync()
+	backup := filepath.Join(e.dir, "backup.db")
+	copyFile(t, e.store, backup) // av-write checkpoints on close: the file is whole
+	e.useFixture("small-march-2.db")
+	e.sync()
+	copyFile(t, backup, e.store)
+	os.Remove(e.store + "-wal")
+	os.Remove(e.store + "-shm")
+	// agentsview goes on: every session's file changes again.
+	db := openDB(t, e.src, false)
+	if _, err := db.Exec("UPDATE sessions SET file_hash = 'x' || file_hash"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	r := e.sh("av-read | av-mask | av-write")
+	if r.code != 1 || strings.Count(r.stderr, "does not hold the rows this append builds on") != 3 {
+		t.Fatalf("want the 3 sessions the backup lacks refused, exit 1; got exit %d\n%s", r.code, r.stderr)
+	}
+	out := e.sync()
+	if out.summary.SessionsSynced != 3 {
+		t.Fatalf("the next run synced %d sessions, want the 3 refused ones", out.summary.SessionsSynced)
+	}
+	e.requireStoreEqualsSource()
+}
+
+// TestKillWriterMidSync: SIGKILL av-write after its first commit, while
+// groups are still streaming; the next run repairs everything, no duplicates.
+func TestKillWriterMidSync(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	stream := e.sh("av-read | av-mask")
+	if stream.code != 0 {
+		t.Fatal(stream.stderr)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "av-write"), "--batch-sessions", "2")
+	cmd.Env = e.environ()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Feed half the stream and keep stdin open: av-write has committed some
+	// batches, holds an open one, and is in the middle of a group when killed.
+	lines := strings.SplitAfter(stream.stdout, "\n")
+	half := strings.Join(lines[:len(lines)/2], "")
+	go in.Write([]byte(half))
+	sc := bufio.NewScanner(stdout)
+	synced := 0
+	deadline := time.After(20 * time.Second)
+	for synced < 3 && sc.Scan() {
+		if strings.Contains(sc.Text(), `"status":"synced"`) {
+			synced++
+		}
+		select {
+		case <-deadline:
+			t.Fatal("no commits seen")
+		default:
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if synced < 3 {
+		t.Fatalf("av-write committed only %d sessions before the kill", synced)
+	}
+	out := e.sync()
+	if out.summary.SessionsFailed != 0 {
+		t.Fatalf("re-run after kill: %+v", out.summary)
+	}
+	e.requireStoreEqualsSource()
+	if again := e.sync(); again.summary.SessionsSynced != 0 {
+		t.Fatalf("still syncing after the repair: %+v", again.summary)
+	}
+}
+
+// TestClosedPipeEndsQuietly: `av-read | head` is a normal way to look.
+func TestClosedPipeEndsQuietly(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	r := e.sh("av-read --full | head -n 3")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 3 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stderr, "broken pipe") || strings.Contains(r.stderr, "error") {
+		t.Fatalf("closed pipe was reported: %s", r.stderr)
+	}
+}
+
+// TestSecondWriterWaits: with --wait, a second av-write queues behind the
+// first, and both sets of results land.
+func TestSecondWriterWaits(t *testing.T) {
+	e := newEnv(t, "small-march.db")
+	r := e.sh(`av-read | av-mask > stream.ndjson
+		(sleep 0.5; cat stream.ndjson) | av-write > first.out &
+		sleep 0.1
+		av-write --wait < stream.ndjson > second.out
+		wait
+		cat first.out second.out | grep -c '"status":"'`)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if strings.TrimSpace(r.stdout) != "54" {
+		t.Fatalf("want 27 results from each writer, got %s", r.stdout)
+	}
+	e.requireStoreEqualsSource()
+}

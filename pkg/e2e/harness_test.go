@@ -1,0 +1,350 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// binDir holds the binaries built once for all tests.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "avsync-bin-")
+	if err != nil {
+		panic(err)
+	}
+	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "../../cmd/...")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build binaries:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one user's setup: a source copy, a state file and a store.
+type env struct {
+	t     *testing.T
+	dir   string
+	src   string // the agentsview DB av-read reads
+	state string
+	store string // file path of the SQLite store
+}
+
+func newEnv(t *testing.T, fixture string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, src: filepath.Join(dir, "sessions.db"),
+		state: filepath.Join(dir, "state", "state.json"), store: filepath.Join(dir, "store.db")}
+	e.useFixture(fixture)
+	return e
+}
+
+// useFixture replaces the source with a copy of a fixture, as agentsview
+// would have changed it in place.
+func (e *env) useFixture(name string) {
+	e.t.Helper()
+	copyFile(e.t, filepath.Join("testdata", name), e.src)
+	os.Remove(e.src + "-wal")
+	os.Remove(e.src + "-shm")
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) environ() []string {
+	return append(os.Environ(),
+		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE=sqlite://"+e.store,
+		"XDG_STATE_HOME="+filepath.Join(e.dir, "xdg-state"), "XDG_DATA_HOME="+filepath.Join(e.dir, "xdg-data"))
+}
+
+// runResult is what a shell pipeline printed.
+type runResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// sh runs a shell pipeline (with pipefail) in the env, with the binaries on PATH.
+func (e *env) sh(script string) runResult {
+	e.t.Helper()
+	return e.shIn(script, nil)
+}
+
+func (e *env) shIn(script string, stdin io.Reader) runResult {
+	e.t.Helper()
+	cmd := exec.Command("bash", "-o", "pipefail", "-c", script)
+	cmd.Env = e.environ()
+	cmd.Dir = e.dir
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("run %q: %v", script, err)
+	}
+	return runResult{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// sync runs the one-shot pipeline and requires it to succeed.
+func (e *env) sync(readArgs ...string) writeOutput {
+	e.t.Helper()
+	r := e.sh("av-read " + strings.Join(readArgs, " ") + " | av-mask | av-write")
+	if r.code != 0 {
+		e.t.Fatalf("pipeline exited %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	return parseWriteOutput(e.t, r.stdout)
+}
+
+// writeOutput is av-write's stdout, parsed.
+type writeOutput struct {
+	results map[string]result
+	summary summary
+}
+
+type result struct {
+	SessionID string `json:"session_id"`
+	Status    string `json:"status"`
+	Mode      string `json:"mode"`
+	Messages  int64  `json:"messages"`
+	ToolCalls int64  `json:"tool_calls"`
+	Error     string `json:"error"`
+}
+
+type summary struct {
+	SessionsSynced  int64 `json:"sessions_synced"`
+	SessionsSkipped int64 `json:"sessions_skipped"`
+	SessionsFailed  int64 `json:"sessions_failed"`
+	Messages        int64 `json:"messages"`
+	ToolCalls       int64 `json:"tool_calls"`
+	BadLines        int64 `json:"bad_lines"`
+}
+
+func parseWriteOutput(t *testing.T, stdout string) writeOutput {
+	t.Helper()
+	out := writeOutput{results: map[string]result{}}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sawSummary := false
+	for sc.Scan() {
+		var k struct{ Kind string }
+		if err := json.Unmarshal(sc.Bytes(), &k); err != nil {
+			t.Fatalf("av-write printed a non-JSON line %q: %v", sc.Text(), err)
+		}
+		switch k.Kind {
+		case "result":
+			var r result
+			json.Unmarshal(sc.Bytes(), &r)
+			if _, dup := out.results[r.SessionID]; dup {
+				t.Fatalf("two results for session %s", r.SessionID)
+			}
+			out.results[r.SessionID] = r
+		case "summary":
+			json.Unmarshal(sc.Bytes(), &out.summary)
+			sawSummary = true
+		default:
+			t.Fatalf("unexpected kind %q from av-write", k.Kind)
+		}
+	}
+	if !sawSummary {
+		t.Fatalf("av-write printed no summary:\n%s", stdout)
+	}
+	return out
+}
+
+func openDB(t *testing.T, path string, readOnly bool) *sql.DB {
+	t.Helper()
+	dsn := "file:" + path
+	if readOnly {
+		dsn += "?mode=ro"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// rows runs a query and renders every row as one string, sorted.
+func rows(t *testing.T, db *sql.DB, query string) []string {
+	t.Helper()
+	rs, err := db.Query(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rs.Close()
+	cols, _ := rs.Columns()
+	var out []string
+	for rs.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rs.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteString(" | ")
+			}
+			switch x := v.(type) {
+			case nil:
+				b.WriteString("NULL")
+			case []byte:
+				fmt.Fprintf(&b, "%q", x)
+			default:
+				fmt.Fprintf(&b, "%q", fmt.Sprint(x))
+			}
+		}
+		out = append(out, b.String())
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// has tells whether a source table has a column.
+func has(t *testing.T, db *sql.DB, table, col string) bool {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?", table, col).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// sourceRows reads the source with its own SQL, independent of av-read,
+// in the store's shape: empty values where the schema lacks a column.
+func sourceRows(t *testing.T, path string) (sessions, messages, tools []string) {
+	t.Helper()
+	db := openDB(t, path, true)
+	c := func(table, col, fallback string) string {
+		if has(t, db, table, col) {
+			return fmt.Sprintf("COALESCE(%s, %s)", col, fallback)
+		}
+		return fallback
+	}
+	sessions = rows(t, db, `SELECT id, project, machine, agent, COALESCE(first_message,''), `+
+		c("sessions", "display_name", "''")+`, COALESCE(started_at,''), COALESCE(ended_at,''), message_count, user_message_count,
+		COALESCE(parent_session_id,''), relationship_type, created_at, COALESCE(file_hash,''), `+
+		c("sessions", "total_output_tokens", "0")+", "+c("sessions", "peak_context_tokens", "0")+", "+
+		c("sessions", "deleted_at", "''")+` FROM sessions`)
+	messages = rows(t, db, `SELECT session_id, ordinal, role, content, `+c("messages", "thinking_text", "''")+
+		`, COALESCE(timestamp,''), has_thinking, has_tool_use, content_length, `+c("messages", "model", "''")+", "+
+		c("messages", "token_usage", "''")+", "+c("messages", "context_tokens", "0")+", "+c("messages", "output_tokens", "0")+", "+
+		c("messages", "is_system", "0")+` FROM messages`)
+	order := "t.id"
+	if has(t, db, "tool_calls", "call_index") {
+		order = "t.call_index, t.id"
+	}
+	tools = rows(t, db, `SELECT t.session_id, m.ordinal, ROW_NUMBER() OVER (PARTITION BY t.message_id ORDER BY `+order+`) - 1,
+		COALESCE(t.tool_use_id,''), t.tool_name, t.category, COALESCE(t.input_json,''), COALESCE(t.skill_name,''),
+		t.result_content, t.result_content_length, COALESCE(t.subagent_session_id,'')
+		FROM tool_calls t JOIN messages m ON m.id = t.message_id`)
+	return sessions, messages, tools
+}
+
+func storeRows(t *testing.T, path, org string) (sessions, messages, tools []string) {
+	t.Helper()
+	db := openDB(t, path, true)
+	where := fmt.Sprintf(" WHERE org_id = '%s'", org)
+	sessions = rows(t, db, `SELECT id, project, machine, agent, first_message, display_name, started_at, ended_at,
+		message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash,
+		total_output_tokens, peak_context_tokens, deleted_at FROM sessions`+where)
+	messages = rows(t, db, `SELECT session_id, ordinal, role, content, thinking, timestamp, has_thinking, has_tool_use,
+		content_length, model, token_usage, context_tokens, output_tokens, is_system FROM messages`+where)
+	tools = rows(t, db, `SELECT session_id, message_ordinal, call_index, tool_use_id, tool_name, category, input_json,
+		skill_name, result_content, result_content_length, subagent_session_id FROM tool_calls`+where)
+	return sessions, messages, tools
+}
+
+// requireStoreEqualsSource compares the store with the source row for row.
+func (e *env) requireStoreEqualsSource() {
+	e.t.Helper()
+	requireEqualRows(e.t, e.src, e.store, "")
+}
+
+func requireEqualRows(t *testing.T, src, store, org string) {
+	t.Helper()
+	ss, sm, st := sourceRows(t, src)
+	ds, dm, dt := storeRows(t, store, org)
+	for _, c := range []struct {
+		what     string
+		src, dst []string
+	}{{"sessions", ss, ds}, {"messages", sm, dm}, {"tool_calls", st, dt}} {
+		if len(c.src) == 0 {
+			t.Fatalf("source has no %s: the comparison would prove nothing", c.what)
+		}
+		if strings.Join(c.src, "\n") != strings.Join(c.dst, "\n") {
+			t.Fatalf("store %s differ from the source (%d rows vs %d):\n%s", c.what, len(c.dst), len(c.src), firstDiff(c.src, c.dst))
+		}
+	}
+}
+
+func firstDiff(want, got []string) string {
+	for i := 0; i < len(want) || i < len(got); i++ {
+		var w, g string
+		if i < len(want) {
+			w = want[i]
+		}
+		if i < len(got) {
+			g = got[i]
+		}
+		if w != g {
+			return fmt.Sprintf("row %d:\n source: %.300s\n store:  %.300s", i, w, g)
+		}
+	}
+	return ""
+}
+
+// fileHashes maps session id to file_hash in a source DB.
+func fileHashes(t *testing.T, path string) map[string]string {
+	t.Helper()
+	db := openDB(t, path, true)
+	out := map[string]string{}
+	for _, r := range rows(t, db, "SELECT id, COALESCE(file_hash,'') FROM sessions") {
+		parts := strings.SplitN(r, " | ", 2)
+		var id, h string
+		fmt.Sscanf(parts[0], "%q", &id)
+		fmt.Sscanf(parts[1], "%q", &h)
+		out[id] = h
+	}
+	return out
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return c
+}

@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestPipelineFollowsFixtures: a full sync equals the source, a second run
+// sends nothing, and after agentsview grew the transcripts (the -2 fixture)
+// only the changed and new sessions go, with only their new messages (plus
+// the one re-sent tail message), and the store equals the source again.
+func TestPipelineFollowsFixtures(t *testing.T) {
+	for _, build := range []string{"march", "august"} {
+		t.Run(build, func(t *testing.T) {
+			e := newEnv(t, "small-"+build+".db")
+			first := e.sync()
+			if first.summary.SessionsSynced == 0 || first.summary.SessionsFailed != 0 {
+				t.Fatalf("first sync: %+v", first.summary)
+			}
+			for id, r := range first.results {
+				if r.Mode != "full" || r.Status != "synced" {
+					t.Fatalf("first sync of %s: %+v", id, r)
+				}
+			}
+			e.requireStoreEqualsSource()
+
+			again := e.sync()
+			if again.summary.SessionsSynced != 0 || len(again.results) != 0 {
+				t.Fatalf("a second run with nothing changed synced %+v", again.summary)
+			}
+
+			before := fileHashes(t, e.src)
+			oldMessages := messageCounts(t, e.src)
+			e.useFixture("small-" + build + "-2.db")
+			after := fileHashes(t, e.src)
+			var changed []string
+			for id, h := range after {
+				if before[id] != h {
+					changed = append(changed, id)
+				}
+			}
+			sort.Strings(changed)
+			if len(changed) != 3 {
+				t.Fatalf("fixture pair should differ in 3 sessions, found %v", changed)
+			}
+
+			grown := e.sync()
+			var sent []string
+			for id := range grown.results {
+				sent = append(sent, id)
+			}
+			sort.Strings(sent)
+			if strings.Join(sent, ",") != strings.Join(changed, ",") {
+				t.Fatalf("sent sessions %v, want exactly the changed ones %v", sent, changed)
+			}
+			newMessages := messageCounts(t, e.src)
+			for _, id := range changed {
+				r := grown.results[id]
+				_, existed := before[id]
+				switch {
+				case !existed && r.Mode != "full":
+					t.Errorf("new session %s went in mode %s", id, r.Mode)
+				case existed && r.Mode != "append":
+					t.Errorf("grown session %s went in mode %s, want append", id, r.Mode)
+				case existed:
+					added := newMessages[id] - oldMessages[id]
+					// The new messages, plus the re-sent unsettled tail, which
+					// must stay far smaller than the session.
+					if r.Messages < added || r.Messages >= newMessages[id] {
+						t.Errorf("session %s: sent %d messages; %d are new of %d", id, r.Messages, added, newMessages[id])
+					}
+					if build == "march" && r.Messages != added+1 {
+						t.Errorf("session %s: sent %d messages, want the %d new plus the last one re-sent", id, r.Messages, added)
+					}
+				}
+			}
+			e.requireStoreEqualsSource()
+			if e.sync().summary.SessionsSynced != 0 {
+				t.Fatal("a run after catching up synced again")
+			}
+		})
+	}
+}
+
+func messageCounts(t *testing.T, path string) map[string]int64 {
+	t.Helper()
+	db := openDB(t, path, true)
+	out := map[string]int64{}
+	rs, err := db.Query("SELECT session_id, COUNT(*) FROM messages GROUP BY session_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id string
+		var n int64
+		rs.Scan(&id, &n)
+		out[id] = n
+	}
+	return out
+}
+
+// TestMidturnUpdatesConverge: agentsview stored a reply mid-turn, then grew
+// it in place, filled in the earlier tool call's result and attached a new
+// tool call to the earlier message. The store must follow all three.
+func TestMidturnUpdatesConverge(t *testing.T) {
+	for _, build := range []string{"august", "march"} {
+		t.Run(build, func(t *testing.T) {
+			e := newEnv(t, "midturn-"+build+"-1.db")
+			e.sync()
+			e.requireStoreEqualsSource()
+			e.useFixture("midturn-" + build + "-2.db")
+			out := e.sync()
+			if len(out.results) != 1 {
+				t.Fatalf("want the one session re-sent, got %+v", out.results)
+			}
+			for _, r := range out.results {
+				if r.Mode != "append" {
+					t.Fatalf("midturn growth went %s, want append of the unsettled tail", r.Mode)
+				}
+			}
+			e.requireStoreEqualsSource()
+		})
+	}
+}
+
+// TestRewrittenSessionGoesFull: agentsview re-parsed a transcript and changed
+// an earlier message; the fingerprint notices and the session goes whole.
+func TestRewrittenSessionGoesFull(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	e.sync()
+	// Rewrite a settled message: one before the re-sent tail.
+	var state struct {
+		Sessions map[string]struct {
+			ResendFrom int64 `json:"resend_from"`
+		} `json:"sessions"`
+	}
+	data, err := os.ReadFile(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &state); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for sid, w := range state.Sessions {
+		if w.ResendFrom >= 3 && (id == "" || sid < id) {
+			id = sid
+		}
+	}
+	if id == "" {
+		t.Fatal("no session has a settled part to rewrite")
+	}
+	db := openDB(t, e.src, false)
+	rewritten := "Rewritten by a re-parse: the earlier answer changed."
+	res, err := db.Exec(`UPDATE messages SET content = ?, content_length = ?
+		WHERE session_id = ? AND ordinal = (SELECT ordinal FROM messages WHERE session_id = ? ORDER BY ordinal LIMIT 1 OFFSET 1)`,
+		rewritten, len(rewritten), id, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("rewrote %d messages, want 1", n)
+	}
+	if _, err := db.Exec(`UPDATE sessions SET file_hash = 'rewritten' WHERE id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out := e.sync()
+	r, ok := out.results[id]
+	if !ok || len(out.results) != 1 {
+		t.Fatalf("want only %s re-sent, got %+v", id, out.results)
+	}
+	if r.Mode != "full" {
+		t.Fatalf("rewritten session went %q, want full", r.Mode)
+	}
+	e.requireStoreEqualsSource()
+}
+
+// TestHeaderOnlyChange: a rename keeps file_hash; the header still converges.
+func TestHeaderOnlyChange(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	e.sync()
+	db := openDB(t, e.src, false)
+	if _, err := db.Exec(`UPDATE sessions SET display_name = 'renamed by the user' WHERE id = (SELECT MIN(id) FROM sessions)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out := e.sync()
+	if out.summary.SessionsSynced != 1 {
+		t.Fatalf("a rename synced %d sessions, want 1", out.summary.SessionsSynced)
+	}
+	e.requireStoreEqualsSource()
+}
+
+// TestFullFlagAndSessionFilter: --full re-sends whole sessions idempotently;
+// --session and --limit narrow what goes.
+func TestFullFlagAndSessionFilter(t *testing.T) {
+	e := newEnv(t, "small-march.db")
+	out := e.sync("--limit", "5")
+	if out.summary.SessionsSynced != 5 {
+		t.Fatalf("--limit 5 synced %d", out.summary.SessionsSynced)
+	}
+	rest := e.sync()
+	if rest.summary.SessionsSynced != 22 {
+		t.Fatalf("the run after --limit synced %d, want the other 22", rest.summary.SessionsSynced)
+	}
+	e.requireStoreEqualsSource()
+
+	var one string
+	for id := range fileHashes(t, e.src) {
+		one = id
+		break
+	}
+	only := e.sync("--full", "--session", one)
+	if len(only.results) != 1 || only.results[one].Mode != "full" {
+		t.Fatalf("--full --session %s: %+v", one, only.results)
+	}
+	all := e.sync("--full")
+	if all.summary.SessionsSynced != 27 {
+		t.Fatalf("--full synced %d, want all 27", all.summary.SessionsSynced)
+	}
+	e.requireStoreEqualsSource()
+}
+
+// TestOlderStateVersionResendsFull: a state from an older sync version
+// makes every session go again, whole.
+func TestOlderStateVersionResendsFull(t *testing.T) {
+	e := newEnv(t, "small-march.db")
+	e.sync()
+	data, err := os.ReadFile(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Replace(string(data), `"version": 1`, `"version": 0`, 1)
+	if old == string(data) {
+		t.Fatal("state has no version field to rewrite")
+	}
+	os.WriteFile(e.state, []byte(old), 0o600)
+	out := e.sync()
+	if out.summary.SessionsSynced != 27 {
+		t.Fatalf("synced %d after an older state, want 27", out.summary.SessionsSynced)
+	}
+	for id, r := range out.results {
+		if r.Mode != "full" {
+			t.Fatalf("%s went %s", id, r.Mode)
+		}
+	}
+	e.requireStoreEqualsSource()
+}
