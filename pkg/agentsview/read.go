@@ -3,7 +3,6 @@ package agentsview
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -113,12 +112,18 @@ func scanHeader(sc interface{ Scan(...any) error }, h *record.Session) error {
 }
 
 // headerDigest condenses the header fields (not the sync fields) so that a
-// rename or a new end time is noticed even when file_hash stays.
+// rename or a new end time is noticed even when file_hash stays. It runs for
+// every session on every no-change cycle, so it hashes fields directly.
 func headerDigest(h *record.Session) string {
-	c := *h
-	c.Mode, c.SinceOrdinal, c.BaseFingerprint, c.ReadAt, c.Masked = "", nil, "", "", nil
-	data, _ := json.Marshal(&c)
-	return watermark.Digest(data)
+	d := watermark.NewDigest()
+	for _, f := range []string{h.ID, h.Project, h.Machine, h.Agent, h.FirstMessage, h.DisplayName,
+		h.StartedAt, h.EndedAt, h.ParentSessionID, h.RelationshipType, h.CreatedAt, h.FileHash, h.DeletedAt} {
+		d.String(f)
+	}
+	for _, n := range []int64{h.MessageCount, h.UserMessageCount, h.TotalOutputTokens, h.PeakContextTokens} {
+		d.Int(n)
+	}
+	return d.Sum()
 }
 
 // plan walks all session headers once and keeps only the decisions, so

@@ -26,6 +26,7 @@ func MaskMain(ctx context.Context, args []string, s Streams) int {
 stamped with "masked":{"ruleset":…,"secrets":N}. Fields and kinds it does not
 know pass through unchanged. This build has no masking rules yet (ruleset
 "` + passthroughRuleset + `"): it stamps records so the pipeline runs.`,
+		Flags: []ucli.Flag{quietFlag()},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
 				return exitcode.Errorf(exitcode.Usage, "unexpected argument %q (see av-mask --help)", c.Args().First())

@@ -153,7 +153,7 @@ func quietFlag() *ucli.BoolFlag {
 
 func progressFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "progress", EnvVars: []string{"AV_PROGRESS"}, Value: "auto",
-		Usage: "progress line on stderr: auto (when stderr is a terminal), always or never"}
+		Usage: "show a progress line on stderr `WHEN`: auto (stderr is a terminal), always or never"}
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

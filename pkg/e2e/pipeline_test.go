@@ -251,3 +251,18 @@ func TestOlderStateVersionResendsFull(t *testing.T) {
 	}
 	e.requireStoreEqualsSource()
 }
+
+// TestHugeMessage: a reply of several megabytes (a pasted log) goes through
+// every stage intact: no line limit anywhere.
+func TestHugeMessage(t *testing.T) {
+	e := newEnv(t, "small-march.db")
+	db := openDB(t, e.src, false)
+	huge := strings.Repeat("log line with \"quotes\", tabs\t and ünïcode\n", 150_000) // ~6 MB
+	if _, err := db.Exec(`UPDATE messages SET content = ?, content_length = ? WHERE id = (SELECT MAX(id) FROM messages)`,
+		huge, len(huge)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	e.sync()
+	e.requireStoreEqualsSource()
+}

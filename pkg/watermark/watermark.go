@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -81,7 +83,7 @@ func Load(path string) (*State, error) {
 
 // Save writes the state atomically.
 func (s *State) Save(path string) error {
-	data, err := json.MarshalIndent(s, "", " ")
+	data, err := json.Marshal(s) // compact: av-read parses it every cycle
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
@@ -136,17 +138,32 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 // id and length sums, computed in SQL without reading content) into a short
 // string. Any re-parse that rewrites those rows changes it.
 func Fingerprint(parts ...int64) string {
-	h := sha256.New()
-	var b [8]byte
+	d := NewDigest()
 	for _, p := range parts {
-		binary.LittleEndian.PutUint64(b[:], uint64(p))
-		h.Write(b[:])
+		d.Int(p)
 	}
-	return fmt.Sprintf("v%d:%s", Version, hex.EncodeToString(h.Sum(nil)[:10]))
+	return fmt.Sprintf("v%d:%s", Version, d.Sum())
 }
 
-// Digest condenses arbitrary bytes (a session header) into a short string.
-func Digest(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:10])
+// Digest condenses a sequence of fields into a short string; each field is
+// length-prefixed so that ("ab","c") and ("a","bc") differ.
+type Digest struct{ h hash.Hash }
+
+// NewDigest starts a digest.
+func NewDigest() *Digest { return &Digest{h: sha256.New()} }
+
+// String adds a string field.
+func (d *Digest) String(s string) {
+	d.Int(int64(len(s)))
+	io.WriteString(d.h, s)
 }
+
+// Int adds an integer field.
+func (d *Digest) Int(n int64) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	d.h.Write(b[:])
+}
+
+// Sum is the digest so far.
+func (d *Digest) Sum() string { return hex.EncodeToString(d.h.Sum(nil)[:10]) }
