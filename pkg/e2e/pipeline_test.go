@@ -235,11 +235,13 @@ func TestOlderStateVersionResendsFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := strings.Replace(string(data), `"version": 1`, `"version": 0`, 1)
-	if old == string(data) {
-		t.Fatal("state has no version field to rewrite")
+	var state map[string]any
+	if err := json.Unmarshal(data, &state); err != nil || state["version"] != float64(1) {
+		t.Fatalf("state version: %v %v", state["version"], err)
 	}
-	os.WriteFile(e.state, []byte(old), 0o600)
+	state["version"] = 0
+	data, _ = json.Marshal(state)
+	os.WriteFile(e.state, data, 0o600)
 	out := e.sync()
 	if out.summary.SessionsSynced != 27 {
 		t.Fatalf("synced %d after an older state, want 27", out.summary.SessionsSynced)
