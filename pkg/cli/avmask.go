@@ -31,6 +31,7 @@ know pass through unchanged. This build has no masking rules yet (ruleset
 			if c.NArg() > 0 {
 				return exitcode.Errorf(exitcode.Usage, "unexpected argument %q (see av-mask --help)", c.Args().First())
 			}
+			hintIfTerminal(&logger{name: "av-mask", w: s.Err}, s.In)
 			return maskAction(c.Context, s)
 		},
 	}

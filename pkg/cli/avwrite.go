@@ -117,6 +117,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	}
 
 	prog := newProgress(log, c.String("progress"))
+	hintIfTerminal(log, s.In)
 	out := record.NewWriter(s.Out)
 	w := ingest.New(st, state, record.NewReader(s.In, "stdin"), out, ingest.Options{
 		AllowUnmasked: c.Bool("allow-unmasked"),

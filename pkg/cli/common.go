@@ -131,8 +131,15 @@ func (p *progress) show(format string, args ...any) {
 	fmt.Fprintf(p.log.w, "%s: %s\n", p.log.name, fmt.Sprintf(format, args...))
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// hintIfTerminal tells a user who ran a filter stage alone why it waits.
+func hintIfTerminal(log *logger, in io.Reader) {
+	if isTerminal(in) {
+		log.Printf("reading records from stdin (a terminal); pipe av-read into it, or press Ctrl-D to end")
+	}
+}
+
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
 	if !ok {
 		return false
 	}

@@ -33,10 +33,7 @@ func TestStateBoundToStore(t *testing.T) {
 			if !strings.Contains(r.stderr, "rebuilt it from the store") {
 				t.Fatalf("no word about the state not matching the store:\n%s", r.stderr)
 			}
-			out := e.sync()
-			if out.summary.SessionsSynced != 27 {
-				t.Fatalf("the run after re-pointing synced %d sessions, want all 27", out.summary.SessionsSynced)
-			}
+			e.syncExpect(27, "the run after re-pointing")
 			e.requireStoreEqualsSource()
 		})
 	}
@@ -57,19 +54,12 @@ func TestStaleAppendIsNotApplied(t *testing.T) {
 	os.Remove(e.store + "-wal")
 	os.Remove(e.store + "-shm")
 	// agentsview goes on: every session's file changes again.
-	db := openDB(t, e.src, false)
-	if _, err := db.Exec("UPDATE sessions SET file_hash = 'x' || file_hash"); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	e.editSource("UPDATE sessions SET file_hash = 'x' || file_hash")
 	r := e.sh("av-read | av-mask | av-write")
 	if r.code != 1 || strings.Count(r.stderr, "does not hold the rows this append builds on") != 3 {
 		t.Fatalf("want the 3 sessions the backup lacks refused, exit 1; got exit %d\n%s", r.code, r.stderr)
 	}
-	out := e.sync()
-	if out.summary.SessionsSynced != 3 {
-		t.Fatalf("the next run synced %d sessions, want the 3 refused ones", out.summary.SessionsSynced)
-	}
+	e.syncExpect(3, "the run after the refusals (the 3 refused)")
 	e.requireStoreEqualsSource()
 }
 
@@ -119,9 +109,7 @@ func TestKillWriterMidSync(t *testing.T) {
 		t.Fatalf("re-run after kill: %+v", out.summary)
 	}
 	e.requireStoreEqualsSource()
-	if again := e.sync(); again.summary.SessionsSynced != 0 {
-		t.Fatalf("still syncing after the repair: %+v", again.summary)
-	}
+	e.syncExpect(0, "a run after the repair")
 }
 
 // TestClosedPipeEndsQuietly: `av-read | head` is a normal way to look.

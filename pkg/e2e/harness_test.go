@@ -348,3 +348,26 @@ func ctx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+// editSource changes the source the way agentsview would, returning the rows changed.
+func (e *env) editSource(query string, args ...any) int64 {
+	e.t.Helper()
+	db := openDB(e.t, e.src, false)
+	defer db.Close()
+	res, err := db.Exec(query, args...)
+	if err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+	n, _ := res.RowsAffected()
+	return n
+}
+
+// syncExpect runs the pipeline and requires it to sync exactly want sessions.
+func (e *env) syncExpect(want int64, why string, readArgs ...string) writeOutput {
+	e.t.Helper()
+	out := e.sync(readArgs...)
+	if out.summary.SessionsSynced != want {
+		e.t.Fatalf("%s: synced %d sessions, want %d", why, out.summary.SessionsSynced, want)
+	}
+	return out
+}

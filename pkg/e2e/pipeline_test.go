@@ -154,21 +154,13 @@ func TestRewrittenSessionGoesFull(t *testing.T) {
 	if id == "" {
 		t.Fatal("no session has a settled part to rewrite")
 	}
-	db := openDB(t, e.src, false)
 	rewritten := "Rewritten by a re-parse: the earlier answer changed."
-	res, err := db.Exec(`UPDATE messages SET content = ?, content_length = ?
+	if n := e.editSource(`UPDATE messages SET content = ?, content_length = ?
 		WHERE session_id = ? AND ordinal = (SELECT ordinal FROM messages WHERE session_id = ? ORDER BY ordinal LIMIT 1 OFFSET 1)`,
-		rewritten, len(rewritten), id, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
+		rewritten, len(rewritten), id, id); n != 1 {
 		t.Fatalf("rewrote %d messages, want 1", n)
 	}
-	if _, err := db.Exec(`UPDATE sessions SET file_hash = 'rewritten' WHERE id = ?`, id); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	e.editSource(`UPDATE sessions SET file_hash = 'rewritten' WHERE id = ?`, id)
 	out := e.sync()
 	r, ok := out.results[id]
 	if !ok || len(out.results) != 1 {
@@ -184,15 +176,10 @@ func TestRewrittenSessionGoesFull(t *testing.T) {
 func TestHeaderOnlyChange(t *testing.T) {
 	e := newEnv(t, "small-august.db")
 	e.sync()
-	db := openDB(t, e.src, false)
-	if _, err := db.Exec(`UPDATE sessions SET display_name = 'renamed by the user' WHERE id = (SELECT MIN(id) FROM sessions)`); err != nil {
-		t.Fatal(err)
+	if e.editSource(`UPDATE sessions SET display_name = 'renamed by the user' WHERE id = (SELECT MIN(id) FROM sessions)`) != 1 {
+		t.Fatal("no session renamed")
 	}
-	db.Close()
-	out := e.sync()
-	if out.summary.SessionsSynced != 1 {
-		t.Fatalf("a rename synced %d sessions, want 1", out.summary.SessionsSynced)
-	}
+	e.syncExpect(1, "a rename")
 	e.requireStoreEqualsSource()
 }
 
@@ -200,14 +187,8 @@ func TestHeaderOnlyChange(t *testing.T) {
 // --session and --limit narrow what goes.
 func TestFullFlagAndSessionFilter(t *testing.T) {
 	e := newEnv(t, "small-march.db")
-	out := e.sync("--limit", "5")
-	if out.summary.SessionsSynced != 5 {
-		t.Fatalf("--limit 5 synced %d", out.summary.SessionsSynced)
-	}
-	rest := e.sync()
-	if rest.summary.SessionsSynced != 22 {
-		t.Fatalf("the run after --limit synced %d, want the other 22", rest.summary.SessionsSynced)
-	}
+	e.syncExpect(5, "--limit 5", "--limit", "5")
+	e.syncExpect(22, "the run after --limit (the other 22)")
 	e.requireStoreEqualsSource()
 
 	var one string
@@ -219,10 +200,7 @@ func TestFullFlagAndSessionFilter(t *testing.T) {
 	if len(only.results) != 1 || only.results[one].Mode != "full" {
 		t.Fatalf("--full --session %s: %+v", one, only.results)
 	}
-	all := e.sync("--full")
-	if all.summary.SessionsSynced != 27 {
-		t.Fatalf("--full synced %d, want all 27", all.summary.SessionsSynced)
-	}
+	e.syncExpect(27, "--full", "--full")
 	e.requireStoreEqualsSource()
 }
 
@@ -242,10 +220,7 @@ func TestOlderStateVersionResendsFull(t *testing.T) {
 	state["version"] = 0
 	data, _ = json.Marshal(state)
 	os.WriteFile(e.state, data, 0o600)
-	out := e.sync()
-	if out.summary.SessionsSynced != 27 {
-		t.Fatalf("synced %d after an older state, want 27", out.summary.SessionsSynced)
-	}
+	out := e.syncExpect(27, "after a state from an older version")
 	for id, r := range out.results {
 		if r.Mode != "full" {
 			t.Fatalf("%s went %s", id, r.Mode)
@@ -258,13 +233,10 @@ func TestOlderStateVersionResendsFull(t *testing.T) {
 // every stage intact: no line limit anywhere.
 func TestHugeMessage(t *testing.T) {
 	e := newEnv(t, "small-march.db")
-	db := openDB(t, e.src, false)
 	huge := strings.Repeat("log line with \"quotes\", tabs\t and ünïcode\n", 150_000) // ~6 MB
-	if _, err := db.Exec(`UPDATE messages SET content = ?, content_length = ? WHERE id = (SELECT MAX(id) FROM messages)`,
-		huge, len(huge)); err != nil {
-		t.Fatal(err)
+	if e.editSource(`UPDATE messages SET content = ?, content_length = ? WHERE id = (SELECT MAX(id) FROM messages)`, huge, len(huge)) != 1 {
+		t.Fatal("no message grown")
 	}
-	db.Close()
 	e.sync()
 	e.requireStoreEqualsSource()
 }

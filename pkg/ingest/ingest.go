@@ -35,6 +35,9 @@ type Progress struct {
 	Sessions, Messages, ToolCalls, Bytes int64
 }
 
+var errInterrupted = exitcode.Wrap(exitcode.Interrupted,
+	errors.New("interrupted; the open batch was rolled back, committed ones are kept"))
+
 // Writer is one av-write run.
 type Writer struct {
 	st    store.Store
@@ -112,6 +115,11 @@ func Bind(ctx context.Context, st store.Store, state *watermark.State, org strin
 func (w *Writer) Run(ctx context.Context) (record.Summary, error) {
 	start := time.Now()
 	err := w.loop(ctx)
+	if err == nil && ctx.Err() != nil {
+		// Ctrl-C in a terminal also ends the upstream stages, so the signal
+		// often shows up as an early EOF: still an interrupt, not a success.
+		err = errInterrupted
+	}
 	if err == nil {
 		err = w.commit(ctx)
 	}
@@ -127,7 +135,7 @@ func (w *Writer) Run(ctx context.Context) (record.Summary, error) {
 func (w *Writer) loop(ctx context.Context) error {
 	for {
 		if err := ctx.Err(); err != nil {
-			return exitcode.Wrap(exitcode.Interrupted, errors.New("interrupted; the open batch was rolled back, committed ones are kept"))
+			return errInterrupted
 		}
 		line, err := w.in.Next()
 		if err == io.EOF {
@@ -417,7 +425,7 @@ func (w *Writer) failGroup(ctx context.Context, err error) {
 // undone and reported; the run goes on with the next group.
 func (w *Writer) storeFailure(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return exitcode.Wrap(exitcode.Interrupted, errors.New("interrupted; the open batch was rolled back, committed ones are kept"))
+		return errInterrupted
 	}
 	id := w.groupID()
 	w.failGroup(ctx, fmt.Errorf("session %s: store refused a write: %v", id, err))
