@@ -112,6 +112,8 @@ func TestWriteBadInput(t *testing.T) {
 			exitcode.BadInput, []string{"incomplete group", second}, []string{second}, groups - 1},
 		{"cut off mid-group", func(l []string) []string { return l[:lineOf(l, groups-1, "message")+1] },
 			exitcode.BadInput, []string{"stream ended before its session_end", last}, []string{last}, groups - 1},
+		{"corrupt header", func(l []string) []string { h := lineOf(l, 1, "session"); l[h] = l[h][:40]; return l },
+			exitcode.BadInput, []string{"stdin:" + itoa(lineOf(base, 1, "session")+1) + ":", "invalid json", "group discarded"}, []string{second}, groups - 1},
 		{"record outside a group", func(l []string) []string { return append([]string{l[msgLine]}, l...) },
 			exitcode.BadInput, []string{"stdin:1:", "outside a session group"}, nil, groups},
 		{"unmasked", func(l []string) []string {
@@ -138,6 +140,9 @@ func TestWriteBadInput(t *testing.T) {
 				if !strings.Contains(got.stderr, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, got.stderr)
 				}
+			}
+			if strings.Count(got.stderr, "stdin:") > 1 {
+				t.Errorf("one bad line, several errors:\n%s", got.stderr)
 			}
 			stored := storedSessions(t, storePath)
 			if len(stored) != c.storedWant {

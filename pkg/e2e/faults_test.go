@@ -142,3 +142,33 @@ func TestSecondWriterWaits(t *testing.T) {
 	}
 	e.requireStoreEqualsSource()
 }
+
+// TestStoreUnavailableKeepsWatermark: while another process holds the
+// store's write lock, av-write exits "store unavailable" and the state does
+// not move; the next run catches up.
+func TestStoreUnavailableKeepsWatermark(t *testing.T) {
+	e := newEnv(t, "small-march.db")
+	e.sync()
+	before, err := os.ReadFile(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.useFixture("small-march-2.db")
+	holder := openDB(t, e.store, false)
+	holder.SetMaxOpenConns(1)
+	if _, err := holder.Exec("BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.sh("av-read | av-mask | av-write --store 'sqlite://" + e.store + "?busy_timeout=200'")
+	if r.code != 5 || !strings.Contains(r.stderr, "store.db") {
+		t.Fatalf("want exit 5 naming the store, got %d:\n%s", r.code, r.stderr)
+	}
+	after, _ := os.ReadFile(e.state)
+	if string(after) != string(before) {
+		t.Fatal("the state moved although the store took nothing")
+	}
+	holder.Exec("ROLLBACK")
+	holder.Close()
+	e.syncExpect(3, "the run after the store came back")
+	e.requireStoreEqualsSource()
+}

@@ -196,18 +196,28 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 		w.failGroup(ctx, w.in.Errorf(w.grp.session.ID, "no session_end before the next session (header at line %d): group discarded", w.grp.line))
 		w.sum.BadLines++
 	}
-	w.grp = nil
 	g := &group{line: w.in.Line()}
-	if err := record.Decode(line, &g.session); err != nil {
-		return w.badLine(ctx, "", err)
-	}
 	s := &g.session
+	err := record.Decode(line, s)
 	switch {
+	case err != nil:
 	case s.ID == "":
-		return w.badLine(ctx, "", errors.New(`session record has no "id"`))
+		err = errors.New(`session record has no "id"`)
 	case s.Mode != record.ModeAppend && s.Mode != record.ModeFull:
-		return w.badLine(ctx, s.ID, fmt.Errorf(`mode %q: want "append" or "full"`, s.Mode))
+		err = fmt.Errorf(`mode %q: want "append" or "full"`, s.Mode)
 	}
+	if err != nil {
+		// The rest of this group cannot be placed: discard it quietly up to
+		// the next header rather than report each of its records.
+		w.grp = &group{line: g.line, skip: true}
+		w.sum.BadLines++
+		if s.ID != "" {
+			w.emitError(s.ID, s.Mode, w.in.Errorf(s.ID, "%v: group discarded", err))
+		}
+		w.opt.Log("%v", w.in.Errorf(s.ID, "%v: group discarded", err))
+		return nil
+	}
+	w.grp = nil
 	if err := w.requireMasked(s.ID, s.Masked); err != nil {
 		return err
 	}
@@ -217,7 +227,7 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 	}
 	have, ok, err := w.batch.Watermark(ctx, s.ID)
 	if err != nil {
-		return err
+		return exitcode.Wrap(exitcode.Store, err)
 	}
 	if ok && s.ReadAt != "" && !newer(s.ReadAt, have.ReadAt) {
 		// This read, or a newer one, is in the store already (a re-run after
@@ -252,10 +262,10 @@ func (w *Writer) row(ctx context.Context, kind, sessionID string, stamp *record.
 	switch {
 	case g == nil:
 		return w.badLine(ctx, sessionID, fmt.Errorf("%s outside a session group (no session record before it)", kind))
-	case sessionID != g.session.ID:
-		return w.badLine(ctx, g.session.ID, fmt.Errorf("%s of session %s inside the group of session %s", kind, sessionID, g.session.ID))
 	case g.skip:
 		return nil
+	case sessionID != g.session.ID:
+		return w.badLine(ctx, g.session.ID, fmt.Errorf("%s of session %s inside the group of session %s", kind, sessionID, g.session.ID))
 	}
 	if err := w.requireMasked(sessionID, stamp); err != nil {
 		return err
@@ -286,19 +296,16 @@ func (w *Writer) end(ctx context.Context, line []byte) error {
 	switch {
 	case g == nil:
 		return w.badLine(ctx, e.SessionID, errors.New("session_end outside a session group"))
+	case g.skip:
+		w.grp = nil
+		return nil
 	case e.SessionID != g.session.ID:
 		return w.badLine(ctx, g.session.ID, fmt.Errorf("session_end of session %s closes the group of session %s", e.SessionID, g.session.ID))
-	}
-	w.grp = nil
-	if g.skip {
-		return nil
-	}
-	if e.Messages != g.messages || e.ToolCalls != g.toolCalls {
-		w.grp = g
+	case e.Messages != g.messages || e.ToolCalls != g.toolCalls:
+		w.sum.BadLines++
 		w.failGroup(ctx, w.in.Errorf(g.session.ID, "incomplete group: session_end counts %d messages and %d tool calls, the stream had %d and %d: group discarded",
 			e.Messages, e.ToolCalls, g.messages, g.toolCalls))
 		w.grp = nil
-		w.sum.BadLines++
 		return nil
 	}
 	entry := watermark.Entry{
@@ -307,9 +314,9 @@ func (w *Writer) end(ctx context.Context, line []byte) error {
 		ReadAt: g.session.ReadAt, SyncedAt: time.Now().UTC().Format(time.RFC3339Nano),
 	}
 	if err := w.batch.EndGroup(ctx, g.session.ID, entry); err != nil {
-		w.grp = g
 		return w.storeFailure(ctx, err)
 	}
+	w.grp = nil
 	w.pending = append(w.pending, committed{
 		id: g.session.ID, createdAt: g.session.CreatedAt, entry: entry, secrets: g.secrets,
 		result: record.Result{Kind: record.KindResult, SessionID: g.session.ID, Status: record.StatusSynced,
@@ -351,7 +358,7 @@ func (w *Writer) commit(ctx context.Context) error {
 	w.batch = nil
 	if err := b.Commit(); err != nil {
 		for _, c := range w.pending {
-			w.opt.Log("session %s: not stored: %v", c.id, err)
+			w.emitError(c.id, c.result.Mode, fmt.Errorf("not stored: %v", err))
 		}
 		w.pending = nil
 		return exitcode.Wrap(exitcode.Store, fmt.Errorf("%w (the watermark did not move)", err))

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -69,6 +70,7 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the store file a sqlite:// URL names.
+// Option: ?busy_timeout=MS, how long to wait for another writer (10000).
 func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, error) {
 	path := u.Path
 	if u.Opaque != "" { // sqlite:relative/path
@@ -83,8 +85,17 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, store.Errorf("store %s: %v", path, err)
 	}
+	// busy_timeout: how long to wait for another process's write lock.
+	busy := 10000
+	if v := u.Query().Get("busy_timeout"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms < 0 {
+			return nil, fmt.Errorf("%w: busy_timeout=%q: want milliseconds", store.ErrUsage, v)
+		}
+		busy = ms
+	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+		fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_txlock=immediate", busy)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, store.Errorf("store %s: %v", path, err)
