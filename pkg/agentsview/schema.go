@@ -98,7 +98,9 @@ func Open(ctx context.Context, path string) (*Source, error) {
 // updates rows it already stored (a reply growing in place, a tool result
 // filled in later). The August 2026 build does, and marks it with
 // sessions.transcript_revision; the March 2026 build never does.
-func (s *Source) updatesInPlace() bool { return s.schema.has("sessions", "transcript_revision") }
+func (s *Source) updatesInPlace() bool {
+	return s.schema.has("sessions", "transcript_revision") && s.schema.has("tool_calls", "result_content")
+}
 
 // Close closes the database.
 func (s *Source) Close() error { return s.db.Close() }
