@@ -4,68 +4,215 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"runtime"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"avsync/pkg/exitcode"
+	"avsync/pkg/mask"
 	"avsync/pkg/record"
 )
 
-// passthroughRuleset names the stamp of this build of av-mask, which has no
-// masking rules yet: the stamp says so, so stores can find such rows later.
-const passthroughRuleset = "passthrough-0"
-
 // MaskMain runs av-mask and returns its exit code.
 func MaskMain(ctx context.Context, args []string, s Streams) int {
+	maskerFlags := []ucli.Flag{
+		&ucli.StringSliceFlag{Name: "rules", EnvVars: []string{"AV_MASK_RULES"},
+			Usage: "add the rules in JSON `FILE` (a list of {name, regex, keywords, entropy, allow, …}; repeatable)"},
+		&ucli.StringSliceFlag{Name: "allow", EnvVars: []string{"AV_MASK_ALLOW"},
+			Usage: "never mask this `VALUE` (or /regex/); repeatable"},
+	}
 	app := &ucli.App{
 		Name:      "av-mask",
-		Usage:     "mask secrets in wire-format records (this build: stamp only, no rules yet)",
-		UsageText: "av-read | av-mask | av-write",
-		Description: `A stateless filter: the same records come out, in the same order, each
-stamped with "masked":{"ruleset":…,"secrets":N}. Fields and kinds it does not
-know pass through unchanged. This build has no masking rules yet (ruleset
-"` + passthroughRuleset + `"): it stamps records so the pipeline runs.`,
-		Flags: []ucli.Flag{quietFlag()},
+		Usage:     "mask secrets in every free-text field of wire-format records",
+		UsageText: "av-read | av-mask [options] | av-write\n   av-mask rules",
+		Description: `A stateless filter: the same records come out, in the same order, with
+every secret in their free-text fields (first_message, display_name, content,
+thinking, input_json, result_content, note, and any --field) replaced by
+[REDACTED:<rule>], and each record stamped
+"masked":{"ruleset":"<id>","secrets":N,"rules":{"<rule>":N}}. The ruleset id
+changes whenever the rules or the allow-list change. Fields and kinds it does
+not know pass through unchanged. Secrets are found raw, JSON-escaped or
+escaped twice (a .env inside a JSON tool result), across lines (private keys)
+and by key name (password=…), with placeholders ($VAR, <your-key>, xxxx,
+changeme, …EXAMPLE) left alone. No value is ever printed: --report gives
+where, which rule and a short hash. "av-mask rules" lists the rules.`,
+		Flags: append([]ucli.Flag{
+			&ucli.IntFlag{Name: "workers", EnvVars: []string{"AV_MASK_WORKERS"}, Value: runtime.NumCPU(),
+				Usage: "mask `N` records at once (output order is kept)"},
+			&ucli.StringSliceFlag{Name: "field", EnvVars: []string{"AV_MASK_FIELD"},
+				Usage: "also mask the string field `NAME` (repeatable), for other NDJSON"},
+			&ucli.BoolFlag{Name: "report", EnvVars: []string{"AV_MASK_REPORT"},
+				Usage: `print one {"kind":"finding"} line per secret instead of the records (never the value)`},
+			quietFlag(),
+		}, maskerFlags...),
+		Commands: []*ucli.Command{{
+			Name:  "rules",
+			Usage: "list every rule with a made-up example of what it masks",
+			Flags: maskerFlags,
+			Action: func(c *ucli.Context) error {
+				m, err := newMasker(c)
+				if err != nil {
+					return err
+				}
+				return listRules(m, s.Out)
+			},
+		}},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
 				return exitcode.Errorf(exitcode.Usage, "unexpected argument %q (see av-mask --help)", c.Args().First())
 			}
+			if c.Int("workers") < 1 {
+				return exitcode.Errorf(exitcode.Usage, "--workers must be at least 1")
+			}
+			m, err := newMasker(c)
+			if err != nil {
+				return err
+			}
+			extra := map[string]bool{}
+			for _, f := range c.StringSlice("field") {
+				extra[f] = true
+			}
 			hintIfTerminal(&logger{name: "av-mask", w: s.Err}, s.In)
-			return maskAction(c.Context, s)
+			return maskStream(c.Context, m, extra, c.Int("workers"), c.Bool("report"), s)
 		},
 	}
 	return run(ctx, app, args, s)
 }
 
-func maskAction(ctx context.Context, s Streams) error {
-	stamp, _ := json.Marshal(record.Stamp{Ruleset: passthroughRuleset})
-	in := record.NewReader(s.In, "stdin")
-	out := record.NewWriter(s.Out)
-	var buf []byte
-	for {
-		if err := ctx.Err(); err != nil {
-			return exitcode.Wrap(exitcode.Interrupted, errors.New("interrupted"))
+func newMasker(c *ucli.Context) (*mask.Masker, error) {
+	var extra []*mask.Rule
+	for _, path := range c.StringSlice("rules") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--rules: %w", err))
 		}
-		line, err := in.Next()
-		if err == io.EOF {
+		var rs []*mask.Rule
+		if err := json.Unmarshal(data, &rs); err != nil {
+			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--rules %s: want a JSON list of rules: %v", path, err))
+		}
+		extra = append(extra, rs...)
+	}
+	m, err := mask.New(extra, c.StringSlice("allow"))
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, err)
+	}
+	return m, nil
+}
+
+func listRules(m *mask.Masker, w io.Writer) error {
+	out := record.NewWriter(w)
+	for _, r := range m.Rules() {
+		masked, _ := m.Mask(r.Example)
+		if err := out.Write(map[string]any{"rule": r.Name, "description": r.Description,
+			"keywords": r.Keywords, "example": r.Example, "masked": masked}); err != nil {
 			break
 		}
-		if err != nil {
-			return err
-		}
-		obj, err := record.ParseObject(line)
-		if err != nil {
-			return exitcode.Wrap(exitcode.BadInput, in.Errorf("", "%v", err))
-		}
-		obj.Set("masked", stamp)
-		buf = obj.AppendJSON(buf[:0])
-		if err := out.WriteLine(buf); err != nil {
-			if record.IsClosedPipe(err) {
-				return nil
+	}
+	if err := out.Flush(); err != nil && !record.IsClosedPipe(err) {
+		return err
+	}
+	return nil
+}
+
+// finding is one --report line: where a secret is, never what it is.
+type finding struct {
+	Kind   string `json:"kind"`
+	Line   int    `json:"line"`
+	Record string `json:"record"`
+	Field  string `json:"field"`
+	Rule   string `json:"rule"`
+	Offset int    `json:"offset"`
+	Length int    `json:"length"`
+	Hash   string `json:"hash"`
+}
+
+// job is one line on its way through the workers; done is closed when
+// rec or err is set. Jobs are written in the order they were read.
+type job struct {
+	line []byte
+	n    int
+	rec  mask.Record
+	err  error
+	done chan struct{}
+}
+
+// maskStream reads lines, masks them on `workers` goroutines and writes them
+// in input order. Memory is bounded: at most 4*workers lines are in flight.
+func maskStream(ctx context.Context, m *mask.Masker, extra map[string]bool, workers int, report bool, s Streams) error {
+	in := record.NewReader(s.In, "stdin")
+	out := record.NewWriter(s.Out)
+	work := make(chan *job, workers)
+	order := make(chan *job, 4*workers)
+	readErr := make(chan error, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+
+	for i := 0; i < workers; i++ {
+		go func() {
+			var buf []byte
+			for j := range work {
+				j.rec, j.err = m.MaskRecord(j.line, extra, buf)
+				j.rec.Line = append([]byte(nil), j.rec.Line...)
+				buf = j.rec.Line[:0:0]
+				close(j.done)
 			}
+		}()
+	}
+	go func() {
+		defer close(order)
+		defer close(work)
+		for {
+			if ctx.Err() != nil {
+				readErr <- exitcode.Wrap(exitcode.Interrupted, errors.New("interrupted"))
+				return
+			}
+			line, err := in.Next()
+			if err == io.EOF {
+				readErr <- nil
+				return
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+			j := &job{line: append([]byte(nil), line...), n: in.Line(), done: make(chan struct{})}
+			select {
+			case order <- j:
+			case <-stop:
+				return
+			}
+			work <- j
+		}
+	}()
+
+	for j := range order {
+		<-j.done
+		if j.err != nil {
+			return exitcode.Wrap(exitcode.BadInput, &record.LineError{Name: "stdin", Line: j.n, Err: j.err})
+		}
+		var err error
+		if report {
+			for _, f := range j.rec.Findings {
+				if err = out.Write(&finding{Kind: "finding", Line: j.n, Record: j.rec.Key, Field: f.Field,
+					Rule: f.Rule, Offset: f.Offset, Length: f.Length, Hash: f.Hash}); err != nil {
+					break
+				}
+			}
+		} else {
+			err = out.WriteLine(j.rec.Line)
+		}
+		if record.IsClosedPipe(err) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
+	}
+	if err := <-readErr; err != nil {
+		return err
 	}
 	if err := out.Flush(); err != nil && !record.IsClosedPipe(err) {
 		return err

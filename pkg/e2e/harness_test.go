@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	_ "modernc.org/sqlite"
+
+	"avsync/pkg/mask"
 )
 
 // binDir holds the binaries built once for all tests.
@@ -192,8 +194,19 @@ func openDB(t *testing.T, path string, readOnly bool) *sql.DB {
 	return db
 }
 
-// rows runs a query and renders every row as one string, sorted.
-func rows(t *testing.T, db *sql.DB, query string) []string {
+// masker is what av-mask masks with; the store must hold the source's
+// free text exactly as it masks it.
+var masker = func() *mask.Masker {
+	m, err := mask.New(nil, nil)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// rows runs a query and renders every row as one string, sorted. The
+// columns listed in masked are masked first, as av-mask would.
+func rows(t *testing.T, db *sql.DB, query string, masked ...int) []string {
 	t.Helper()
 	rs, err := db.Query(query)
 	if err != nil {
@@ -210,6 +223,14 @@ func rows(t *testing.T, db *sql.DB, query string) []string {
 		}
 		if err := rs.Scan(ptrs...); err != nil {
 			t.Fatal(err)
+		}
+		for _, i := range masked {
+			switch x := vals[i].(type) {
+			case string:
+				vals[i] = masker.MaskJSONString(x)
+			case []byte:
+				vals[i] = masker.MaskJSONString(string(x))
+			}
 		}
 		var b strings.Builder
 		for i, v := range vals {
@@ -259,11 +280,11 @@ func sourceRows(t *testing.T, path string) (sessions, messages, tools []string) 
 		c("sessions", "display_name", "''")+`, COALESCE(started_at,''), COALESCE(ended_at,''), message_count, user_message_count,
 		COALESCE(parent_session_id,''), relationship_type, created_at, COALESCE(file_hash,''), `+
 		c("sessions", "total_output_tokens", "0")+", "+c("sessions", "peak_context_tokens", "0")+", "+
-		c("sessions", "deleted_at", "''")+` FROM sessions`)
+		c("sessions", "deleted_at", "''")+` FROM sessions`, 4, 5)
 	messages = rows(t, db, `SELECT session_id, ordinal, role, content, `+c("messages", "thinking_text", "''")+
 		`, COALESCE(timestamp,''), has_thinking, has_tool_use, content_length, `+c("messages", "model", "''")+", "+
 		c("messages", "token_usage", "''")+", "+c("messages", "context_tokens", "0")+", "+c("messages", "output_tokens", "0")+", "+
-		c("messages", "is_system", "0")+` FROM messages`)
+		c("messages", "is_system", "0")+` FROM messages`, 3, 4)
 	order := "t.id"
 	if has(t, db, "tool_calls", "call_index") {
 		order = "t.call_index, t.id"
@@ -271,7 +292,7 @@ func sourceRows(t *testing.T, path string) (sessions, messages, tools []string) 
 	tools = rows(t, db, `SELECT t.session_id, m.ordinal, ROW_NUMBER() OVER (PARTITION BY t.message_id ORDER BY `+order+`) - 1,
 		COALESCE(t.tool_use_id,''), t.tool_name, t.category, COALESCE(t.input_json,''), COALESCE(t.skill_name,''),
 		t.result_content, t.result_content_length, COALESCE(t.subagent_session_id,'')
-		FROM tool_calls t JOIN messages m ON m.id = t.message_id`)
+		FROM tool_calls t JOIN messages m ON m.id = t.message_id`, 6, 8)
 	return sessions, messages, tools
 }
 

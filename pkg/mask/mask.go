@@ -1,0 +1,348 @@
+// Package mask finds and masks secrets in free text: provider tokens, private
+// keys, connection-string passwords, auth headers and key=value assignments,
+// whether the text is raw, JSON-escaped or escaped twice. It owns the rules,
+// the keyword prefilter, the masking of a string and of an NDJSON record, and
+// the ruleset id. It never logs, returns or stores a secret value: findings
+// carry offsets, rule names and a short hash only.
+package mask
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// Rule describes one kind of secret.
+type Rule struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Keywords    []string `json:"keywords"` // one must occur (any case) for the regex to run
+	// Regex finds the secret; its group named "s" is the secret part (the
+	// rest, e.g. a public prefix, stays). Macros: {q} a quote, maybe
+	// backslash-escaped; {s} white space, maybe escaped (\n, \\n); {eq} an
+	// assignment (=, :, :=, =>) with quotes and spaces around it.
+	Regex string `json:"regex"`
+	// Before and After bound how far a match may start before a keyword and
+	// end after it: the regex only runs on that window, so it stays linear.
+	Before int `json:"before,omitempty"`
+	After  int `json:"after,omitempty"`
+	// Entropy is the least Shannon entropy (bits per byte) the secret part
+	// must have; MinLen its least length.
+	Entropy float64 `json:"entropy,omitempty"`
+	MinLen  int     `json:"min_len,omitempty"`
+	// Requires lists words that must also occur somewhere in the text.
+	Requires []string `json:"requires,omitempty"`
+	// Allow lists regexes of secret parts this rule never masks.
+	Allow []string `json:"allow,omitempty"`
+	// Value marks rules that recognise a value by its key name: placeholders,
+	// variable references and identifiers are not secrets there.
+	Value bool `json:"value,omitempty"`
+	// Placeholders applies only the placeholder checks ($VAR, <your-key>, ****).
+	Placeholders bool `json:"placeholders,omitempty"`
+	// Example is a made-up text the rule must mask (see `av-mask rules`).
+	Example string `json:"example,omitempty"`
+
+	re      *regexp.Regexp
+	secret  int // submatch index of the secret part
+	keyIdx  int // submatch index of the key name ("k"), or -1
+	allowRe []*regexp.Regexp
+}
+
+var macros = strings.NewReplacer(
+	"{q}", "(?:\\\\*[\"'`])",
+	"{s}", "(?:[ \\t\\r\\n]|\\\\+[nrt])",
+	"{eq}", "(?:[ \\t]|\\\\+[nrt]|\\\\*[\"'`])*(?::=|=>|=|:)(?:[ \\t]|\\\\*[\"'`])*",
+)
+
+func (r *Rule) compile() error {
+	if r.Name == "" || strings.ContainsAny(r.Name, "[]:\"\\ ") {
+		return fmt.Errorf("rule %q: name must be non-empty, without spaces, quotes, brackets or colons", r.Name)
+	}
+	if len(r.Keywords) == 0 {
+		return fmt.Errorf("rule %s: needs at least one keyword", r.Name)
+	}
+	re, err := regexp.Compile(macros.Replace(r.Regex))
+	if err != nil {
+		return fmt.Errorf("rule %s: %w", r.Name, err)
+	}
+	r.re = re
+	r.secret, r.keyIdx = 0, re.SubexpIndex("k")
+	if i := re.SubexpIndex("s"); i > 0 {
+		r.secret = i
+	}
+	if r.Before == 0 {
+		r.Before = 64
+	}
+	if r.After == 0 {
+		r.After = 256
+	}
+	for _, a := range r.Allow {
+		are, err := regexp.Compile(a)
+		if err != nil {
+			return fmt.Errorf("rule %s: allow %q: %w", r.Name, a, err)
+		}
+		r.allowRe = append(r.allowRe, are)
+	}
+	return nil
+}
+
+// Masker masks text with a fixed ruleset. It is safe for concurrent use.
+type Masker struct {
+	rules      []*Rule
+	pf         *prefilter
+	allowExact map[string]bool
+	allowRe    []*regexp.Regexp
+	id         string
+	scratch    sync.Pool
+}
+
+// Finding is one secret found in a text: [Start, End) is its secret part.
+type Finding struct {
+	Rule       string
+	Start, End int
+	generic    bool // found by a key-name or placeholder-checked rule
+}
+
+// New builds a masker from the built-in rules plus extra ones. allow lists
+// values never masked: exact strings, or regexes written /like this/.
+func New(extra []*Rule, allow []string) (*Masker, error) {
+	m := &Masker{allowExact: map[string]bool{}}
+	seen := map[string]bool{}
+	for _, r := range append(Builtin(), extra...) {
+		if seen[r.Name] {
+			return nil, fmt.Errorf("rule %s is defined twice", r.Name)
+		}
+		seen[r.Name] = true
+		if err := r.compile(); err != nil {
+			return nil, err
+		}
+		m.rules = append(m.rules, r)
+	}
+	for _, a := range allow {
+		if len(a) > 2 && strings.HasPrefix(a, "/") && strings.HasSuffix(a, "/") {
+			re, err := regexp.Compile(a[1 : len(a)-1])
+			if err != nil {
+				return nil, fmt.Errorf("allow %s: %w", a, err)
+			}
+			m.allowRe = append(m.allowRe, re)
+			continue
+		}
+		m.allowExact[a] = true
+	}
+	m.pf = newPrefilter(m.rules)
+	m.id = rulesetID(m.rules, allow)
+	m.scratch.New = func() any { return &scratch{windows: make([][]int, len(m.rules))} }
+	return m, nil
+}
+
+// Ruleset identifies the rules and allow-list: it changes whenever they do,
+// so a store can tell which rows were masked by which rules.
+func (m *Masker) Ruleset() string { return m.id }
+
+// Rules lists the rules in use.
+func (m *Masker) Rules() []*Rule { return m.rules }
+
+func rulesetID(rules []*Rule, allow []string) string {
+	h := sha256.New()
+	for _, r := range rules {
+		fmt.Fprintf(h, "%s\x00%q\x00%s\x00%d,%d,%g,%d\x00%q\x00%q\x00%v,%v\x01",
+			r.Name, r.Keywords, r.Regex, r.Before, r.After, r.Entropy, r.MinLen, r.Requires, r.Allow, r.Value, r.Placeholders)
+	}
+	fmt.Fprintf(h, "%q", allow)
+	return "avmask-" + hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// scratch holds per-call buffers: keyword hits per rule.
+type scratch struct {
+	windows [][]int // per rule: merged [lo, hi) windows, flattened
+	touched []int
+}
+
+// Find returns the secret parts of text, merged and in order.
+func (m *Masker) Find(text string) []Finding {
+	sc := m.scratch.Get().(*scratch)
+	defer m.scratch.Put(sc)
+	sc.touched = sc.touched[:0]
+	m.pf.scan(text, func(ri, start int) {
+		r := m.rules[ri]
+		lo, hi := max(0, start-r.Before), min(len(text), start+r.After)
+		w := sc.windows[ri]
+		if len(w) == 0 {
+			sc.touched = append(sc.touched, ri)
+		}
+		if n := len(w); n > 0 && lo <= w[n-1] {
+			w[n-1] = max(w[n-1], hi) // overlaps the previous window: extend it
+		} else {
+			w = append(w, lo, hi)
+		}
+		sc.windows[ri] = w
+	})
+	var found []Finding
+	for _, ri := range sc.touched {
+		r := m.rules[ri]
+		w := sc.windows[ri]
+		sc.windows[ri] = w[:0]
+		if !requiresMet(r, text) {
+			continue
+		}
+		for i := 0; i < len(w); i += 2 {
+			lo, hi := runeStart(text, w[i]), runeEnd(text, w[i+1])
+			for _, sm := range r.re.FindAllStringSubmatchIndex(text[lo:hi], -1) {
+				s, e := sm[2*r.secret], sm[2*r.secret+1]
+				if s < 0 || e <= s {
+					continue
+				}
+				s, e = s+lo, e+lo
+				key := ""
+				if r.keyIdx > 0 && sm[2*r.keyIdx] >= 0 {
+					key = text[lo+sm[2*r.keyIdx] : lo+sm[2*r.keyIdx+1]]
+				}
+				if m.accept(r, text, s, e, key) {
+					found = append(found, Finding{Rule: r.Name, Start: s, End: e, generic: r.Value || r.Placeholders})
+				}
+			}
+		}
+	}
+	return merge(found)
+}
+
+func requiresMet(r *Rule, text string) bool {
+	for _, w := range r.Requires {
+		if !containsFold(text, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// accept applies the checks a regex cannot express.
+func (m *Masker) accept(r *Rule, text string, s, e int, key string) bool {
+	v := text[s:e]
+	if strings.HasPrefix(v, "[REDACTED:") || len(v) < r.MinLen || m.allowExact[v] {
+		return false
+	}
+	for _, re := range m.allowRe {
+		if re.MatchString(v) {
+			return false
+		}
+	}
+	for _, re := range r.allowRe {
+		if re.MatchString(v) {
+			return false
+		}
+	}
+	// Runs of one or two characters (xxxx, 0000, abab) are never secrets.
+	if h := entropy(v); h < max(r.Entropy, minEntropy) {
+		return false
+	}
+	switch {
+	case r.Value:
+		return plausibleValue(v, text[e:], key)
+	case r.Placeholders:
+		return !isPlaceholder(v)
+	}
+	return true
+}
+
+// minEntropy rejects fill-ins such as ghp_xxxxxxxx… or 00000000.
+const minEntropy = 1.5
+
+// merge sorts findings and joins overlapping ones (two rules, one secret).
+func merge(f []Finding) []Finding {
+	if len(f) < 2 {
+		return f
+	}
+	// Longest first at each start; on a tie a provider rule names the
+	// secret rather than a rule that only knows the key name.
+	sort.SliceStable(f, func(i, j int) bool {
+		if f[i].Start != f[j].Start {
+			return f[i].Start < f[j].Start
+		}
+		if f[i].End != f[j].End {
+			return f[i].End > f[j].End
+		}
+		return !f[i].generic && f[j].generic
+	})
+	out := f[:1]
+	for _, x := range f[1:] {
+		last := &out[len(out)-1]
+		if x.Start < last.End {
+			last.End = max(last.End, x.End)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// Mask replaces each secret part of text with [REDACTED:<rule>].
+func (m *Masker) Mask(text string) (string, []Finding) {
+	found := m.Find(text)
+	if len(found) == 0 {
+		return text, nil
+	}
+	return Replace(text, found), found
+}
+
+// Replace writes text with each finding replaced by its marker.
+func Replace(text string, found []Finding) string {
+	var b strings.Builder
+	b.Grow(len(text))
+	at := 0
+	for _, f := range found {
+		b.WriteString(text[at:f.Start])
+		b.WriteString("[REDACTED:")
+		b.WriteString(f.Rule)
+		b.WriteByte(']')
+		at = f.End
+	}
+	b.WriteString(text[at:])
+	return b.String()
+}
+
+// entropy is the Shannon entropy of s in bits per byte.
+func entropy(s string) float64 {
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	n := float64(len(s))
+	h := 0.0
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
+
+func runeStart(s string, i int) int {
+	for i > 0 && i < len(s) && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return i
+}
+
+func runeEnd(s string, i int) int {
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return i
+}
+
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		if lower(s[i]) == lower(sub[0]) && strings.EqualFold(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
+}
