@@ -24,9 +24,10 @@ type Rule struct {
 	Description string   `json:"description,omitempty"`
 	Keywords    []string `json:"keywords"` // one must occur (any case) for the regex to run
 	// Regex finds the secret; its group named "s" is the secret part (the
-	// rest, e.g. a public prefix, stays). Macros: {q} a quote, maybe
-	// backslash-escaped; {s} white space, maybe escaped (\n, \\n); {eq} an
-	// assignment (=, :, :=, =>) with quotes and spaces around it.
+	// rest, e.g. a public prefix, stays). Macros: {b} a word boundary, also
+	// after an escaped newline; {q} a quote, maybe backslash-escaped; {s}
+	// white space, maybe escaped (\n, \\n); {u} a \u0026-style escape; {eq}
+	// an assignment (=, :, :=, =>) with quotes and spaces around it.
 	Regex string `json:"regex"`
 	// Before and After bound how far a match may start before a keyword and
 	// end after it: the regex only runs on that window, so it stays linear.
@@ -55,6 +56,13 @@ type Rule struct {
 }
 
 var macros = strings.NewReplacer(
+	// {b}: a word boundary that also holds after an escaped \n or \t,
+	// where \b fails (the "n" of "\nghp_…" is a word character).
+	"{b}", "(?:^|[^A-Za-z0-9_]|\\\\[nrt])",
+	// {u}: a \u0026-style escape inside a value (Go escapes & < > so).
+	"{u}", "\\\\+u[0-9a-fA-F]{4}",
+	// {ws}: white space that may carry `cat -n` line numbers.
+	"{ws}", "(?:[ \\t\\r\\n]|\\\\+[nrt]|\\d{1,7}(?:\\t|\\\\+t))",
 	"{q}", "(?:\\\\*[\"'`])",
 	"{s}", "(?:[ \\t\\r\\n]|\\\\+[nrt])",
 	"{eq}", "(?:[ \\t]|\\\\+[nrt]|\\\\*[\"'`])*(?::=|=>|=|:)(?:[ \\t]|\\\\*[\"'`])*",

@@ -22,7 +22,8 @@ var placeholderParts = []string{"xxxx", "****", "....", "example", "your", "chan
 
 var (
 	dottedIdent = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+$`)
-	wordOnly    = regexp.MustCompile(`^[A-Za-z_-]+$`)
+	// identifier-shaped words: lower, camelCase, PascalCase, CONSTANT, snake/kebab
+	identifier = regexp.MustCompile(`^(?:[a-z]+(?:[A-Z][a-z]+)*|[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]+|[a-z]+(?:[_-][a-z]+)+|[A-Z]+(?:[_-][A-Z]+)+)$`)
 	digitsOnly  = regexp.MustCompile(`^[0-9.,_-]+$`)
 )
 
@@ -52,9 +53,9 @@ func plausibleValue(v, after, key string) bool {
 	if strings.HasPrefix(after, "(") || dottedIdent.MatchString(v) || digitsOnly.MatchString(v) {
 		return false
 	}
-	// A bare word (a variable, a type, an English word) is not a secret;
-	// passwords made only of letters are the price of that.
-	if wordOnly.MatchString(v) && len(v) < 24 {
+	// A bare word shaped like an identifier (a variable, a type, an English
+	// word) is not a secret; letters in random case are.
+	if identifier.MatchString(v) && len(v) < 32 {
 		return false
 	}
 	return true
