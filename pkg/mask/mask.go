@@ -37,6 +37,15 @@ type Rule struct {
 	// must have; MinLen its least length.
 	Entropy float64 `json:"entropy,omitempty"`
 	MinLen  int     `json:"min_len,omitempty"`
+	// Near, when set, lists bytes one of which must occur within the Within
+	// bytes after a keyword for the hit to count: a cheap test that spares
+	// the regex most prose ("reset your password" has no = or : after it).
+	Near   string `json:"near,omitempty"`
+	Within int    `json:"within,omitempty"`
+	// KeyAnchored rules start at the key the keyword is part of: the key's
+	// start is found by hand and the regex tried there once, anchored,
+	// instead of at every position of a window.
+	KeyAnchored bool `json:"key_anchored,omitempty"`
 	// Requires lists words that must also occur somewhere in the text.
 	Requires []string `json:"requires,omitempty"`
 	// Allow lists regexes of secret parts this rule never masks.
@@ -49,10 +58,11 @@ type Rule struct {
 	// Example is a made-up text the rule must mask (see `av-mask rules`).
 	Example string `json:"example,omitempty"`
 
-	re      *regexp.Regexp
-	secret  int // submatch index of the secret part
-	keyIdx  int // submatch index of the key name ("k"), or -1
-	allowRe []*regexp.Regexp
+	re       *regexp.Regexp
+	anchored *regexp.Regexp // re anchored at the start, for KeyAnchored
+	secret   int            // submatch index of the secret part
+	keyIdx   int            // submatch index of the key name ("k"), or -1
+	allowRe  []*regexp.Regexp
 }
 
 var macros = strings.NewReplacer(
@@ -80,6 +90,9 @@ func (r *Rule) compile() error {
 		return fmt.Errorf("rule %s: %w", r.Name, err)
 	}
 	r.re = re
+	if r.KeyAnchored {
+		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
+	}
 	r.secret, r.keyIdx = 0, re.SubexpIndex("k")
 	if i := re.SubexpIndex("s"); i > 0 {
 		r.secret = i
@@ -159,8 +172,8 @@ func (m *Masker) Rules() []*Rule { return m.rules }
 func rulesetID(rules []*Rule, allow []string) string {
 	h := sha256.New()
 	for _, r := range rules {
-		fmt.Fprintf(h, "%s\x00%q\x00%s\x00%d,%d,%g,%d\x00%q\x00%q\x00%v,%v\x01",
-			r.Name, r.Keywords, r.Regex, r.Before, r.After, r.Entropy, r.MinLen, r.Requires, r.Allow, r.Value, r.Placeholders)
+		fmt.Fprintf(h, "%s\x00%q\x00%s\x00%d,%d,%g,%d\x00%q\x00%q\x00%v,%v\x00%q,%d\x01",
+			r.Name, r.Keywords, r.Regex, r.Before, r.After, r.Entropy, r.MinLen, r.Requires, r.Allow, r.Value, r.Placeholders, r.Near, r.Within)
 	}
 	fmt.Fprintf(h, "%q", allow)
 	return "avmask-" + hex.EncodeToString(h.Sum(nil)[:6])
@@ -177,15 +190,28 @@ func (m *Masker) Find(text string) []Finding {
 	sc := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(sc)
 	sc.touched = sc.touched[:0]
-	m.pf.scan(text, func(ri, start int) {
+	m.pf.scan(text, func(ri, start, end int) {
 		r := m.rules[ri]
-		lo, hi := max(0, start-r.Before), min(len(text), start+r.After)
+		if r.Within > 0 && !strings.ContainsAny(text[end:min(len(text), end+r.Within)], r.Near) {
+			return
+		}
 		w := sc.windows[ri]
 		if len(w) == 0 {
 			sc.touched = append(sc.touched, ri)
 		}
-		if n := len(w); n > 0 && lo <= w[n-1] {
-			w[n-1] = max(w[n-1], hi) // overlaps the previous window: extend it
+		if r.KeyAnchored {
+			lo := keyStart(text, start)
+			if n := len(w); n == 0 || w[n-2] != lo {
+				sc.windows[ri] = append(w, lo, min(len(text), lo+r.After))
+			}
+			return
+		}
+		lo, hi := max(0, start-r.Before), min(len(text), start+r.After)
+		// Overlapping hits share a window, up to a size where the regexp
+		// engine stays on its fast path; past it a new window starts (a
+		// secret seen twice is merged later).
+		if n := len(w); n > 0 && lo <= w[n-1] && hi-w[n-2] <= max(maxWindow, 2*(r.Before+r.After)) {
+			w[n-1] = max(w[n-1], hi)
 		} else {
 			w = append(w, lo, hi)
 		}
@@ -199,9 +225,22 @@ func (m *Masker) Find(text string) []Finding {
 		if !requiresMet(r, text) {
 			continue
 		}
+		covered := 0 // end of this rule's last match: hits inside it were its value
 		for i := 0; i < len(w); i += 2 {
 			lo, hi := runeStart(text, w[i]), runeEnd(text, w[i+1])
-			for _, sm := range r.re.FindAllStringSubmatchIndex(text[lo:hi], -1) {
+			if lo < covered {
+				continue
+			}
+			var matches [][]int
+			if r.KeyAnchored {
+				if sm := r.anchored.FindStringSubmatchIndex(text[lo:hi]); sm != nil {
+					matches = [][]int{sm}
+				}
+			} else {
+				matches = r.re.FindAllStringSubmatchIndex(text[lo:hi], -1)
+			}
+			for _, sm := range matches {
+				covered = max(covered, lo+sm[1])
 				s, e := sm[2*r.secret], sm[2*r.secret+1]
 				if s < 0 || e <= s {
 					continue
@@ -232,7 +271,7 @@ func requiresMet(r *Rule, text string) bool {
 // accept applies the checks a regex cannot express.
 func (m *Masker) accept(r *Rule, text string, s, e int, key string) bool {
 	v := text[s:e]
-	if strings.HasPrefix(v, "[REDACTED:") || len(v) < r.MinLen || m.allowExact[v] {
+	if overlapsMarker(text, s, e) || len(v) < r.MinLen || m.allowExact[v] {
 		return false
 	}
 	for _, re := range m.allowRe {
@@ -257,6 +296,40 @@ func (m *Masker) accept(r *Rule, text string, s, e int, key string) bool {
 	}
 	return true
 }
+
+// keyStart finds where the key holding a keyword starts: the run of key
+// characters (letters, digits, _ . -) before it, at most 48 of them.
+func keyStart(text string, i int) int {
+	lo := i
+	for lo > 0 && i-lo < 48 && isKeyChar(text[lo-1]) {
+		if lo >= 2 && text[lo-2] == '\\' {
+			break // the n of an escaped \n is not part of the key
+		}
+		lo--
+	}
+	return lo
+}
+
+func isKeyChar(c byte) bool {
+	return isWord(c) || c == '.' || c == '-'
+}
+
+// overlapsMarker tells whether [s, e) touches a [REDACTED:rule] marker left
+// by an earlier pass: masking again must change nothing.
+func overlapsMarker(text string, s, e int) bool {
+	lo := max(0, s-64)
+	i := strings.LastIndex(text[lo:e], "[REDACTED:")
+	if i < 0 {
+		return false
+	}
+	end := strings.IndexByte(text[lo+i:], ']')
+	return end >= 0 && lo+i+end >= s
+}
+
+// maxWindow bounds a merged window, or twice a rule's reach if that is
+// longer: so each byte is in at most a few windows, and most windows are
+// small enough for the regexp engine's fast path.
+const maxWindow = 2048
 
 // minEntropy rejects fill-ins such as ghp_xxxxxxxx… or 00000000.
 const minEntropy = 1.5

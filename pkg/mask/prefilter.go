@@ -80,15 +80,15 @@ func newPrefilter(rules []*Rule) *prefilter {
 	return p
 }
 
-// scan calls found for each keyword occurrence, with the offset where it starts.
-func (p *prefilter) scan(text string, found func(rule int, start int)) {
+// scan calls found for each keyword occurrence, with where it starts and ends.
+func (p *prefilter) scan(text string, found func(rule, start, end int)) {
 	s := int32(0)
 	next := p.next
 	for i := 0; i < len(text); i++ {
 		s = next[int(s)<<8|int(text[i])]
 		if out := p.outputs[s]; out != nil {
 			for _, h := range out {
-				found(int(h.rule), i+1-int(h.len))
+				found(int(h.rule), i+1-int(h.len), i+1)
 			}
 		}
 	}

@@ -88,12 +88,15 @@ func itoa(n int) string {
 	return string(b)
 }
 
+// assign are the bytes that start an assignment after a key name.
+const assign = "=:"
+
 // kv is a secret recognised by the name of the key it is assigned to.
 func kv(name, desc, key string, keywords []string, value string, example string) *Rule {
 	return &Rule{
 		Name: name, Description: desc, Keywords: keywords,
-		Regex:  `(?i)(?P<k>` + key + `){eq}(?P<s>` + value + `)`,
-		Before: 48, After: 400, Example: example,
+		Regex:  `(?i)(?P<k>[a-z0-9_.-]{0,24}?(?:` + key + `)){eq}(?P<s>` + value + `)`,
+		Before: 48, After: 400, Example: example, Near: assign, Within: 48, KeyAnchored: true,
 	}
 }
 
@@ -120,6 +123,7 @@ func Builtin() []*Rule {
 		{Name: "gcp-service-account-key-id", Description: "private_key_id of a service-account JSON",
 			Keywords: []string{"private_key_id"},
 			Regex:    `(?i)private_key_id{q}{s}*:{s}*{q}(?P<s>[a-f0-9]{40})`, Before: 4, After: 80,
+			Near: assign + `"'\\`, Within: 4,
 			Example: `"private_key_id": "` + fake(hexLC, 40, "gcp-sa") + `"`},
 		{Name: "azure-storage-account-key", Description: "Azure storage connection string AccountKey",
 			Keywords: []string{"accountkey="}, Regex: `(?i)AccountKey=(?P<s>[A-Za-z0-9+/]{86}==)`, Before: 1, After: 110,
@@ -128,7 +132,7 @@ func Builtin() []*Rule {
 			Keywords: []string{"sharedaccesskey="}, Regex: `(?i)SharedAccessKey=(?P<s>[A-Za-z0-9+/]{42,43}=)`, Before: 1, After: 70,
 			Example: "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=" + fake(b64, 43, "azure-sb") + "="},
 		{Name: "azure-sas-signature", Description: "Azure SAS token signature (sig=)",
-			Keywords: []string{"sig="}, Regex: `[?&]sig=(?P<s>[A-Za-z0-9%+/]{30,}(?:%3D|=){0,2})`, Before: 2, After: 200,
+			Keywords: []string{"sig="}, Regex: `(?:[?&]|{u})sig=(?P<s>[A-Za-z0-9%+/]{30,}(?:%3D|=){0,2})`, Before: 8, After: 200,
 			Example: "https://acme.blob.core.windows.net/c/f?sv=2022-11-02&sp=r&sig=" + fake(b64, 43, "azure-sas") + "%3D"},
 		{Name: "azure-ad-client-secret", Description: "Azure AD (Entra) client secret (…Q~…)",
 			Keywords: []string{"q~"},
@@ -233,12 +237,14 @@ func Builtin() []*Rule {
 			Example: "DISCORD_BOT_TOKEN=MT" + fake(alnum, 24, "dc1") + "." + fake(b64url, 6, "dc2") + "." + fake(b64url, 38, "dc3")},
 		{Name: "discord-webhook-url", Description: "Discord webhook URL", Keywords: []string{"webhooks"},
 			Regex: `discord(?:app)?\.com\\*/api\\*/webhooks\\*/\d{17,20}\\*/(?P<s>[A-Za-z0-9_-]{60,68})`, Before: 40, After: 120,
+			Near: "/", Within: 3,
 			Example: "https://discord.com/api/webhooks/" + fake(digits, 18, "dw1") + "/" + fake(b64url, 68, "dw2")},
 		{Name: "telegram-bot-token", Description: "Telegram bot token (id:AA…)", Keywords: []string{":aa"},
 			Regex: `\d{8,10}:AA(?P<s>[A-Za-z0-9_-]{33})`, Before: 11, After: 40,
 			Example: "bot" + fake(digits, 10, "tg1") + ":AA" + fake(b64url, 33, "tg2")},
 		{Name: "twilio-api-key", Description: "Twilio API key SID secret pair (SK…)", Keywords: []string{"sk"},
-			Regex: `{b}SK(?P<s>[0-9a-fA-F]{32})\b`, Before: 3, After: 36, Example: "SK" + fake(hexLC, 32, "twilio")},
+			Regex: `{b}SK(?P<s>[0-9a-fA-F]{32})\b`, Before: 3, After: 36, Near: hexLC + "ABCDEF", Within: 1,
+			Example: "SK" + fake(hexLC, 32, "twilio")},
 		kv("twilio-auth-token", "Twilio auth token after a twilio key name", `twilio[a-z_]*`, []string{"twilio"},
 			`[a-f0-9]{32}`, "TWILIO_AUTH_TOKEN="+fake(hexLC, 32, "twilio-auth")),
 		{Name: "sendgrid-api-key", Description: "SendGrid API key (SG.…)", Keywords: []string{"sg."},
@@ -246,19 +252,22 @@ func Builtin() []*Rule {
 			Example: "SG." + fake(b64url, 22, "sg1") + "." + fake(b64url, 43, "sg2")},
 		tok("mailgun-api-key", "Mailgun API key (key-…)", "key-", hexLC, 32, 32),
 		{Name: "mailchimp-api-key", Description: "Mailchimp API key (…-usN)", Keywords: []string{"-us"},
-			Regex: `{b}(?P<s>[0-9a-f]{32})-us\d{1,2}\b`, Before: 33, After: 8, Example: fake(hexLC, 32, "mailchimp") + "-us21"},
+			Regex: `{b}(?P<s>[0-9a-f]{32})-us\d{1,2}\b`, Before: 36, After: 8, Near: digits, Within: 1,
+			Example: fake(hexLC, 32, "mailchimp") + "-us21"},
 
 		// Package registries.
 		tok("npm-token", "npm access token", "npm_", alnum, 36, 36),
 		{Name: "npmrc-auth", Description: ".npmrc _authToken / _auth / _password", Value: true,
 			Keywords: []string{"_authtoken", "_auth", "_password"},
 			Regex:    `(?i)(?:^|[:\s]|\\n)_(?:authToken|auth|password){s}*={s}*(?P<s>[^\s"'\\]{8,})`, Before: 3, After: 300,
+			Near: "=", Within: 16,
 			Example: "//registry.npmjs.org/:_authToken=" + fake(b64url, 36, "npmrc")},
 		tok("pypi-token", "PyPI API token", "pypi-AgEIcHlwaS5vcmc", b64url, 50, 0),
 		tok("rubygems-api-key", "RubyGems API key", "rubygems_", hexLC, 48, 48),
 		tok("nuget-api-key", "NuGet API key", "oy2", lowerAZ+digits, 43, 43),
 		{Name: "docker-config-auth", Description: "docker config.json auths.*.auth (base64 user:password)",
 			Keywords: []string{"auth"}, Regex: `{q}auth{q}{s}*:{s}*{q}(?P<s>[A-Za-z0-9+/]{12,}={0,2}){q}`, Before: 4, After: 400,
+			Near: `"'\\`, Within: 2,
 			Example: `{"auths":{"registry.example.com":{"auth":"` + fake(b64, 40, "docker") + `"}}}`},
 		tok("docker-hub-pat", "Docker Hub personal access token", "dckr_pat_", b64url, 27, 27),
 
@@ -271,7 +280,7 @@ func Builtin() []*Rule {
 			`[a-f0-9]{40}`, "DD_APP_KEY="+fake(hexLC, 40, "dd-app")),
 		tok("newrelic-user-key", "New Relic user API key", "NRAK-", upper+digits, 27, 27),
 		{Name: "newrelic-license-key", Description: "New Relic ingest license key (…NRAL)", Keywords: []string{"nral"},
-			Regex: `{b}(?P<s>[a-f0-9]{36})NRAL\b`, Before: 37, After: 6, Example: fake(hexLC, 36, "nral") + "NRAL"},
+			Regex: `{b}(?P<s>[a-f0-9]{36})NRAL\b`, Before: 40, After: 6, Example: fake(hexLC, 36, "nral") + "NRAL"},
 		tok("newrelic-insert-key", "New Relic insert key", "NRII-", b64url, 32, 32),
 		tok("newrelic-browser-key", "New Relic browser key", "NRJS-", hexLC, 19, 19),
 		{Name: "sentry-dsn", Description: "Sentry DSN key", Keywords: []string{"sentry"},
@@ -307,6 +316,7 @@ func Builtin() []*Rule {
 		tok("supabase-secret-key", "Supabase secret API key", "sb_secret_", b64url, 31, 0),
 		{Name: "airtable-pat", Description: "Airtable personal access token", Keywords: []string{"pat"},
 			Regex: `{b}pat[A-Za-z0-9]{14}\.(?P<s>[a-f0-9]{64})\b`, Before: 3, After: 90,
+			Near: ".", Within: 16,
 			Example: "pat" + fake(alnum, 14, "at1") + "." + fake(hexLC, 64, "at2")},
 		{Name: "tailscale-key", Description: "Tailscale auth/API/OAuth key (tskey-)", Keywords: []string{"tskey-"},
 			Regex: `{b}tskey-(?:auth|api|client|webhook|scim)-(?P<s>[A-Za-z0-9]{8,}-[A-Za-z0-9]{16,})`, Before: 3, After: 120,
@@ -317,6 +327,7 @@ func Builtin() []*Rule {
 		tok("age-secret-key", "age encryption secret key", "AGE-SECRET-KEY-1", bech32, 58, 58),
 		{Name: "jwt", Description: "JSON Web Token (the header stays, payload and signature go)", Keywords: []string{"eyj"},
 			Regex: `{b}eyJ[A-Za-z0-9_-]{8,}\.(?P<s>eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})`, Before: 3, After: 4096,
+			Near: ".", Within: 4096,
 			Example: "eyJhbGciOiJIUzI1NiJ9.eyJ" + fake(b64url, 40, "jwt1") + "." + fake(b64url, 43, "jwt2")},
 
 		// Private keys, however they are written.
@@ -338,21 +349,25 @@ func Builtin() []*Rule {
 		{Name: "url-password", Description: "password in a URL or connection string (scheme://user:password@host)", Placeholders: true,
 			Keywords: []string{"://", `:\/\/`, `:\\/\\/`},
 			Regex:    `{b}[a-zA-Z][a-zA-Z0-9+.-]{1,30}:\\*/\\*/[^\s:@/"'\\<>]{0,128}:(?P<s>(?:[^\s@/"'\\<>]|{u})+)@`, Before: 36, After: 420,
+			Near: "@", Within: 420,
 			Example: "DATABASE_URL=postgres://app:" + fake(alnum, 16, "pgpw") + "@db.internal:5432/app"},
 		{Name: "jdbc-oracle-password", Description: "password in an Oracle thin JDBC URL (user/password@)", Placeholders: true,
 			Keywords: []string{"jdbc:oracle"}, Regex: `(?i)jdbc:oracle:thin:[^/\s"'\\@]{1,64}/(?P<s>[^@\s"'\\]{1,128})@`, Before: 1, After: 260,
 			Example: "jdbc:oracle:thin:scott/" + fake(alnum, 12, "oracle") + "@db:1521:ORCL"},
 		{Name: "bearer-token", Description: "Authorization: Bearer token", Placeholders: true, Entropy: 3,
 			Keywords: []string{"bearer"}, Regex: `(?i){b}bearer{s}+(?P<s>[A-Za-z0-9._~+/-]{12,}=*)`, Before: 3, After: 4096,
+			Near: " \t\\", Within: 1,
 			Example: "Authorization: Bearer " + fake(b64url, 40, "bearer")},
 		{Name: "basic-auth-header", Description: "Authorization: Basic credentials", Placeholders: true,
 			Keywords: []string{"authorization"},
 			Regex:    `(?i)authorization{q}?{s}*[:=]{s}*{q}?{s}*basic{s}+(?P<s>[A-Za-z0-9+/]{8,}={0,2})`, Before: 1, After: 300,
+			Near: assign + `"'\\`, Within: 4,
 			Example: "curl -H 'Authorization: Basic " + fake(b64, 24, "basic") + "=' https://api.example.com"},
 		{Name: "api-key-header", Description: "X-Api-Key, Private-Token and similar headers", Placeholders: true, Entropy: 2.5,
 			Keywords: []string{"api-key", "x-auth-token", "private-token", "x-access-token", "ocp-apim-subscription-key", "x-functions-key"},
 			Regex:    `(?i){b}(?:x-api-key|api-key|x-auth-token|private-token|x-access-token|x-goog-api-key|ocp-apim-subscription-key|x-functions-key)\\*["']?{s}*:{s}*\\*["']?{s}*(?P<s>[A-Za-z0-9._~+/=-]{12,})`,
-			Before:   8, After: 300, Example: "X-Api-Key: " + fake(alnum, 32, "xapikey")},
+			Before:   8, After: 300, Near: assign + `"'\\`, Within: 4,
+			Example: "X-Api-Key: " + fake(alnum, 32, "xapikey")},
 		{Name: "kubeconfig-client-key", Description: "kubeconfig client-key-data", Keywords: []string{"client-key-data"},
 			Regex: `(?i)client-key-data{q}?{s}*:{s}*{q}?(?P<s>[A-Za-z0-9+/=]{20,})`, Before: 1, After: 8192,
 			Example: "    client-key-data: " + fake(b64, 120, "kubecfg")},
@@ -363,14 +378,17 @@ func Builtin() []*Rule {
 		{Name: "kubernetes-secret-data-json", Description: "the data object of a Secret printed by kubectl -o json",
 			Keywords: []string{"data"}, Requires: []string{"secret", "kind"},
 			Regex: `{q}data{q}{s}*:{s}*\{(?P<s>[^{}]{8,})\}`, Before: 4, After: 8400,
+			Near: `"'\\`, Within: 2,
 			Example: `{"apiVersion": "v1", "data": {"token": "` + fake(b64, 32, "k8sj") + `="}, "kind": "Secret"}`},
 		{Name: "netrc-password", Description: ".netrc machine/login/password", Keywords: []string{"machine"},
 			Regex: `(?i){b}machine{ws}+\S+?{ws}+login{ws}+\S+?{ws}+password{ws}+(?P<s>[^\s\\"']+)`, Before: 3, After: 600,
+			Near: " \t\n\\", Within: 1,
 			Example: "machine api.github.com login dev password " + fake(alnum, 20, "netrc")},
 		{Name: "cli-password-flag", Description: "--password / --token / --secret flags on a command line", Value: true,
 			Keywords: []string{"--pass", "--token", "--secret", "--api-key", "--apikey", "--client-secret", "--db-pass", "--admin-pass", "--auth-token"},
 			Regex:    `(?i)--(?P<k>(?:db-|admin-|client-|api-|auth-)?(?:password|passwd|pass|token|secret|api-key|apikey|client-secret))(?:=|[ \t]+)\\*["']?(?P<s>(?:[^\s"'\\]|{u}){4,})`,
-			Before:   8, After: 260, Example: "vault login --token=" + fake(alnum, 24, "cliflag")},
+			Before:   8, After: 260, Near: "= \t", Within: 40,
+			Example: "vault login --token=" + fake(alnum, 24, "cliflag")},
 		{Name: "mysql-password-flag", Description: "mysql -pPASSWORD", Placeholders: true, Keywords: []string{"mysql"},
 			Regex: `{b}mysql(?:dump|admin)?\b[^\n|;&]{0,200}?[ \t]-p(?P<s>[^\s"'\\-][^\s"'\\]{2,})`, Before: 3, After: 500,
 			Example: "mysql -u root -p" + fake(alnum, 14, "mysql") + " shop"},
@@ -383,16 +401,18 @@ func Builtin() []*Rule {
 
 		// Secrets known only by their key name: .env, YAML, JSON, TOML, shell.
 		{Name: "password-assignment", Description: "password = … (.env, YAML, JSON, TOML, export, connection strings)",
-			Value: true, MinLen: 6, Entropy: 2,
+			Value: true, MinLen: 6, Entropy: 2, KeyAnchored: true,
 			Keywords: []string{"password", "passwd", "pwd", "passphrase"},
 			Regex:    `(?i)(?P<k>[a-z0-9_.-]{0,40}(?:password|passwd|pwd|passphrase)[a-z0-9_.-]{0,40}){eq}(?P<s>(?:[^\s"'` + "`" + `\\,;<>(){}\[\]]|{u})+)`,
-			Before:   48, After: 320, Example: "DB_PASSWORD=" + fake(alnum, 10, "pwassign") + "!x"},
+			Before:   48, After: 320, Near: assign, Within: 48,
+			Example: "DB_PASSWORD=" + fake(alnum, 10, "pwassign") + "!x"},
 		{Name: "secret-assignment", Description: "secret / token / api_key / client_secret … = high-entropy value",
-			Value: true, MinLen: 10, Entropy: 3,
+			Value: true, MinLen: 10, Entropy: 3, KeyAnchored: true,
 			Keywords: []string{"secret", "token", "api_key", "api-key", "apikey", "access_key", "access-key", "auth_key",
 				"private_key", "client_secret", "credential", "signing_key", "encryption_key", "master_key"},
 			Regex:  `(?i)(?P<k>[a-z0-9_.-]{0,40}(?:secret|token|api[_-]?key|access[_-]?key|auth[_-]?key|private[_-]?key|credential|signing[_-]?key|encryption[_-]?key|master[_-]?key)[a-z0-9_.-]{0,40}){eq}(?P<s>(?:[^\s"'` + "`" + `\\,;<>(){}\[\]]|{u})+)`,
-			Before: 48, After: 520, Example: "export SERVICE_API_KEY=\"" + fake(b64url, 32, "secassign") + "\""},
+			Before: 48, After: 520, Near: assign, Within: 48,
+			Example: "export SERVICE_API_KEY=\"" + fake(b64url, 32, "secassign") + "\""},
 	}
 	return rules
 }

@@ -7,7 +7,7 @@ import (
 
 // Key names that contain a secret word but name something that is not a
 // secret: pagination cursors, token counts, types, paths, ids.
-var notSecretKey = regexp.MustCompile(`(?i)(page|cursor|continuation|type|count|limit|max_|_max|min_|usage|length|size|expir|ttl|_name|name_|path|file|url|uri|endpoint|format|hint|header|label|prefix|_id$|_ids|policy|rotation|field|env_var|strength|reset|forgot|hash|digest|tokeniz|^(old)?pwd$)`)
+var notSecretKey = regexp.MustCompile(`(?i)(page|cursor|continuation|type|count|limit|max_|_max|min_|usage|length|size|expir|ttl|_name|name_|path|file|url|uri|endpoint|format|hint|header|label|prefix|_id$|_ids|policy|rotation|field|env_var|strength|reset|forgot|hash|digest|tokeniz)`)
 
 // placeholders are values people write where a secret will go.
 var placeholders = map[string]bool{
@@ -24,7 +24,7 @@ var (
 	dottedIdent = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+$`)
 	// identifier-shaped words: lower, camelCase, PascalCase, CONSTANT, snake/kebab
 	identifier = regexp.MustCompile(`^(?:[a-z]+(?:[A-Z][a-z]+)*|[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]+|[a-z]+(?:[_-][a-z]+)+|[A-Z]+(?:[_-][A-Z]+)+)$`)
-	digitsOnly  = regexp.MustCompile(`^[0-9.,_-]+$`)
+	digitsOnly = regexp.MustCompile(`^[0-9.,_-]+$`)
 )
 
 // isPlaceholder tells whether v stands for a secret rather than being one.

@@ -1,0 +1,65 @@
+package mask
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+var fuzzMasker = func() *Masker {
+	m, err := New(nil, nil)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// FuzzMask: any text masks without panic, valid UTF-8 stays valid, and a
+// second pass changes nothing.
+func FuzzMask(f *testing.F) {
+	for _, r := range fuzzMasker.Rules() {
+		f.Add(r.Example)
+	}
+	f.Add("password=\\u0026\\\\\"x")
+	f.Add("-----BEGIN RSA PRIVATE KEY-----\\n" + string(make([]byte, 300)))
+	f.Fuzz(func(t *testing.T, text string) {
+		out, _ := fuzzMasker.Mask(text)
+		if utf8.ValidString(text) && !utf8.ValidString(out) {
+			t.Fatalf("valid UTF-8 in, invalid out: %q", out)
+		}
+		if again, _ := fuzzMasker.Mask(out); again != out {
+			t.Fatalf("not idempotent:\n%q\n%q", out, again)
+		}
+	})
+}
+
+// FuzzMaskRecord: a valid JSON object line always comes out as valid JSON
+// (valid UTF-8 if it came in so), stamped.
+func FuzzMaskRecord(f *testing.F) {
+	for _, r := range fuzzMasker.Rules() {
+		b, _ := json.Marshal(map[string]any{"kind": "message", "content": r.Example, "n": 1})
+		f.Add(b)
+	}
+	f.Add([]byte(`{"kind":"tool_call","input_json":"{\"a\":\"\\u00e9\\\\\"}","masked":{"ruleset":"x"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		rec, err := fuzzMasker.MaskRecord(line, map[string]bool{"extra": true}, nil)
+		var obj map[string]json.RawMessage
+		isObject := json.Unmarshal(line, &obj) == nil
+		if err != nil {
+			if isObject {
+				t.Fatalf("a JSON object was refused: %v", err)
+			}
+			return
+		}
+		if !json.Valid(rec.Line) {
+			t.Fatalf("invalid JSON out:\n in: %q\nout: %q", line, rec.Line)
+		}
+		if utf8.Valid(line) && !utf8.Valid(rec.Line) {
+			t.Fatalf("invalid UTF-8 out: %q", rec.Line)
+		}
+		if err := json.Unmarshal(rec.Line, &obj); err != nil || obj["masked"] == nil {
+			t.Fatalf("no stamp: %q", rec.Line)
+		}
+	})
+}
