@@ -5,8 +5,11 @@ BIN     := bin
 TOOLS   := av-read av-mask av-write
 # CI keeps benchmarks and long runs short; locally they run at full size.
 BENCH_FLAGS ?=
+# `make test` fuzzes each target briefly; `make fuzz FUZZTIME=10m` digs deeper.
+FUZZTIME ?= 8s
+FUZZ_TARGETS := ./pkg/mask:FuzzMask ./pkg/mask:FuzzMaskRecord ./pkg/record:FuzzDecode
 
-.PHONY: all build demo test bench clean
+.PHONY: all build demo test fuzz bench clean
 
 all: build
 
@@ -19,6 +22,15 @@ demo: build
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg > .fuzz.log 2>&1 || { cat .fuzz.log; rm -f .fuzz.log; exit 1; }; \
+		tail -n 1 .fuzz.log; rm -f .fuzz.log; \
+	done
 
 bench: build
 	@command -v sqlite3 >/dev/null || { echo "bench: the baseline needs sqlite3 (apt-get install sqlite3)"; exit 1; }

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,12 +18,14 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite"
 
 	"avsync/pkg/gen"
+	"avsync/pkg/mask"
+	"avsync/pkg/mask/corpus"
 )
 
 func main() {
@@ -34,31 +37,45 @@ func main() {
 		messages = flag.Int("messages", 100, "average messages per session")
 		size     = flag.Int("bytes", 1100, "average bytes per message and per tool result")
 		runs     = flag.Int("runs", 3, "runs of each full sync (median reported)")
+		only     = flag.String("only", "all", "which table: sync, mask or all")
 	)
 	flag.Parse()
-	if err := run(*dir, *bin, *template, gen.Spec{Sessions: *sessions, MessagesPerSession: *messages, AvgMessageBytes: *size, Seed: 1}, *runs); err != nil {
+	spec := gen.Spec{Sessions: *sessions, MessagesPerSession: *messages, AvgMessageBytes: *size, Seed: 1}
+	src, err := source(*dir, *template, spec)
+	if err == nil && (*only == "all" || *only == "sync") {
+		err = run(*dir, *bin, src, *runs)
+	}
+	if err == nil && (*only == "all" || *only == "mask") {
+		err = maskBench(*dir, *bin, src, *runs)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, bin, template string, spec gen.Spec, runs int) error {
-	ctx := context.Background()
+// source generates the benchmark's agentsview database once and keeps it.
+func source(dir, template string, spec gen.Spec) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
 	src := filepath.Join(dir, fmt.Sprintf("agentsview-%d-%d-%d.db", spec.Sessions, spec.MessagesPerSession, spec.AvgMessageBytes))
-	if _, err := os.Stat(src); err != nil {
-		fmt.Fprintf(os.Stderr, "bench: generating %s …\n", src)
-		t := time.Now()
-		if err := gen.Generate(ctx, template, src+".tmp", spec); err != nil {
-			return fmt.Errorf("generate: %w", err)
-		}
-		if err := os.Rename(src+".tmp", src); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "bench: generated in %s\n", time.Since(t).Round(time.Second))
+	if _, err := os.Stat(src); err == nil {
+		return src, nil
 	}
+	fmt.Fprintf(os.Stderr, "bench: generating %s …\n", src)
+	t := time.Now()
+	if err := gen.Generate(context.Background(), template, src+".tmp", spec); err != nil {
+		return "", fmt.Errorf("generate: %w", err)
+	}
+	if err := os.Rename(src+".tmp", src); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "bench: generated in %s\n", time.Since(t).Round(time.Second))
+	return src, nil
+}
+
+func run(dir, bin, src string, runs int) error {
 	nSessions, nMessages, nTools, textMB, err := describe(src)
 	if err != nil {
 		return err
@@ -104,18 +121,7 @@ func run(dir, bin, template string, spec gen.Spec, runs int) error {
 	b, f, n := median(baseline), median(full), median(idle)
 	fmt.Printf("\navsync benchmark — %s, %d cores, %s/%s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("source: %d sessions, %d messages, %d tool calls, %.0f MB of text (%s)\n\n", nSessions, nMessages, nTools, textMB, filepath.Base(src))
-	fmt.Printf("| %-44s | %12s | %-12s | %-4s |\n", "measure (median of runs)", "value", "target", "ok")
-	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 46), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 6))
-	row := func(name, value, target string, ok bool) {
-		mark := "yes"
-		if !ok {
-			mark = "NO"
-		}
-		if target == "" {
-			mark = ""
-		}
-		fmt.Printf("| %-44s | %12s | %-12s | %-4s |\n", name, value, target, mark)
-	}
+	header()
 	row(fmt.Sprintf("baseline: sqlite3 .dump | sqlite3 (%d runs)", runs), secs(b), "", true)
 	row(fmt.Sprintf("full sync av-read|av-mask|av-write (%d runs)", runs), secs(f), "", true)
 	row("full sync / baseline", fmt.Sprintf("%.2fx", float64(f)/float64(b)), "<= 3x", float64(f) <= 3*float64(b))
@@ -125,6 +131,22 @@ func run(dir, bin, template string, spec gen.Spec, runs int) error {
 		row("peak RSS "+name+" (full sync)", fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
 	}
 	return nil
+}
+
+func header() {
+	fmt.Printf("| %-50s | %12s | %-12s | %-4s |\n", "measure (median of runs)", "value", "target", "ok")
+	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 52), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 6))
+}
+
+func row(name, value, target string, ok bool) {
+	mark := "yes"
+	if !ok {
+		mark = "NO"
+	}
+	if target == "" {
+		mark = ""
+	}
+	fmt.Printf("| %-50s | %12s | %-12s | %-4s |\n", name, value, target, mark)
 }
 
 // syncOnce runs the pipeline once and returns its time and each stage's peak RSS (KiB).
@@ -168,15 +190,62 @@ func pipe(cmds []*exec.Cmd) (time.Duration, []int64, error) {
 			r.Close()
 		}
 	}
+	watchers := make([]func() int64, len(cmds))
+	for i, c := range cmds {
+		watchers[i] = watchPeak(c.Process.Pid)
+	}
 	var peaks []int64
 	var firstErr error
-	for _, c := range cmds {
+	for i, c := range cmds {
 		if err := c.Wait(); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("%s: %v: %s", filepath.Base(c.Path), err, stderr.String())
 		}
-		peaks = append(peaks, c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+		peaks = append(peaks, watchers[i]())
 	}
 	return time.Since(start), peaks, firstErr
+}
+
+// watchPeak samples a process's VmHWM (peak resident set, KiB) until it
+// exits; the returned func stops and reports the highest value seen. Not
+// rusage: Go starts children with vfork, and Linux then books the parent's
+// peak into the child's ru_maxrss.
+func watchPeak(pid int) func() int64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if kb := vmHWM(pid); kb > peak.Load() {
+				peak.Store(kb)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		return peak.Load()
+	}
+}
+
+func vmHWM(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(l[6:]), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
 }
 
 func freshEnv(dir, src string) []string {
@@ -213,3 +282,174 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// maskBench prints av-mask's table: masking speed on one core and all cores,
+// the whole process (JSON in and out) on one core and all, recall and decoy
+// precision on the generated corpus, and adversarial inputs at two sizes
+// (equal MB/s at both sizes means linear).
+func maskBench(dir, bin, src string, runs int) error {
+	m, err := mask.New(nil, nil)
+	if err != nil {
+		return err
+	}
+	text := corpus.Filler(16<<20, 1)
+	for _, s := range corpus.Generate(2000, 2) {
+		text += "\n" + s.Text
+	}
+	one := medianOf(runs, func() time.Duration {
+		t := time.Now()
+		m.Find(text)
+		return time.Since(t)
+	})
+	cores := runtime.NumCPU()
+	all := medianOf(runs, func() time.Duration {
+		t := time.Now()
+		done := make(chan bool)
+		for i := 0; i < cores; i++ {
+			go func() { m.Find(text); done <- true }()
+		}
+		for i := 0; i < cores; i++ {
+			<-done
+		}
+		return time.Since(t)
+	})
+
+	// The whole process, on a real pipeline stream (av-read --full).
+	stream := filepath.Join(dir, "stream.ndjson")
+	if _, err := os.Stat(stream); err != nil {
+		f, err := os.Create(stream + ".tmp")
+		if err != nil {
+			return err
+		}
+		c := exec.Command(filepath.Join(bin, "av-read"), "--full", "--quiet", "--db", src, "--state", filepath.Join(dir, "none.json"))
+		c.Stdout, c.Stderr = f, os.Stderr
+		if err := c.Run(); err != nil {
+			return fmt.Errorf("av-read for the mask stream: %w", err)
+		}
+		f.Close()
+		os.Rename(stream+".tmp", stream)
+	}
+	st, _ := os.Stat(stream)
+	proc := func(workers int, env ...string) (time.Duration, int64, error) {
+		var rss int64
+		d := medianOf(runs, func() time.Duration {
+			in, _ := os.Open(stream)
+			defer in.Close()
+			c := exec.Command(filepath.Join(bin, "av-mask"), "--workers", fmt.Sprint(workers))
+			c.Env = append(os.Environ(), env...)
+			c.Stdin, c.Stdout = in, io.Discard
+			t := time.Now()
+			if err = c.Start(); err != nil {
+				return 0
+			}
+			peak := watchPeak(c.Process.Pid)
+			err = c.Wait()
+			rss = max(rss, peak())
+			return time.Since(t)
+		})
+		return d, rss, err
+	}
+	proc1, rss1, err := proc(1, "GOMAXPROCS=1")
+	if err != nil {
+		return err
+	}
+	procN, rssN, err := proc(cores)
+	if err != nil {
+		return err
+	}
+
+	// Recall and decoy precision.
+	var caught, planted, intact, decoys int
+	for _, s := range corpus.Generate(20000, 99) {
+		out := m.MaskJSONString(s.Text)
+		if s.Secret != "" {
+			planted++
+			if !leaks(s.Secret, out) {
+				caught++
+			}
+		} else {
+			decoys++
+			if out == s.Text {
+				intact++
+			}
+		}
+	}
+
+	mbps := func(n int, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+	fmt.Printf("\nav-mask — %d rules, ruleset %s; corpus: %.0f MB of session-like text with planted secrets\n\n",
+		len(m.Rules()), m.Ruleset(), float64(len(text))/1e6)
+	header()
+	row("masking, one core", fmt.Sprintf("%.0f MB/s", mbps(len(text), one)), ">= 100 MB/s", mbps(len(text), one) >= 100)
+	row(fmt.Sprintf("masking, %d cores", cores), fmt.Sprintf("%.0f MB/s", mbps(cores*len(text), all)), "", true)
+	row(fmt.Sprintf("av-mask process, one core (%.0f MB stream)", float64(st.Size())/1e6), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), proc1)), ">= 50 MB/s", mbps(int(st.Size()), proc1) >= 50)
+	row(fmt.Sprintf("av-mask process, %d workers", cores), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), procN)), "", true)
+	row("av-mask peak RSS (one core / all)", fmt.Sprintf("%d / %d MB", rss1>>10, rssN>>10), "< 64 MB", rss1>>10 < 64 && rssN>>10 < 64)
+	row(fmt.Sprintf("recall (%d planted secrets)", planted), fmt.Sprintf("%.2f%%", 100*float64(caught)/float64(planted)), "", true)
+	row(fmt.Sprintf("decoys left intact (%d decoys)", decoys), fmt.Sprintf("%.2f%%", 100*float64(intact)/float64(decoys)), "", true)
+
+	fmt.Printf("\nadversarial inputs (MB/s at 1 MB and at 8 MB: linear when alike)\n\n")
+	small, large := adversarial(1<<20), adversarial(8<<20)
+	var names []string
+	for n := range small {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		a := mbps(len(small[n]), timeFind(m, small[n]))
+		b := mbps(len(large[n]), timeFind(m, large[n]))
+		row(n, fmt.Sprintf("%.0f / %.0f", a, b), "b >= a/2", b >= a/2)
+	}
+	// A 50 MB line through the whole process.
+	line := filepath.Join(dir, "line50.ndjson")
+	body, _ := json.Marshal(map[string]any{"kind": "message", "session_id": "s", "ordinal": 1, "content": corpus.Filler(50<<20, 5)})
+	os.WriteFile(line, append(body, '\n'), 0o644)
+	in, _ := os.Open(line)
+	c := exec.Command(filepath.Join(bin, "av-mask"))
+	c.Stdin, c.Stdout = in, io.Discard
+	t := time.Now()
+	if err := c.Start(); err != nil {
+		return err
+	}
+	peak := watchPeak(c.Process.Pid)
+	if err := c.Wait(); err != nil {
+		return fmt.Errorf("50 MB line: %w", err)
+	}
+	d := time.Since(t)
+	in.Close()
+	os.Remove(line)
+	row("one 50 MB line through av-mask (time, peak RSS)", fmt.Sprintf("%.1f s, %d MB", d.Seconds(), peak()>>10), "", true)
+	return nil
+}
+
+func adversarial(n int) map[string]string {
+	rep := func(s string) string { return strings.Repeat(s, n/len(s)+1)[:n] }
+	return map[string]string{
+		"run of key-like characters": rep("A"), "run of base64": rep("aB3+/xY9"), "thousands of =": rep("="),
+		"password=password=…": rep("password="), "token: token: …": rep("token: "), "scheme://u:p…": rep("a://b:c"),
+		"PEM headers without an end": rep("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n"), "ghp_ghp_…": rep("ghp_"),
+		"eyJ.eyJ.…": rep("eyJ.eyJ."), `\\\\n…`: rep(`\\\\n`),
+	}
+}
+
+func timeFind(m *mask.Masker, text string) time.Duration {
+	t := time.Now()
+	m.Find(text)
+	return time.Since(t)
+}
+
+func leaks(secret, text string) bool {
+	for i := 0; i+8 <= len(secret); i++ {
+		if strings.Contains(text, secret[i:i+8]) {
+			return true
+		}
+	}
+	return false
+}
+
+func medianOf(runs int, f func() time.Duration) time.Duration {
+	var ds []time.Duration
+	for i := 0; i < runs; i++ {
+		ds = append(ds, f())
+	}
+	return median(ds)
+}
