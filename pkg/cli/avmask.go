@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -67,35 +68,51 @@ where, which rule and a short hash. "av-mask rules" lists the rules.`,
 			if c.Int("workers") < 1 {
 				return exitcode.Errorf(exitcode.Usage, "--workers must be at least 1")
 			}
-			m, err := newMasker(c)
+			rules, allow, err := loadRules(c)
 			if err != nil {
 				return err
 			}
+			// Built on the first record: an empty stream (a no-change sync)
+			// does not pay for compiling every rule.
+			masker := sync.OnceValues(func() (*mask.Masker, error) { return mask.New(rules, allow) })
 			extra := map[string]bool{}
 			for _, f := range c.StringSlice("field") {
 				extra[f] = true
 			}
 			hintIfTerminal(&logger{name: "av-mask", w: s.Err}, s.In)
-			return maskStream(c.Context, m, extra, c.Int("workers"), c.Bool("report"), s)
+			return maskStream(c.Context, masker, extra, c.Int("workers"), c.Bool("report"), s)
 		},
 	}
 	return run(ctx, app, args, s)
 }
 
-func newMasker(c *ucli.Context) (*mask.Masker, error) {
+// loadRules reads --rules files and --allow values and checks them.
+func loadRules(c *ucli.Context) ([]*mask.Rule, []string, error) {
 	var extra []*mask.Rule
 	for _, path := range c.StringSlice("rules") {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--rules: %w", err))
+			return nil, nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--rules: %w", err))
 		}
 		var rs []*mask.Rule
 		if err := json.Unmarshal(data, &rs); err != nil {
-			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--rules %s: want a JSON list of rules: %v", path, err))
+			return nil, nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--rules %s: want a JSON list of rules: %v", path, err))
 		}
 		extra = append(extra, rs...)
 	}
-	m, err := mask.New(extra, c.StringSlice("allow"))
+	allow := c.StringSlice("allow")
+	if err := mask.Check(extra, allow); err != nil {
+		return nil, nil, exitcode.Wrap(exitcode.Usage, err)
+	}
+	return extra, allow, nil
+}
+
+func newMasker(c *ucli.Context) (*mask.Masker, error) {
+	rules, allow, err := loadRules(c)
+	if err != nil {
+		return nil, err
+	}
+	m, err := mask.New(rules, allow)
 	if err != nil {
 		return nil, exitcode.Wrap(exitcode.Usage, err)
 	}
@@ -141,7 +158,7 @@ type job struct {
 
 // maskStream reads lines, masks them on `workers` goroutines and writes them
 // in input order. Memory is bounded: at most 4*workers lines are in flight.
-func maskStream(ctx context.Context, m *mask.Masker, extra map[string]bool, workers int, report bool, s Streams) error {
+func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra map[string]bool, workers int, report bool, s Streams) error {
 	in := record.NewReader(s.In, "stdin")
 	out := record.NewWriter(s.Out)
 	work := make(chan *job, workers)
@@ -154,6 +171,12 @@ func maskStream(ctx context.Context, m *mask.Masker, extra map[string]bool, work
 		go func() {
 			var buf []byte
 			for j := range work {
+				m, err := masker()
+				if err != nil {
+					j.err = err
+					close(j.done)
+					continue
+				}
 				j.rec, j.err = m.MaskRecord(j.line, extra, buf)
 				j.rec.Line = append([]byte(nil), j.rec.Line...)
 				buf = j.rec.Line[:0:0]

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"avsync/pkg/exitcode"
 )
@@ -143,8 +144,9 @@ func isTerminal(s any) bool {
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	// A termios query, not the file mode: /dev/null is a character device too.
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // Flags shared by several tools.

@@ -162,6 +162,25 @@ func New(extra []*Rule, allow []string) (*Masker, error) {
 	return m, nil
 }
 
+// Check validates extra rules and an allow-list without building a masker:
+// cheap enough to run before any input arrives.
+func Check(extra []*Rule, allow []string) error {
+	for _, r := range extra {
+		c := *r
+		if err := c.compile(); err != nil {
+			return err
+		}
+	}
+	for _, a := range allow {
+		if len(a) > 2 && strings.HasPrefix(a, "/") && strings.HasSuffix(a, "/") {
+			if _, err := regexp.Compile(a[1 : len(a)-1]); err != nil {
+				return fmt.Errorf("allow %s: %w", a, err)
+			}
+		}
+	}
+	return nil
+}
+
 // Ruleset identifies the rules and allow-list: it changes whenever they do,
 // so a store can tell which rows were masked by which rules.
 func (m *Masker) Ruleset() string { return m.id }
@@ -225,11 +244,17 @@ func (m *Masker) Find(text string) []Finding {
 		if !requiresMet(r, text) {
 			continue
 		}
-		covered := 0 // end of this rule's last match: hits inside it were its value
+		covered := 0 // end of this rule's last match
 		for i := 0; i < len(w); i += 2 {
 			lo, hi := runeStart(text, w[i]), runeEnd(text, w[i+1])
-			if lo < covered {
-				continue
+			switch {
+			case r.KeyAnchored && lo < covered:
+				continue // the hit lies inside the value just matched
+			case lo < covered:
+				lo = covered // windows overlap: go on where the last match ended
+				if lo >= hi {
+					continue
+				}
 			}
 			var matches [][]int
 			if r.KeyAnchored {

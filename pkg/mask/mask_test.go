@@ -270,3 +270,34 @@ func TestUserRulesAndAllow(t *testing.T) {
 		}
 	}
 }
+
+// TestDenseSecrets: secrets packed so close that windows split at their cap
+// are all found, by windowed and key-anchored rules alike.
+func TestDenseSecrets(t *testing.T) {
+	m := newMasker(t)
+	var parts, secrets []string
+	for i := 0; i < 300; i++ {
+		tok := fake(alnum, 36, "dense"+itoa(i+1))
+		pw := fake(alnum, 12, "densepw"+itoa(i+1)) + "7!"
+		chimp := fake(hexLC, 32, "chimp"+itoa(i+1))
+		parts = append(parts, "ghp_"+tok, "db_pwd="+pw, "password="+pw, chimp+"-us21", chimp[1:]+"0-us21")
+		secrets = append(secrets, tok, pw, chimp, chimp[1:]+"0")
+	}
+	// Keys whose secret comes before their keyword, back to back: the
+	// windows overlap the previous match wherever they split.
+	var chimps []string
+	for i := 0; i < 600; i++ {
+		k := fake(hexLC, 32, "packed"+itoa(i+1))
+		chimps = append(chimps, k+"-us21")
+		secrets = append(secrets, k)
+	}
+	text := strings.Join(parts, " ") + "\n" + strings.Join(chimps, " ")
+	for _, ctx := range contexts[:2] {
+		out := m.MaskJSONString(ctx.write(text))
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Fatalf("%s: a packed secret survives", ctx.name)
+			}
+		}
+	}
+}
