@@ -121,7 +121,7 @@ func TestWriteBadInput(t *testing.T) {
 				l[i] = l[i][:strings.LastIndex(l[i], `,"masked":`)] + "}"
 			}
 			return l
-		}, exitcode.BadInput, []string{"stdin:1:", "not masked", "av-mask"}, nil, 0},
+		}, exitcode.Unmasked, []string{"stdin:1:", "not masked", "av-mask"}, nil, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

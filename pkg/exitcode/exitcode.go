@@ -18,6 +18,7 @@ const (
 	Store       = 5   // the store is unavailable or refused a write
 	Source      = 6   // the agentsview database is missing, unreadable or not agentsview's
 	State       = 7   // the state file is unreadable, corrupt or from a newer avsync
+	Unmasked    = 8   // records without av-mask's stamp reached av-write
 	Interrupted = 130 // stopped by SIGINT or SIGTERM; committed work is kept
 )
 
@@ -26,11 +27,12 @@ const Help = `EXIT CODES:
    0    ok
    1    some sessions failed (the rest were synced), or an unexpected error
    2    usage: bad flags or arguments
-   3    bad input: a malformed or unmasked record on stdin
+   3    bad input: a malformed record or a broken group on stdin
    4    locked: another av-write holds the state lock
    5    store unavailable or refused a write (the watermark did not move)
    6    source: the agentsview database is missing, unreadable or not agentsview's
    7    state: the state file is unreadable, corrupt or from a newer avsync
+   8    unmasked: a record without av-mask's stamp reached av-write (nothing of its batch stored)
    130  interrupted (work committed before the signal is kept)`
 
 // Error is an error that knows the exit code it deserves.

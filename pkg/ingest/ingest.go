@@ -446,7 +446,7 @@ func (w *Writer) requireMasked(sessionID string, stamp *record.Stamp) error {
 	if stamp != nil || w.opt.AllowUnmasked {
 		return nil
 	}
-	return exitcode.Wrap(exitcode.BadInput, w.in.Errorf(sessionID,
+	return exitcode.Wrap(exitcode.Unmasked, w.in.Errorf(sessionID,
 		"record is not masked: pipe the stream through av-mask (or pass --allow-unmasked); nothing from this batch was stored"))
 }
 
