@@ -169,17 +169,12 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 
 	for i := 0; i < workers; i++ {
 		go func() {
-			var buf []byte
 			for j := range work {
-				m, err := masker()
-				if err != nil {
+				if m, err := masker(); err != nil {
 					j.err = err
-					close(j.done)
-					continue
+				} else {
+					j.rec, j.err = m.MaskRecord(j.line, extra, nil)
 				}
-				j.rec, j.err = m.MaskRecord(j.line, extra, buf)
-				j.rec.Line = append([]byte(nil), j.rec.Line...)
-				buf = j.rec.Line[:0:0]
 				close(j.done)
 			}
 		}()
