@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"avsync/pkg/exitcode"
+	"avsync/pkg/record"
+	"avsync/pkg/watch"
+	"avsync/pkg/watermark"
+)
+
+// WatchMain runs av-watch and returns its exit code.
+func WatchMain(ctx context.Context, args []string, s Streams) int {
+	app := &ucli.App{
+		Name:  "av-watch",
+		Usage: "emit a tick per settled change of the agentsview database, or run a sync per tick",
+		UsageText: "av-watch --format plain | xargs -I{} scripts/av-sync\n   av-watch --exec scripts/av-sync\n" +
+			"   av-watch status",
+		Description: `Watches the folder of agentsview's database (the DB, its -wal and -shm:
+in WAL mode a commit only touches -wal) and prints one line per settled change:
+{"kind":"tick","seq":N,"reason":"initial"|"change"|"interval","at":…,"events":N}.
+A tick comes once changes have been quiet for --debounce, but no later than
+--max-delay after the first of them; with no changes, a reconcile tick comes
+every --interval. A missing folder is waited for (checked every second), also
+when it disappears later; a DB created later, deleted and recreated, or
+replaced by rename needs nothing: the folder is watched.
+
+With --exec, av-watch is the daemon: it runs the command (sh -c) per tick, one
+run at a time; ticks during a run coalesce into exactly one more run after it.
+Failures are logged and retried, with a growing pause after repeated ones.
+SIGINT/SIGTERM stops watching and lets a running command finish (at most
+--grace), then exits 0; a second signal kills it at once. One av-watch runs
+per state file (a lock beside it). "av-watch status" prints what the daemon
+and the last syncs did, while it runs.`,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: defaultSourcePath(), Usage: "agentsview database `FILE` to watch"},
+			stateFlag(),
+			&ucli.DurationFlag{Name: "debounce", EnvVars: []string{"AV_DEBOUNCE"}, Value: 500 * time.Millisecond,
+				Usage: "tick once changes have been quiet this `LONG`"},
+			&ucli.DurationFlag{Name: "max-delay", EnvVars: []string{"AV_MAX_DELAY"}, Value: 5 * time.Second,
+				Usage: "but no later than this `LONG` after the first change"},
+			&ucli.DurationFlag{Name: "interval", EnvVars: []string{"AV_INTERVAL"}, Value: 5 * time.Minute,
+				Usage: "reconcile tick after this `LONG` without any tick"},
+			&ucli.BoolFlag{Name: "no-initial", EnvVars: []string{"AV_NO_INITIAL"}, Usage: "no tick at start"},
+			&ucli.StringFlag{Name: "format", EnvVars: []string{"AV_FORMAT"}, Value: "json",
+				Usage: "tick lines: json, or plain (just the sequence number, for xargs)"},
+			&ucli.StringFlag{Name: "exec", EnvVars: []string{"AV_EXEC"},
+				Usage: "run `CMD` (sh -c) per tick, single-flight, instead of printing ticks"},
+			&ucli.DurationFlag{Name: "grace", EnvVars: []string{"AV_GRACE"}, Value: 30 * time.Second,
+				Usage: "on SIGINT/SIGTERM, how `LONG` a running CMD may go on"},
+			quietFlag(),
+		},
+		Commands: []*ucli.Command{{
+			Name:   "status",
+			Usage:  "print the daemon's and the last syncs' status as JSON",
+			Flags:  []ucli.Flag{stateFlag()},
+			Action: func(c *ucli.Context) error { return printStatus(c.String("state"), s) },
+		}},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 0 {
+				return exitcode.Errorf(exitcode.Usage, "unexpected argument %q (see av-watch --help)", c.Args().First())
+			}
+			if f := c.String("format"); f != "json" && f != "plain" {
+				return exitcode.Errorf(exitcode.Usage, "--format %q: want json or plain", f)
+			}
+			for _, d := range []string{"debounce", "max-delay", "interval"} {
+				if c.Duration(d) <= 0 {
+					return exitcode.Errorf(exitcode.Usage, "--%s must be positive", d)
+				}
+			}
+			return watchAction(c.Context, c, s)
+		},
+	}
+	return run(ctx, app, args, s)
+}
+
+func daemonLock(statePath string) string   { return statePath + ".daemon.lock" }
+func daemonStatus(statePath string) string { return statePath + ".daemon.json" }
+
+func watchAction(ctx context.Context, c *ucli.Context, s Streams) error {
+	log := &logger{name: "av-watch", w: s.Err}
+	statePath := c.String("state")
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	lock, err := watermark.Acquire(ctx, daemonLock(statePath), "av-watch", false)
+	var locked *watermark.LockedError
+	switch {
+	case errors.As(err, &locked):
+		return exitcode.Wrap(exitcode.Locked, errors.New("another daemon watches for this state: "+locked.Error()))
+	case err != nil:
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	defer lock.Release()
+
+	// The watcher stops at the first signal; with --exec, a second one
+	// kills the running command.
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	ticks := make(chan watch.Tick)
+	watchErr := make(chan error, 1)
+	go func() {
+		defer close(ticks)
+		watchErr <- watch.Watch(watchCtx, watch.Config{
+			DB: c.String("db"), Debounce: c.Duration("debounce"), MaxDelay: c.Duration("max-delay"),
+			Interval: c.Duration("interval"), Initial: !c.Bool("no-initial"), Log: log.Printf,
+		}, ticks)
+	}()
+
+	status := &watch.Status{Path: daemonStatus(statePath), Started: time.Now().UTC()}
+	if command := c.String("exec"); command != "" {
+		kill := make(chan struct{})
+		go func() {
+			<-ctx.Done()
+			second := make(chan os.Signal, 1)
+			signal.Notify(second, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(second)
+			<-second
+			close(kill)
+		}()
+		r := &watch.Runner{Command: command, Grace: c.Duration("grace"), Stdout: s.Out, Stderr: s.Err,
+			Backoff: 2 * time.Second, MaxBackoff: 5 * time.Minute, Status: status, Kill: kill,
+			Log: log.Printf, Quiet: c.Bool("quiet")}
+		if err := r.Run(ctx, ticks); err != nil {
+			return err
+		}
+		select {
+		case <-kill:
+			return exitcode.Wrap(exitcode.Interrupted, errors.New("stopped by a second signal"))
+		default:
+		}
+		stopWatching()
+		return <-watchErr
+	}
+
+	out := record.NewWriter(s.Out)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // a signal ends a tick stream cleanly
+		case t, ok := <-ticks:
+			if !ok {
+				return <-watchErr
+			}
+			status.Tick(t)
+			var err error
+			if c.String("format") == "plain" {
+				err = out.WriteLine(strconv.AppendInt(nil, t.Seq, 10))
+			} else {
+				err = out.Write(&t)
+			}
+			if err == nil {
+				err = out.Flush()
+			}
+			if record.IsClosedPipe(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// printStatus reads, without any lock, what the daemon and av-write saved.
+func printStatus(statePath string, s Streams) error {
+	out := map[string]any{"state": statePath}
+	lockPath := daemonLock(statePath)
+	if l, err := watermark.Acquire(context.Background(), lockPath, "av-watch status", false); err == nil {
+		l.Release()
+		os.Remove(lockPath)
+		out["running"] = false
+	} else {
+		var locked *watermark.LockedError
+		if errors.As(err, &locked) {
+			out["running"] = map[string]any{"pid": locked.Holder.PID, "host": locked.Holder.Host, "since": locked.Holder.Since}
+		} else {
+			out["running"] = false
+		}
+	}
+	st, err := watermark.Load(statePath)
+	if err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	out["last_sync_at"] = st.LastSyncedAt
+	out["sessions_synced_total"] = st.TotalSynced
+	out["secrets_masked_total"] = st.TotalMasked
+	out["sessions_tracked"] = len(st.Sessions)
+	if data, err := os.ReadFile(daemonStatus(statePath)); err == nil {
+		var d map[string]any
+		if json.Unmarshal(data, &d) == nil {
+			for _, k := range []string{"last_tick", "last_run", "last_error", "runs", "failures", "started"} {
+				if v, ok := d[k]; ok {
+					out[k] = v
+				}
+			}
+		}
+	}
+	enc := json.NewEncoder(s.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
