@@ -243,7 +243,8 @@ func TestHelpExplains(t *testing.T) {
 	}{
 		"av-read":  {ReadMain, []string{"AV_DB", "AV_STATE", "AV_FULL", "AV_SESSION", "AV_LIMIT"}},
 		"av-write": {WriteMain, []string{"AV_STORE", "AV_STATE", "AV_ORG", "AV_WAIT", "AV_ALLOW_UNMASKED"}},
-		"av-mask":  {MaskMain, nil},
+		"av-mask":  {MaskMain, []string{"AV_MASK_WORKERS", "AV_MASK_RULES", "AV_MASK_ALLOW"}},
+		"av-watch": {WatchMain, []string{"AV_DB", "AV_DEBOUNCE", "AV_MAX_DELAY", "AV_INTERVAL", "AV_EXEC", "AV_GRACE"}},
 	} {
 		got := runTool(t, c.main, "", "--help")
 		if got.code != 0 {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite"
@@ -37,7 +39,8 @@ func main() {
 		messages = flag.Int("messages", 100, "average messages per session")
 		size     = flag.Int("bytes", 1100, "average bytes per message and per tool result")
 		runs     = flag.Int("runs", 3, "runs of each full sync (median reported)")
-		only     = flag.String("only", "all", "which table: sync, mask or all")
+		only     = flag.String("only", "all", "which table: sync, mask, daemon or all")
+		changes  = flag.Int("changes", 50, "commits timed by the daemon latency benchmark")
 	)
 	flag.Parse()
 	spec := gen.Spec{Sessions: *sessions, MessagesPerSession: *messages, AvgMessageBytes: *size, Seed: 1}
@@ -47,6 +50,9 @@ func main() {
 	}
 	if err == nil && (*only == "all" || *only == "mask") {
 		err = maskBench(*dir, *bin, src, *runs)
+	}
+	if err == nil && (*only == "all" || *only == "daemon") {
+		err = daemonBench(*dir, *bin, *template, *changes)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -452,4 +458,102 @@ func medianOf(runs int, f func() time.Duration) time.Duration {
 		ds = append(ds, f())
 	}
 	return median(ds)
+}
+
+// daemonBench measures the daemon's latency: av-watch --exec scripts/av-sync
+// with its default debounce runs on a copy of a fixture while this process
+// commits new messages as agentsview does (one WAL transaction inserting a
+// message and updating its session's file_hash); each is timed until it is
+// in the store.
+func daemonBench(dir, bin, template string, changes int) error {
+	work, err := os.MkdirTemp(dir, "daemon-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	src := filepath.Join(work, "sessions.db")
+	data, err := os.ReadFile(template)
+	if err != nil {
+		return err
+	}
+	os.WriteFile(src, data, 0o644)
+	abs, _ := filepath.Abs(work)
+	binAbs, _ := filepath.Abs(bin)
+	storePath := filepath.Join(abs, "store.db")
+	env := append(os.Environ(), "AV_DB="+src, "AV_STATE="+filepath.Join(abs, "state.json"),
+		"AV_STORE=sqlite://"+storePath, "PATH="+binAbs+":"+os.Getenv("PATH"))
+	daemon := exec.Command(filepath.Join(binAbs, "..", "scripts", "av-daemon"), "--quiet")
+	daemon.Env = env
+	if err := daemon.Start(); err != nil {
+		return err
+	}
+	defer func() { daemon.Process.Signal(syscall.SIGTERM); daemon.Wait() }()
+
+	writer, err := sql.Open("sqlite", "file:"+src+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer writer.Close()
+	writer.SetMaxOpenConns(1)
+	var session string
+	if err := writer.QueryRow("SELECT id FROM sessions ORDER BY id LIMIT 1").Scan(&session); err != nil {
+		return err
+	}
+	// Wait for the initial sync.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(abs, "state.json")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("daemon: no initial sync within 30 s")
+		}
+	}
+	store, err := sql.Open("sqlite", "file:"+storePath+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var lat []time.Duration
+	for i := 0; i < changes; i++ {
+		marker := fmt.Sprintf("latency probe %d %d", i, time.Now().UnixNano())
+		tx, err := writer.Begin()
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(`INSERT INTO messages (session_id, ordinal, role, content, content_length)
+			SELECT ?, COALESCE(MAX(ordinal), -1) + 1, 'assistant', ?, ? FROM messages WHERE session_id = ?`,
+			session, marker, len(marker), session)
+		if err == nil {
+			_, err = tx.Exec(`UPDATE sessions SET file_hash = ?, message_count = message_count + 1 WHERE id = ?`, marker, session)
+		}
+		if err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		for {
+			var n int
+			store.QueryRow("SELECT COUNT(*) FROM messages WHERE content = ?", marker).Scan(&n)
+			if n > 0 {
+				break
+			}
+			if time.Since(t0) > 30*time.Second {
+				return fmt.Errorf("daemon: change %d not in the store after 30 s", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(t0))
+		time.Sleep(time.Duration(700+i*37%600) * time.Millisecond) // separate changes, irregularly
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
+	fmt.Printf("\ndaemon — av-watch --exec scripts/av-sync, default debounce 500ms, %d commits as agentsview makes them\n\n", changes)
+	header()
+	row("commit to store, p50", fmt.Sprintf("%d ms", p50.Milliseconds()), "< 1000 ms", p50 < time.Second)
+	row("commit to store, p95", fmt.Sprintf("%d ms", p95.Milliseconds()), "", true)
+	return nil
 }
