@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -12,7 +13,8 @@ import (
 	"avsync/pkg/ingest"
 	"avsync/pkg/record"
 	"avsync/pkg/store"
-	_ "avsync/pkg/store/sqlite" // registers sqlite://
+	_ "avsync/pkg/store/postgres" // registers postgres://
+	_ "avsync/pkg/store/sqlite"   // registers sqlite://
 	"avsync/pkg/watermark"
 )
 
@@ -37,7 +39,13 @@ it); a second one fails at once naming the holder, or queues with --wait.
 A state made for another store is rebuilt from what this store holds.`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "store", EnvVars: []string{"AV_STORE"}, Value: defaultStoreURL(),
-				Usage: "store `URL`: sqlite:///abs/path/store.db"},
+				Usage: "store `URL`: sqlite:///abs/path/store.db or postgres://user@host:5432/db?sslmode=require"},
+			&ucli.StringFlag{Name: "pg-schema", EnvVars: []string{"AV_PG_SCHEMA"}, Value: "public",
+				Usage: "PostgreSQL `SCHEMA` holding the tables (created if missing)"},
+			&ucli.DurationFlag{Name: "connect-timeout", EnvVars: []string{"AV_CONNECT_TIMEOUT"}, Value: 10 * time.Second,
+				Usage: "give up connecting to a networked store after this `LONG`"},
+			&ucli.DurationFlag{Name: "statement-timeout", EnvVars: []string{"AV_STATEMENT_TIMEOUT"}, Value: 2 * time.Minute,
+				Usage: "give up one statement of a networked store after this `LONG`"},
 			stateFlag(),
 			&ucli.StringFlag{Name: "org", EnvVars: []string{"AV_ORG"},
 				Usage: "org_id that keys every row, so one store serves many teams"},
@@ -72,7 +80,8 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		log.Printf("WARNING: --allow-unmasked: records are stored as they come, secrets included")
 	}
 
-	st, err := store.Open(ctx, c.String("store"), store.Options{Org: c.String("org")})
+	st, err := store.Open(ctx, c.String("store"), store.Options{Org: c.String("org"), Schema: c.String("pg-schema"),
+		ConnectTimeout: c.Duration("connect-timeout"), StatementTimeout: c.Duration("statement-timeout")})
 	if errors.Is(err, store.ErrUsage) {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"avsync/pkg/record"
 	"avsync/pkg/watermark"
@@ -55,7 +56,10 @@ type Batch interface {
 
 // Options configures a store.
 type Options struct {
-	Org string // the org_id every row is keyed by
+	Org              string        // the org_id every row is keyed by
+	Schema           string        // PostgreSQL schema of the tables ("" = public)
+	ConnectTimeout   time.Duration // networked stores: give up connecting after this
+	StatementTimeout time.Duration // networked stores: give up a statement after this
 }
 
 // Opener opens a store from its URL.

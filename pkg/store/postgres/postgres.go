@@ -1,0 +1,406 @@
+// Package postgres is the team store: PostgreSQL through pgx, with the same
+// tables and columns as the embedded store. Migrations run under an advisory
+// lock, so writers starting at once do not race; each batch is one
+// transaction, each session group a savepoint, and rows go in with COPY.
+// Writers on different machines touch different sessions' rows only.
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"avsync/pkg/record"
+	"avsync/pkg/store"
+	"avsync/pkg/watermark"
+)
+
+func init() {
+	store.Register("postgres", Open)
+	store.Register("postgresql", Open)
+}
+
+// migrationLock is the advisory lock key that serialises migrations.
+const migrationLock = 0x61767379_6e63 // "avsync"
+
+var migrations = []string{
+	`CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+	CREATE TABLE sessions (
+		org_id TEXT NOT NULL, id TEXT NOT NULL,
+		project TEXT NOT NULL, machine TEXT NOT NULL, agent TEXT NOT NULL,
+		first_message TEXT NOT NULL, display_name TEXT NOT NULL,
+		started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
+		message_count BIGINT NOT NULL, user_message_count BIGINT NOT NULL,
+		parent_session_id TEXT NOT NULL, relationship_type TEXT NOT NULL,
+		created_at TEXT NOT NULL, file_hash TEXT NOT NULL,
+		total_output_tokens BIGINT NOT NULL, peak_context_tokens BIGINT NOT NULL,
+		deleted_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, id));
+	CREATE TABLE messages (
+		org_id TEXT NOT NULL, session_id TEXT NOT NULL, ordinal BIGINT NOT NULL,
+		role TEXT NOT NULL, content TEXT NOT NULL, thinking TEXT NOT NULL,
+		"timestamp" TEXT NOT NULL, has_thinking BOOLEAN NOT NULL, has_tool_use BOOLEAN NOT NULL,
+		content_length BIGINT NOT NULL, model TEXT NOT NULL, token_usage TEXT NOT NULL,
+		context_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, is_system BOOLEAN NOT NULL,
+		PRIMARY KEY (org_id, session_id, ordinal));
+	CREATE TABLE tool_calls (
+		org_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		message_ordinal BIGINT NOT NULL, call_index BIGINT NOT NULL,
+		tool_use_id TEXT NOT NULL, tool_name TEXT NOT NULL, category TEXT NOT NULL,
+		input_json TEXT NOT NULL, skill_name TEXT NOT NULL,
+		result_content TEXT, result_content_length BIGINT,
+		subagent_session_id TEXT NOT NULL,
+		PRIMARY KEY (org_id, session_id, message_ordinal, call_index));
+	CREATE TABLE sync_watermarks (
+		org_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		file_hash TEXT NOT NULL, last_ordinal BIGINT NOT NULL, resend_from BIGINT NOT NULL,
+		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
+		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, session_id));`,
+}
+
+var (
+	messageCols = []string{"org_id", "session_id", "ordinal", "role", "content", "thinking", "timestamp",
+		"has_thinking", "has_tool_use", "content_length", "model", "token_usage", "context_tokens",
+		"output_tokens", "is_system"}
+	toolCols = []string{"org_id", "session_id", "message_ordinal", "call_index", "tool_use_id", "tool_name",
+		"category", "input_json", "skill_name", "result_content", "result_content_length", "subagent_session_id"}
+)
+
+// Store is an open PostgreSQL store.
+type Store struct {
+	conn *pgx.Conn
+	id   string
+	org  string
+	url  string // without password, for messages
+}
+
+// Open connects to the database a postgres:// URL names.
+func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, error) {
+	shown := u.Redacted()
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", store.ErrUsage, shown, err)
+	}
+	if opt.ConnectTimeout > 0 {
+		cfg.ConnectTimeout = opt.ConnectTimeout
+	}
+	if opt.StatementTimeout > 0 {
+		cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(opt.StatementTimeout.Milliseconds())
+	}
+	schema := opt.Schema
+	if schema == "" {
+		schema = "public"
+	}
+	cfg.RuntimeParams["search_path"] = schema
+	cfg.RuntimeParams["application_name"] = "av-write"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, store.Errorf("store %s: %s", shown, reason(err))
+	}
+	s := &Store{conn: conn, org: opt.Org, url: shown}
+	if err := s.migrate(ctx, schema); err != nil {
+		conn.Close(context.Background())
+		return nil, store.Errorf("store %s: %s", shown, reason(err))
+	}
+	return s, nil
+}
+
+// reason shortens pgx errors to what a person needs.
+func reason(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
+}
+
+func (s *Store) migrate(ctx context.Context, schema string) error {
+	tx, err := s.conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLock); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		return err
+	}
+	var have int
+	if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+		return err
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this avsync knows (%d); upgrade avsync", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", v); err != nil {
+			return err
+		}
+	}
+	if have == 0 {
+		id := make([]byte, 12)
+		rand.Read(id)
+		if _, err := tx.Exec(ctx, "INSERT INTO store_meta VALUES ('store_id', $1)", hex.EncodeToString(id)); err != nil {
+			return err
+		}
+	}
+	if err := tx.QueryRow(ctx, "SELECT value FROM store_meta WHERE key = 'store_id'").Scan(&s.id); err != nil {
+		return fmt.Errorf("read store id: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+// ID implements store.Store.
+func (s *Store) ID() string { return s.id }
+
+// Close implements store.Store.
+func (s *Store) Close() error { return s.conn.Close(context.Background()) }
+
+// Watermarks implements store.Store.
+func (s *Store) Watermarks(ctx context.Context, fn func(string, watermark.Entry) error) error {
+	rows, err := s.conn.Query(ctx, `SELECT session_id, file_hash, last_ordinal, resend_from,
+		fingerprint, header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = $1`, s.org)
+	if err != nil {
+		return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var e watermark.Entry
+		if err := rows.Scan(&id, &e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint,
+			&e.HeaderDigest, &e.ReadAt, &e.SyncedAt); err != nil {
+			return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
+		}
+		if err := fn(id, e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
+	}
+	return nil
+}
+
+// Begin implements store.Store.
+func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
+	tx, err := s.conn.Begin(ctx)
+	if err != nil {
+		return nil, store.Errorf("store %s: begin: %s", s.url, reason(err))
+	}
+	// Staging tables for upserts of groups that did not clear their rows.
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_messages (LIKE messages) ON COMMIT DELETE ROWS;
+		CREATE TEMP TABLE IF NOT EXISTS stage_tool_calls (LIKE tool_calls) ON COMMIT DELETE ROWS`); err != nil {
+		tx.Rollback(context.Background())
+		return nil, store.Errorf("store %s: %s", s.url, reason(err))
+	}
+	return &batch{s: s, tx: tx}, nil
+}
+
+// flushBytes bounds the rows a group holds in memory before they are sent.
+const flushBytes = 8 << 20
+
+type batch struct {
+	s      *Store
+	tx     pgx.Tx
+	direct bool // the group cleared its rows: COPY straight into the tables
+	msgs   [][]any
+	tools  [][]any
+	bytes  int
+}
+
+func (b *batch) fail(what string, err error) error {
+	return store.Errorf("store %s: %s: %s", b.s.url, what, reason(err))
+}
+
+func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
+	var e watermark.Entry
+	err := b.tx.QueryRow(ctx, `SELECT file_hash, last_ordinal, resend_from, fingerprint, header_digest,
+		read_at, synced_at FROM sync_watermarks WHERE org_id = $1 AND session_id = $2`, b.s.org, id).
+		Scan(&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint, &e.HeaderDigest, &e.ReadAt, &e.SyncedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, b.fail("read watermark of session "+id, err)
+	}
+	return e, true, nil
+}
+
+func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
+	b.msgs, b.tools, b.bytes = b.msgs[:0], b.tools[:0], 0
+	if _, err := b.tx.Exec(ctx, "SAVEPOINT grp"); err != nil {
+		return b.fail("savepoint", err)
+	}
+	from, clear := int64(-1<<62), s.Mode == record.ModeFull
+	if s.Mode == record.ModeAppend && s.SinceOrdinal != nil {
+		from, clear = *s.SinceOrdinal, true
+	}
+	b.direct = clear
+	if clear {
+		if _, err := b.tx.Exec(ctx, `DELETE FROM tool_calls WHERE org_id = $1 AND session_id = $2 AND message_ordinal >= $3;
+			`, b.s.org, s.ID, from); err != nil {
+			return err
+		}
+		if _, err := b.tx.Exec(ctx, `DELETE FROM messages WHERE org_id = $1 AND session_id = $2 AND ordinal >= $3`,
+			b.s.org, s.ID, from); err != nil {
+			return err
+		}
+	}
+	_, err := b.tx.Exec(ctx, `INSERT INTO sessions VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+		ON CONFLICT (org_id, id) DO UPDATE SET project=excluded.project, machine=excluded.machine,
+		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
+		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
+		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
+		relationship_type=excluded.relationship_type, created_at=excluded.created_at,
+		file_hash=excluded.file_hash, total_output_tokens=excluded.total_output_tokens,
+		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at`,
+		b.s.org, s.ID, clean(s.Project), clean(s.Machine), clean(s.Agent), clean(s.FirstMessage), clean(s.DisplayName),
+		clean(s.StartedAt), clean(s.EndedAt), s.MessageCount, s.UserMessageCount, clean(s.ParentSessionID),
+		clean(s.RelationshipType), clean(s.CreatedAt), clean(s.FileHash), s.TotalOutputTokens, s.PeakContextTokens,
+		clean(s.DeletedAt))
+	return err
+}
+
+// clean makes a string storable: PostgreSQL text cannot hold NUL.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
+func cleanPtr(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return clean(*s)
+}
+
+func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
+	b.msgs = append(b.msgs, []any{b.s.org, m.SessionID, m.Ordinal, clean(m.Role), clean(m.Content), clean(m.Thinking),
+		clean(m.Timestamp), m.HasThinking, m.HasToolUse, m.ContentLength, clean(m.Model), clean(m.TokenUsage),
+		m.ContextTokens, m.OutputTokens, m.IsSystem})
+	b.bytes += len(m.Content) + len(m.Thinking) + 128
+	return b.maybeFlush(ctx)
+}
+
+func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
+	var n any
+	if t.ResultContentLength != nil {
+		n = *t.ResultContentLength
+	}
+	b.tools = append(b.tools, []any{b.s.org, t.SessionID, t.MessageOrdinal, t.CallIndex, clean(t.ToolUseID),
+		clean(t.ToolName), clean(t.Category), clean(t.InputJSON), clean(t.SkillName), cleanPtr(t.ResultContent), n,
+		clean(t.SubagentSessionID)})
+	size := len(t.InputJSON) + 128
+	if t.ResultContent != nil {
+		size += len(*t.ResultContent)
+	}
+	b.bytes += size
+	return b.maybeFlush(ctx)
+}
+
+func (b *batch) maybeFlush(ctx context.Context) error {
+	if b.bytes < flushBytes {
+		return nil
+	}
+	return b.flush(ctx)
+}
+
+// flush sends the buffered rows: COPY into the tables when the group cleared
+// its rows (no conflict is possible), else COPY into staging and upsert.
+func (b *batch) flush(ctx context.Context) error {
+	defer func() { b.msgs, b.tools, b.bytes = b.msgs[:0], b.tools[:0], 0 }()
+	for _, t := range []struct {
+		table, stage string
+		cols         []string
+		rows         [][]any
+		upsert       string
+	}{
+		{"messages", "stage_messages", messageCols, b.msgs, `INSERT INTO messages SELECT * FROM stage_messages
+			ON CONFLICT (org_id, session_id, ordinal) DO UPDATE SET role=excluded.role, content=excluded.content,
+			thinking=excluded.thinking, "timestamp"=excluded."timestamp", has_thinking=excluded.has_thinking,
+			has_tool_use=excluded.has_tool_use, content_length=excluded.content_length, model=excluded.model,
+			token_usage=excluded.token_usage, context_tokens=excluded.context_tokens,
+			output_tokens=excluded.output_tokens, is_system=excluded.is_system`},
+		{"tool_calls", "stage_tool_calls", toolCols, b.tools, `INSERT INTO tool_calls SELECT * FROM stage_tool_calls
+			ON CONFLICT (org_id, session_id, message_ordinal, call_index) DO UPDATE SET
+			tool_use_id=excluded.tool_use_id, tool_name=excluded.tool_name, category=excluded.category,
+			input_json=excluded.input_json, skill_name=excluded.skill_name, result_content=excluded.result_content,
+			result_content_length=excluded.result_content_length, subagent_session_id=excluded.subagent_session_id`},
+	} {
+		if len(t.rows) == 0 {
+			continue
+		}
+		target := t.table
+		if !b.direct {
+			target = t.stage
+		}
+		if _, err := b.tx.CopyFrom(ctx, pgx.Identifier{target}, t.cols, pgx.CopyFromRows(t.rows)); err != nil {
+			return err
+		}
+		if !b.direct {
+			if _, err := b.tx.Exec(ctx, t.upsert); err != nil {
+				return err
+			}
+			if _, err := b.tx.Exec(ctx, "TRUNCATE "+t.stage); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *batch) EndGroup(ctx context.Context, id string, e watermark.Entry) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if _, err := b.tx.Exec(ctx, `INSERT INTO sync_watermarks VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+		ON CONFLICT (org_id, session_id) DO UPDATE SET file_hash=excluded.file_hash,
+		last_ordinal=excluded.last_ordinal, resend_from=excluded.resend_from,
+		fingerprint=excluded.fingerprint, header_digest=excluded.header_digest,
+		read_at=excluded.read_at, synced_at=excluded.synced_at`,
+		b.s.org, id, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
+		return err
+	}
+	if _, err := b.tx.Exec(ctx, "RELEASE SAVEPOINT grp"); err != nil {
+		return b.fail("release savepoint", err)
+	}
+	return nil
+}
+
+func (b *batch) AbortGroup(ctx context.Context) error {
+	b.msgs, b.tools, b.bytes = b.msgs[:0], b.tools[:0], 0
+	if _, err := b.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT grp; RELEASE SAVEPOINT grp"); err != nil {
+		return b.fail("roll back group", err)
+	}
+	return nil
+}
+
+func (b *batch) Commit() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.tx.Commit(ctx); err != nil {
+		return b.fail("commit", err)
+	}
+	return nil
+}
+
+func (b *batch) Rollback() error { return b.tx.Rollback(context.Background()) }
