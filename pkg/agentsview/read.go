@@ -23,6 +23,9 @@ type Options struct {
 	Full     bool     // ignore the watermark; send every session in mode full
 	Sessions []string // only these sessions (all when empty)
 	Limit    int      // send at most this many sessions (0: no limit)
+	// Machine names this machine: it replaces agentsview's "local" (every
+	// agentsview calls its own machine so), so stores can tell machines apart.
+	Machine string
 	// Progress, when set, is told after each session sent.
 	Progress func(sent, planned int)
 }
@@ -61,7 +64,7 @@ func (s *Source) ReadChanges(ctx context.Context, state *watermark.State, opt Op
 		return st, sourceErrorf("%s: begin snapshot: %v", s.path, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	snap := &snapshot{conn: conn, src: s, readAt: time.Now().UTC().Format(time.RFC3339Nano)}
+	snap := &snapshot{conn: conn, src: s, machine: opt.Machine, readAt: time.Now().UTC().Format(time.RFC3339Nano)}
 
 	plans, err := snap.plan(ctx, state, opt, &st)
 	if err != nil {
@@ -82,9 +85,21 @@ func (s *Source) ReadChanges(ctx context.Context, state *watermark.State, opt Op
 }
 
 type snapshot struct {
-	conn   *sql.Conn
-	src    *Source
-	readAt string
+	conn    *sql.Conn
+	src     *Source
+	machine string
+	readAt  string
+}
+
+// header reads one session header row, naming the machine.
+func (sn *snapshot) header(sc interface{ Scan(...any) error }, h *record.Session) error {
+	if err := scanHeader(sc, h); err != nil {
+		return err
+	}
+	if (h.Machine == "" || h.Machine == "local") && sn.machine != "" {
+		h.Machine = sn.machine
+	}
+	return nil
 }
 
 // headerSQL selects a session record's fields, with empty values for the
@@ -141,7 +156,7 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 	var plans []plan
 	var h record.Session
 	for rows.Next() {
-		if err := scanHeader(rows, &h); err != nil {
+		if err := sn.header(rows, &h); err != nil {
 			return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, err)
 		}
 		st.Sessions++
@@ -235,7 +250,7 @@ func (sn *snapshot) send(ctx context.Context, p plan, out *record.Writer, st *St
 		return sourceErrorf("%s: session %s: %s: %v", sn.src.path, p.id, what, err)
 	}
 	var h record.Session
-	if err := scanHeader(sn.conn.QueryRowContext(ctx, sn.src.headerSQL()+" WHERE id = ?", p.id), &h); err != nil {
+	if err := sn.header(sn.conn.QueryRowContext(ctx, sn.src.headerSQL()+" WHERE id = ?", p.id), &h); err != nil {
 		return fail("read header", err)
 	}
 	last, resendFrom, err := sn.tail(ctx, p.id)

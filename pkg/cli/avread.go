@@ -32,7 +32,7 @@ With --session, only those sessions are considered (add --full to force them).`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: defaultSourcePath(),
 				Usage: "agentsview database `FILE`"},
-			stateFlag(),
+			stateFlag(), machineFlag(),
 			&ucli.BoolFlag{Name: "full", EnvVars: []string{"AV_FULL"},
 				Usage: "ignore the watermark: send every session whole, in mode full"},
 			&ucli.StringSliceFlag{Name: "session", EnvVars: []string{"AV_SESSION"},
@@ -70,7 +70,7 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	prog := newProgress(log, c.String("progress"))
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
-		Full: c.Bool("full"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
+		Full: c.Bool("full"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"), Machine: c.String("machine"),
 		Progress: func(sent, planned int) { prog.show("%d/%d sessions", sent, planned) },
 	}, out)
 	if err == nil {

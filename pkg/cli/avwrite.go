@@ -46,7 +46,7 @@ A state made for another store is rebuilt from what this store holds.`,
 				Usage: "give up connecting to a networked store after this `LONG`"},
 			&ucli.DurationFlag{Name: "statement-timeout", EnvVars: []string{"AV_STATEMENT_TIMEOUT"}, Value: 2 * time.Minute,
 				Usage: "give up one statement of a networked store after this `LONG`"},
-			stateFlag(),
+			stateFlag(), machineFlag(),
 			&ucli.StringFlag{Name: "org", EnvVars: []string{"AV_ORG"},
 				Usage: "org_id that keys every row, so one store serves many teams"},
 			&ucli.BoolFlag{Name: "wait", EnvVars: []string{"AV_WAIT"},
@@ -111,13 +111,13 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		return exitcode.Wrap(exitcode.State, err)
 	}
 	before := state.StoreID
-	rebuilt, err := ingest.Bind(ctx, st, state, c.String("org"))
+	rebuilt, err := ingest.Bind(ctx, st, state, c.String("org"), c.String("machine"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.Store, err)
 	}
 	if rebuilt {
-		log.Printf("state %s described store %s, not this one (%s, org %q): rebuilt it from the store (%d sessions); sessions the store lacks will be re-sent",
-			statePath, orNone(before), st.ID(), c.String("org"), len(state.Sessions))
+		log.Printf("state %s described store %s, not this one (%s, org %q, machine %q): rebuilt it from the store (%d sessions); sessions the store lacks will be re-sent",
+			statePath, orNone(before), st.ID(), c.String("org"), c.String("machine"), len(state.Sessions))
 	}
 	if before != state.StoreID {
 		if err := state.Save(statePath); err != nil {

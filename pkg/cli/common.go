@@ -155,6 +155,12 @@ func stateFlag() *ucli.StringFlag {
 		Usage: "watermark `FILE` shared by av-read and av-write (a .lock file sits beside it)"}
 }
 
+func machineFlag() *ucli.StringFlag {
+	host, _ := os.Hostname()
+	return &ucli.StringFlag{Name: "machine", EnvVars: []string{"AV_MACHINE"}, Value: host,
+		Usage: "`NAME` of this machine, stored instead of agentsview's \"local\" (rows are keyed by machine)"}
+}
+
 func quietFlag() *ucli.BoolFlag {
 	return &ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: []string{"AV_QUIET"},
 		Usage: "print only errors on stderr"}

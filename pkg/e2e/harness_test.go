@@ -81,7 +81,7 @@ func copyFile(t *testing.T, from, to string) {
 func (e *env) environ() []string {
 	return append(os.Environ(),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE=sqlite://"+e.store,
+		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE=sqlite://"+e.store, "AV_MACHINE="+testMachine,
 		"XDG_STATE_HOME="+filepath.Join(e.dir, "xdg-state"), "XDG_DATA_HOME="+filepath.Join(e.dir, "xdg-data"))
 }
 
@@ -194,6 +194,9 @@ func openDB(t *testing.T, path string, readOnly bool) *sql.DB {
 	return db
 }
 
+// testMachine is the name av-read gives agentsview's "local" machine.
+const testMachine = "test-machine"
+
 // masker is what av-mask masks with; the store must hold the source's
 // free text exactly as it masks it.
 var masker = func() *mask.Masker {
@@ -276,7 +279,7 @@ func sourceRows(t *testing.T, path string) (sessions, messages, tools []string) 
 		}
 		return fallback
 	}
-	sessions = rows(t, db, `SELECT id, project, machine, agent, COALESCE(first_message,''), `+
+	sessions = rows(t, db, `SELECT id, project, CASE WHEN machine IN ('', 'local') THEN '`+testMachine+`' ELSE machine END, agent, COALESCE(first_message,''), `+
 		c("sessions", "display_name", "''")+`, COALESCE(started_at,''), COALESCE(ended_at,''), message_count, user_message_count,
 		COALESCE(parent_session_id,''), relationship_type, created_at, COALESCE(file_hash,''), `+
 		c("sessions", "total_output_tokens", "0")+", "+c("sessions", "peak_context_tokens", "0")+", "+
@@ -300,7 +303,7 @@ func storeRows(t *testing.T, path, org string) (sessions, messages, tools []stri
 	t.Helper()
 	db := openDB(t, path, true)
 	where := fmt.Sprintf(" WHERE org_id = '%s'", org)
-	sessions = rows(t, db, `SELECT id, project, machine, agent, first_message, display_name, started_at, ended_at,
+	sessions = rows(t, db, `SELECT id, project, CASE WHEN machine IN ('', 'local') THEN '`+testMachine+`' ELSE machine END, agent, first_message, display_name, started_at, ended_at,
 		message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash,
 		total_output_tokens, peak_context_tokens, deleted_at FROM sessions`+where)
 	messages = rows(t, db, `SELECT session_id, ordinal, role, content, thinking, timestamp, has_thinking, has_tool_use,

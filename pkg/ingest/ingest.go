@@ -92,14 +92,14 @@ func New(st store.Store, state *watermark.State, in *record.Reader, out *record.
 // store (or org), or for one that was wiped and recreated, would make av-read
 // skip sessions this store never got; it is rebuilt from what the store
 // holds, so the next av-read re-sends exactly what is missing.
-func Bind(ctx context.Context, st store.Store, state *watermark.State, org string) (rebuilt bool, err error) {
-	if state.StoreID == st.ID() && state.Org == org {
+func Bind(ctx context.Context, st store.Store, state *watermark.State, org, machine string) (rebuilt bool, err error) {
+	if state.StoreID == st.ID() && state.Org == org && state.Machine == machine {
 		return false, nil
 	}
 	fresh := state.StoreID == "" && len(state.Sessions) == 0
-	state.StoreID, state.Org = st.ID(), org
+	state.StoreID, state.Org, state.Machine = st.ID(), org, machine
 	state.Sessions = map[string]watermark.Entry{}
-	if err := st.Watermarks(ctx, func(id string, e watermark.Entry) error {
+	if err := st.Watermarks(ctx, machine, func(id string, e watermark.Entry) error {
 		state.Sessions[id] = e
 		return nil
 	}); err != nil {
@@ -225,7 +225,7 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 	if err := w.openBatch(ctx); err != nil {
 		return err
 	}
-	have, ok, err := w.batch.Watermark(ctx, s.ID)
+	have, ok, err := w.batch.Watermark(ctx, s.Machine, s.ID)
 	if err != nil {
 		return exitcode.Wrap(exitcode.Store, err)
 	}
@@ -313,7 +313,7 @@ func (w *Writer) end(ctx context.Context, line []byte) error {
 		Fingerprint: e.Fingerprint, HeaderDigest: e.HeaderDigest,
 		ReadAt: g.session.ReadAt, SyncedAt: time.Now().UTC().Format(time.RFC3339Nano),
 	}
-	if err := w.batch.EndGroup(ctx, g.session.ID, entry); err != nil {
+	if err := w.batch.EndGroup(ctx, entry); err != nil {
 		return w.storeFailure(ctx, err)
 	}
 	w.grp = nil

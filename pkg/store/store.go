@@ -7,7 +7,8 @@
 //     a failed Commit leaves the store as it was.
 //   - Within a batch, a group (BeginGroup … EndGroup) is kept or undone whole:
 //     AbortGroup undoes everything since its BeginGroup.
-//   - Writes are upserts on natural keys, so re-sending is always safe.
+//   - Writes are upserts on natural keys (org, machine, session, …), so
+//     re-sending is always safe and machines never overwrite each other.
 //   - The session's watermark is written by EndGroup, in the same
 //     transaction as its rows, so the store always knows what it holds.
 package store
@@ -30,8 +31,9 @@ type Store interface {
 	// ID identifies this store: it is made when the schema is created, so a
 	// wiped and recreated store has a new one.
 	ID() string
-	// Watermarks calls fn for every session watermark the store holds.
-	Watermarks(ctx context.Context, fn func(sessionID string, e watermark.Entry) error) error
+	// Watermarks calls fn for every session watermark the store holds for
+	// one machine: a state file describes one machine's sessions.
+	Watermarks(ctx context.Context, machine string, fn func(sessionID string, e watermark.Entry) error) error
 	// Begin opens a batch.
 	Begin(ctx context.Context) (Batch, error)
 	Close() error
@@ -39,15 +41,15 @@ type Store interface {
 
 // Batch is one transaction of groups.
 type Batch interface {
-	// Watermark returns what the store holds of a session, if anything.
-	Watermark(ctx context.Context, sessionID string) (watermark.Entry, bool, error)
+	// Watermark returns what the store holds of a machine's session, if anything.
+	Watermark(ctx context.Context, machine, sessionID string) (watermark.Entry, bool, error)
 	// BeginGroup starts a session's group and clears the rows it replaces:
 	// all of them in mode full, those from SinceOrdinal on in mode append.
 	BeginGroup(ctx context.Context, s *record.Session) error
 	PutMessage(ctx context.Context, m *record.Message) error
 	PutToolCall(ctx context.Context, t *record.ToolCall) error
-	// EndGroup records the session's watermark and keeps the group.
-	EndGroup(ctx context.Context, sessionID string, e watermark.Entry) error
+	// EndGroup records the group's watermark and keeps the group.
+	EndGroup(ctx context.Context, e watermark.Entry) error
 	// AbortGroup undoes the open group.
 	AbortGroup(ctx context.Context) error
 	Commit() error

@@ -38,9 +38,11 @@ type Entry struct {
 // State is the watermark file.
 type State struct {
 	Version int `json:"version"`
-	// StoreID and Org bind the state to the store it describes.
+	// StoreID, Org and Machine bind the state to the store, team and
+	// machine it describes.
 	StoreID              string           `json:"store_id"`
 	Org                  string           `json:"org"`
+	Machine              string           `json:"machine"`
 	LastSessionCreatedAt string           `json:"last_session_created_at"`
 	LastSyncedAt         string           `json:"last_synced_at"`
 	TotalSynced          int64            `json:"total_synced"`

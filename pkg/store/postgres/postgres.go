@@ -43,35 +43,35 @@ var migrations = []string{
 		created_at TEXT NOT NULL, file_hash TEXT NOT NULL,
 		total_output_tokens BIGINT NOT NULL, peak_context_tokens BIGINT NOT NULL,
 		deleted_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, id));
+		PRIMARY KEY (org_id, machine, id));
 	CREATE TABLE messages (
-		org_id TEXT NOT NULL, session_id TEXT NOT NULL, ordinal BIGINT NOT NULL,
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL, ordinal BIGINT NOT NULL,
 		role TEXT NOT NULL, content TEXT NOT NULL, thinking TEXT NOT NULL,
 		"timestamp" TEXT NOT NULL, has_thinking BOOLEAN NOT NULL, has_tool_use BOOLEAN NOT NULL,
 		content_length BIGINT NOT NULL, model TEXT NOT NULL, token_usage TEXT NOT NULL,
 		context_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, is_system BOOLEAN NOT NULL,
-		PRIMARY KEY (org_id, session_id, ordinal));
+		PRIMARY KEY (org_id, machine, session_id, ordinal));
 	CREATE TABLE tool_calls (
-		org_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
 		message_ordinal BIGINT NOT NULL, call_index BIGINT NOT NULL,
 		tool_use_id TEXT NOT NULL, tool_name TEXT NOT NULL, category TEXT NOT NULL,
 		input_json TEXT NOT NULL, skill_name TEXT NOT NULL,
 		result_content TEXT, result_content_length BIGINT,
 		subagent_session_id TEXT NOT NULL,
-		PRIMARY KEY (org_id, session_id, message_ordinal, call_index));
+		PRIMARY KEY (org_id, machine, session_id, message_ordinal, call_index));
 	CREATE TABLE sync_watermarks (
-		org_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
 		file_hash TEXT NOT NULL, last_ordinal BIGINT NOT NULL, resend_from BIGINT NOT NULL,
 		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
 		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, session_id));`,
+		PRIMARY KEY (org_id, machine, session_id));`,
 }
 
 var (
-	messageCols = []string{"org_id", "session_id", "ordinal", "role", "content", "thinking", "timestamp",
+	messageCols = []string{"org_id", "machine", "session_id", "ordinal", "role", "content", "thinking", "timestamp",
 		"has_thinking", "has_tool_use", "content_length", "model", "token_usage", "context_tokens",
 		"output_tokens", "is_system"}
-	toolCols = []string{"org_id", "session_id", "message_ordinal", "call_index", "tool_use_id", "tool_name",
+	toolCols = []string{"org_id", "machine", "session_id", "message_ordinal", "call_index", "tool_use_id", "tool_name",
 		"category", "input_json", "skill_name", "result_content", "result_content_length", "subagent_session_id"}
 )
 
@@ -174,9 +174,9 @@ func (s *Store) ID() string { return s.id }
 func (s *Store) Close() error { return s.conn.Close(context.Background()) }
 
 // Watermarks implements store.Store.
-func (s *Store) Watermarks(ctx context.Context, fn func(string, watermark.Entry) error) error {
+func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, watermark.Entry) error) error {
 	rows, err := s.conn.Query(ctx, `SELECT session_id, file_hash, last_ordinal, resend_from,
-		fingerprint, header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = $1`, s.org)
+		fingerprint, header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = $1 AND machine = $2`, s.org, machine)
 	if err != nil {
 		return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
 	}
@@ -217,22 +217,23 @@ func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
 const flushBytes = 8 << 20
 
 type batch struct {
-	s      *Store
-	tx     pgx.Tx
-	direct bool // the group cleared its rows: COPY straight into the tables
-	msgs   [][]any
-	tools  [][]any
-	bytes  int
+	s                *Store
+	tx               pgx.Tx
+	machine, session string // the open group's
+	direct           bool   // the group cleared its rows: COPY straight into the tables
+	msgs             [][]any
+	tools            [][]any
+	bytes            int
 }
 
 func (b *batch) fail(what string, err error) error {
 	return store.Errorf("store %s: %s: %s", b.s.url, what, reason(err))
 }
 
-func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
+func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.Entry, bool, error) {
 	var e watermark.Entry
 	err := b.tx.QueryRow(ctx, `SELECT file_hash, last_ordinal, resend_from, fingerprint, header_digest,
-		read_at, synced_at FROM sync_watermarks WHERE org_id = $1 AND session_id = $2`, b.s.org, id).
+		read_at, synced_at FROM sync_watermarks WHERE org_id = $1 AND machine = $2 AND session_id = $3`, b.s.org, machine, id).
 		Scan(&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint, &e.HeaderDigest, &e.ReadAt, &e.SyncedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, false, nil
@@ -245,6 +246,7 @@ func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool
 
 func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	b.msgs, b.tools, b.bytes = b.msgs[:0], b.tools[:0], 0
+	b.machine, b.session = clean(s.Machine), s.ID
 	if _, err := b.tx.Exec(ctx, "SAVEPOINT grp"); err != nil {
 		return b.fail("savepoint", err)
 	}
@@ -254,24 +256,24 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	}
 	b.direct = clear
 	if clear {
-		if _, err := b.tx.Exec(ctx, `DELETE FROM tool_calls WHERE org_id = $1 AND session_id = $2 AND message_ordinal >= $3;
-			`, b.s.org, s.ID, from); err != nil {
+		if _, err := b.tx.Exec(ctx, `DELETE FROM tool_calls WHERE org_id = $1 AND machine = $2 AND session_id = $3
+			AND message_ordinal >= $4`, b.s.org, b.machine, s.ID, from); err != nil {
 			return err
 		}
-		if _, err := b.tx.Exec(ctx, `DELETE FROM messages WHERE org_id = $1 AND session_id = $2 AND ordinal >= $3`,
-			b.s.org, s.ID, from); err != nil {
+		if _, err := b.tx.Exec(ctx, `DELETE FROM messages WHERE org_id = $1 AND machine = $2 AND session_id = $3
+			AND ordinal >= $4`, b.s.org, b.machine, s.ID, from); err != nil {
 			return err
 		}
 	}
 	_, err := b.tx.Exec(ctx, `INSERT INTO sessions VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
-		ON CONFLICT (org_id, id) DO UPDATE SET project=excluded.project, machine=excluded.machine,
+		ON CONFLICT (org_id, machine, id) DO UPDATE SET project=excluded.project,
 		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
 		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
 		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
 		relationship_type=excluded.relationship_type, created_at=excluded.created_at,
 		file_hash=excluded.file_hash, total_output_tokens=excluded.total_output_tokens,
 		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at`,
-		b.s.org, s.ID, clean(s.Project), clean(s.Machine), clean(s.Agent), clean(s.FirstMessage), clean(s.DisplayName),
+		b.s.org, s.ID, clean(s.Project), b.machine, clean(s.Agent), clean(s.FirstMessage), clean(s.DisplayName),
 		clean(s.StartedAt), clean(s.EndedAt), s.MessageCount, s.UserMessageCount, clean(s.ParentSessionID),
 		clean(s.RelationshipType), clean(s.CreatedAt), clean(s.FileHash), s.TotalOutputTokens, s.PeakContextTokens,
 		clean(s.DeletedAt))
@@ -294,7 +296,7 @@ func cleanPtr(s *string) any {
 }
 
 func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
-	b.msgs = append(b.msgs, []any{b.s.org, m.SessionID, m.Ordinal, clean(m.Role), clean(m.Content), clean(m.Thinking),
+	b.msgs = append(b.msgs, []any{b.s.org, b.machine, m.SessionID, m.Ordinal, clean(m.Role), clean(m.Content), clean(m.Thinking),
 		clean(m.Timestamp), m.HasThinking, m.HasToolUse, m.ContentLength, clean(m.Model), clean(m.TokenUsage),
 		m.ContextTokens, m.OutputTokens, m.IsSystem})
 	b.bytes += len(m.Content) + len(m.Thinking) + 128
@@ -306,7 +308,7 @@ func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
 	if t.ResultContentLength != nil {
 		n = *t.ResultContentLength
 	}
-	b.tools = append(b.tools, []any{b.s.org, t.SessionID, t.MessageOrdinal, t.CallIndex, clean(t.ToolUseID),
+	b.tools = append(b.tools, []any{b.s.org, b.machine, t.SessionID, t.MessageOrdinal, t.CallIndex, clean(t.ToolUseID),
 		clean(t.ToolName), clean(t.Category), clean(t.InputJSON), clean(t.SkillName), cleanPtr(t.ResultContent), n,
 		clean(t.SubagentSessionID)})
 	size := len(t.InputJSON) + 128
@@ -335,13 +337,13 @@ func (b *batch) flush(ctx context.Context) error {
 		upsert       string
 	}{
 		{"messages", "stage_messages", messageCols, b.msgs, `INSERT INTO messages SELECT * FROM stage_messages
-			ON CONFLICT (org_id, session_id, ordinal) DO UPDATE SET role=excluded.role, content=excluded.content,
+			ON CONFLICT (org_id, machine, session_id, ordinal) DO UPDATE SET role=excluded.role, content=excluded.content,
 			thinking=excluded.thinking, "timestamp"=excluded."timestamp", has_thinking=excluded.has_thinking,
 			has_tool_use=excluded.has_tool_use, content_length=excluded.content_length, model=excluded.model,
 			token_usage=excluded.token_usage, context_tokens=excluded.context_tokens,
 			output_tokens=excluded.output_tokens, is_system=excluded.is_system`},
 		{"tool_calls", "stage_tool_calls", toolCols, b.tools, `INSERT INTO tool_calls SELECT * FROM stage_tool_calls
-			ON CONFLICT (org_id, session_id, message_ordinal, call_index) DO UPDATE SET
+			ON CONFLICT (org_id, machine, session_id, message_ordinal, call_index) DO UPDATE SET
 			tool_use_id=excluded.tool_use_id, tool_name=excluded.tool_name, category=excluded.category,
 			input_json=excluded.input_json, skill_name=excluded.skill_name, result_content=excluded.result_content,
 			result_content_length=excluded.result_content_length, subagent_session_id=excluded.subagent_session_id`},
@@ -368,16 +370,16 @@ func (b *batch) flush(ctx context.Context) error {
 	return nil
 }
 
-func (b *batch) EndGroup(ctx context.Context, id string, e watermark.Entry) error {
+func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	if _, err := b.tx.Exec(ctx, `INSERT INTO sync_watermarks VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-		ON CONFLICT (org_id, session_id) DO UPDATE SET file_hash=excluded.file_hash,
+	if _, err := b.tx.Exec(ctx, `INSERT INTO sync_watermarks VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET file_hash=excluded.file_hash,
 		last_ordinal=excluded.last_ordinal, resend_from=excluded.resend_from,
 		fingerprint=excluded.fingerprint, header_digest=excluded.header_digest,
 		read_at=excluded.read_at, synced_at=excluded.synced_at`,
-		b.s.org, id, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
+		b.s.org, b.machine, b.session, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
 		return err
 	}
 	if _, err := b.tx.Exec(ctx, "RELEASE SAVEPOINT grp"); err != nil {

@@ -38,28 +38,28 @@ var migrations = []string{
 		created_at TEXT NOT NULL, file_hash TEXT NOT NULL,
 		total_output_tokens INTEGER NOT NULL, peak_context_tokens INTEGER NOT NULL,
 		deleted_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, id));
+		PRIMARY KEY (org_id, machine, id));
 	CREATE TABLE messages (
-		org_id TEXT NOT NULL, session_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
 		role TEXT NOT NULL, content TEXT NOT NULL, thinking TEXT NOT NULL,
 		timestamp TEXT NOT NULL, has_thinking INTEGER NOT NULL, has_tool_use INTEGER NOT NULL,
 		content_length INTEGER NOT NULL, model TEXT NOT NULL, token_usage TEXT NOT NULL,
 		context_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, is_system INTEGER NOT NULL,
-		PRIMARY KEY (org_id, session_id, ordinal));
+		PRIMARY KEY (org_id, machine, session_id, ordinal));
 	CREATE TABLE tool_calls (
-		org_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
 		message_ordinal INTEGER NOT NULL, call_index INTEGER NOT NULL,
 		tool_use_id TEXT NOT NULL, tool_name TEXT NOT NULL, category TEXT NOT NULL,
 		input_json TEXT NOT NULL, skill_name TEXT NOT NULL,
 		result_content TEXT, result_content_length INTEGER,
 		subagent_session_id TEXT NOT NULL,
-		PRIMARY KEY (org_id, session_id, message_ordinal, call_index));
+		PRIMARY KEY (org_id, machine, session_id, message_ordinal, call_index));
 	CREATE TABLE sync_watermarks (
-		org_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
 		file_hash TEXT NOT NULL, last_ordinal INTEGER NOT NULL, resend_from INTEGER NOT NULL,
 		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
 		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, session_id));`,
+		PRIMARY KEY (org_id, machine, session_id));`,
 }
 
 // Store is an open SQLite store.
@@ -160,9 +160,9 @@ func (s *Store) ID() string { return s.id }
 func (s *Store) Close() error { return s.db.Close() }
 
 // Watermarks implements store.Store.
-func (s *Store) Watermarks(ctx context.Context, fn func(string, watermark.Entry) error) error {
+func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, watermark.Entry) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT session_id, file_hash, last_ordinal, resend_from,
-		fingerprint, header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = ?`, s.org)
+		fingerprint, header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = ? AND machine = ?`, s.org, machine)
 	if err != nil {
 		return store.Errorf("read watermarks: %v", err)
 	}
@@ -195,15 +195,15 @@ func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&b.putMessage, `INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT (org_id, session_id, ordinal) DO UPDATE SET role=excluded.role,
+		{&b.putMessage, `INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (org_id, machine, session_id, ordinal) DO UPDATE SET role=excluded.role,
 			content=excluded.content, thinking=excluded.thinking, timestamp=excluded.timestamp,
 			has_thinking=excluded.has_thinking, has_tool_use=excluded.has_tool_use,
 			content_length=excluded.content_length, model=excluded.model, token_usage=excluded.token_usage,
 			context_tokens=excluded.context_tokens, output_tokens=excluded.output_tokens,
 			is_system=excluded.is_system`},
-		{&b.putToolCall, `INSERT INTO tool_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT (org_id, session_id, message_ordinal, call_index) DO UPDATE SET
+		{&b.putToolCall, `INSERT INTO tool_calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (org_id, machine, session_id, message_ordinal, call_index) DO UPDATE SET
 			tool_use_id=excluded.tool_use_id, tool_name=excluded.tool_name, category=excluded.category,
 			input_json=excluded.input_json, skill_name=excluded.skill_name,
 			result_content=excluded.result_content, result_content_length=excluded.result_content_length,
@@ -222,13 +222,15 @@ func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
 type batch struct {
 	tx                      *sql.Tx
 	org                     string
+	machine, session        string // the open group's
 	putMessage, putToolCall *sql.Stmt
 }
 
-func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
+func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.Entry, bool, error) {
 	var e watermark.Entry
 	err := b.tx.QueryRowContext(ctx, `SELECT file_hash, last_ordinal, resend_from, fingerprint,
-		header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = ? AND session_id = ?`, b.org, id).
+		header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = ? AND machine = ? AND session_id = ?`,
+		b.org, machine, id).
 		Scan(&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint, &e.HeaderDigest, &e.ReadAt, &e.SyncedAt)
 	if err == sql.ErrNoRows {
 		return e, false, nil
@@ -243,6 +245,7 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
 		return store.Errorf("savepoint: %v", err)
 	}
+	b.machine, b.session = s.Machine, s.ID
 	from := int64(-1 << 62) // mode full: every row goes
 	clear := s.Mode == record.ModeFull
 	if s.Mode == record.ModeAppend && s.SinceOrdinal != nil {
@@ -250,16 +253,16 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	}
 	if clear {
 		for _, q := range []string{
-			"DELETE FROM tool_calls WHERE org_id = ? AND session_id = ? AND message_ordinal >= ?",
-			"DELETE FROM messages WHERE org_id = ? AND session_id = ? AND ordinal >= ?",
+			"DELETE FROM tool_calls WHERE org_id = ? AND machine = ? AND session_id = ? AND message_ordinal >= ?",
+			"DELETE FROM messages WHERE org_id = ? AND machine = ? AND session_id = ? AND ordinal >= ?",
 		} {
-			if _, err := b.tx.ExecContext(ctx, q, b.org, s.ID, from); err != nil {
+			if _, err := b.tx.ExecContext(ctx, q, b.org, s.Machine, s.ID, from); err != nil {
 				return err
 			}
 		}
 	}
 	_, err := b.tx.ExecContext(ctx, `INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (org_id, id) DO UPDATE SET project=excluded.project, machine=excluded.machine,
+		ON CONFLICT (org_id, machine, id) DO UPDATE SET project=excluded.project,
 		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
 		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
 		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
@@ -273,26 +276,26 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 }
 
 func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
-	_, err := b.putMessage.ExecContext(ctx, b.org, m.SessionID, m.Ordinal, m.Role, m.Content, m.Thinking,
+	_, err := b.putMessage.ExecContext(ctx, b.org, b.machine, m.SessionID, m.Ordinal, m.Role, m.Content, m.Thinking,
 		m.Timestamp, m.HasThinking, m.HasToolUse, m.ContentLength, m.Model, m.TokenUsage,
 		m.ContextTokens, m.OutputTokens, m.IsSystem)
 	return err
 }
 
 func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
-	_, err := b.putToolCall.ExecContext(ctx, b.org, t.SessionID, t.MessageOrdinal, t.CallIndex, t.ToolUseID,
+	_, err := b.putToolCall.ExecContext(ctx, b.org, b.machine, t.SessionID, t.MessageOrdinal, t.CallIndex, t.ToolUseID,
 		t.ToolName, t.Category, t.InputJSON, t.SkillName, t.ResultContent, t.ResultContentLength,
 		t.SubagentSessionID)
 	return err
 }
 
-func (b *batch) EndGroup(ctx context.Context, id string, e watermark.Entry) error {
-	if _, err := b.tx.ExecContext(ctx, `INSERT INTO sync_watermarks VALUES (?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (org_id, session_id) DO UPDATE SET file_hash=excluded.file_hash,
+func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
+	if _, err := b.tx.ExecContext(ctx, `INSERT INTO sync_watermarks VALUES (?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET file_hash=excluded.file_hash,
 		last_ordinal=excluded.last_ordinal, resend_from=excluded.resend_from,
 		fingerprint=excluded.fingerprint, header_digest=excluded.header_digest,
 		read_at=excluded.read_at, synced_at=excluded.synced_at`,
-		b.org, id, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
+		b.org, b.machine, b.session, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
 		return err
 	}
 	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
