@@ -108,7 +108,7 @@ func TestDaemonFollowsCommits(t *testing.T) {
 	waitFor(t, "the first sync", func() bool { return exists(e.state) })
 	e.editSource("UPDATE sessions SET display_name = 'renamed while watched', file_hash = 'x' WHERE id = (SELECT MIN(id) FROM sessions)")
 	waitFor(t, "the rename in the store", func() bool {
-		return len(textColumn(t, openDB(t, e.store, true), "SELECT id FROM sessions WHERE display_name = 'renamed while watched'")) == 1
+		return len(textColumn(t, e.storeDB(), "SELECT id FROM sessions WHERE display_name = 'renamed while watched'")) == 1
 	})
 	if !strings.Contains(log.String(), "sync ok") {
 		t.Fatalf("no run logged:\n%s", log)

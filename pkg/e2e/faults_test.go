@@ -66,50 +66,52 @@ func TestStaleAppendIsNotApplied(t *testing.T) {
 // TestKillWriterMidSync: SIGKILL av-write after its first commit, while
 // groups are still streaming; the next run repairs everything, no duplicates.
 func TestKillWriterMidSync(t *testing.T) {
-	e := newEnv(t, "small-august.db")
-	stream := e.sh("av-read | av-mask")
-	if stream.code != 0 {
-		t.Fatal(stream.stderr)
-	}
-	cmd := exec.Command(filepath.Join(binDir, "av-write"), "--batch-sessions", "2")
-	cmd.Env = e.environ()
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Feed half the stream and keep stdin open: av-write has committed some
-	// batches, holds an open one, and is in the middle of a group when killed.
-	lines := strings.SplitAfter(stream.stdout, "\n")
-	half := strings.Join(lines[:len(lines)/2], "")
-	go in.Write([]byte(half))
-	sc := bufio.NewScanner(stdout)
-	synced := 0
-	deadline := time.After(20 * time.Second)
-	for synced < 3 && sc.Scan() {
-		if strings.Contains(sc.Text(), `"status":"synced"`) {
-			synced++
+	eachStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		stream := e.sh("av-read | av-mask")
+		if stream.code != 0 {
+			t.Fatal(stream.stderr)
 		}
-		select {
-		case <-deadline:
-			t.Fatal("no commits seen")
-		default:
+		cmd := exec.Command(filepath.Join(binDir, "av-write"), "--batch-sessions", "2")
+		cmd.Env = e.environ()
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	if synced < 3 {
-		t.Fatalf("av-write committed only %d sessions before the kill", synced)
-	}
-	out := e.sync()
-	if out.summary.SessionsFailed != 0 {
-		t.Fatalf("re-run after kill: %+v", out.summary)
-	}
-	e.requireStoreEqualsSource()
-	e.syncExpect(0, "a run after the repair")
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Feed half the stream and keep stdin open: av-write has committed some
+		// batches, holds an open one, and is in the middle of a group when killed.
+		lines := strings.SplitAfter(stream.stdout, "\n")
+		half := strings.Join(lines[:len(lines)/2], "")
+		go in.Write([]byte(half))
+		sc := bufio.NewScanner(stdout)
+		synced := 0
+		deadline := time.After(20 * time.Second)
+		for synced < 3 && sc.Scan() {
+			if strings.Contains(sc.Text(), `"status":"synced"`) {
+				synced++
+			}
+			select {
+			case <-deadline:
+				t.Fatal("no commits seen")
+			default:
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if synced < 3 {
+			t.Fatalf("av-write committed only %d sessions before the kill", synced)
+		}
+		out := e.sync()
+		if out.summary.SessionsFailed != 0 {
+			t.Fatalf("re-run after kill: %+v", out.summary)
+		}
+		e.requireStoreEqualsSource()
+		e.syncExpect(0, "a run after the repair")
+	})
 }
 
 // TestClosedPipeEndsQuietly: `av-read | head` is a normal way to look.

@@ -13,7 +13,7 @@ func TestWriterRefusesUnmaskedStream(t *testing.T) {
 	if r.code != 8 || !strings.Contains(r.stderr, "stdin:1:") || !strings.Contains(r.stderr, "av-mask") {
 		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}
-	if n := len(textColumn(t, openDB(t, e.store, true), "SELECT id FROM sessions")); n != 0 {
+	if n := len(textColumn(t, e.storeDB(), "SELECT id FROM sessions")); n != 0 {
 		t.Fatalf("%d sessions stored from an unmasked stream", n)
 	}
 	loud := e.sh("av-read | av-write --allow-unmasked")

@@ -14,7 +14,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver, for reading PostgreSQL stores
 	_ "modernc.org/sqlite"
 
 	"avsync/pkg/mask"
@@ -42,20 +44,85 @@ func TestMain(m *testing.M) {
 
 // env is one user's setup: a source copy, a state file and a store.
 type env struct {
-	t     *testing.T
-	dir   string
-	src   string // the agentsview DB av-read reads
-	state string
-	store string // file path of the SQLite store
+	t       *testing.T
+	dir     string
+	src     string // the agentsview DB av-read reads
+	state   string
+	store   string // file path of the SQLite store
+	backend string // "sqlite" or "postgres"
+	pgURL   string // postgres: the test cluster, with the test's own schema
+	schema  string
 }
 
-func newEnv(t *testing.T, fixture string) *env {
+func newEnv(t *testing.T, fixture string) *env { return newEnvOn(t, "sqlite", fixture) }
+
+// newEnvOn sets up a user whose store is the given backend. A PostgreSQL
+// store is a schema of its own in the test cluster, dropped afterwards.
+func newEnvOn(t *testing.T, backend, fixture string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, src: filepath.Join(dir, "sessions.db"),
+	e := &env{t: t, dir: dir, src: filepath.Join(dir, "sessions.db"), backend: backend,
 		state: filepath.Join(dir, "state", "state.json"), store: filepath.Join(dir, "store.db")}
+	if backend == "postgres" {
+		e.pgURL = postgresURL(t)
+		e.schema = fmt.Sprintf("t_%d_%d", os.Getpid(), time.Now().UnixNano())
+		t.Cleanup(func() {
+			db, err := sql.Open("pgx", e.pgURL)
+			if err == nil {
+				db.Exec("DROP SCHEMA IF EXISTS " + e.schema + " CASCADE")
+				db.Close()
+			}
+		})
+	}
 	e.useFixture(fixture)
 	return e
+}
+
+// postgresURL is the test cluster (.ci/run starts one: scripts/pg-cluster).
+// Without one, a local run skips saying how to get one; CI always has one.
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("AVSYNC_PG_URL")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("AVSYNC_PG_URL is not set: .ci/run must start the PostgreSQL test cluster")
+		}
+		t.Skip("no PostgreSQL configured: run `eval $(scripts/pg-cluster env /tmp/avsync-pg)` or set AVSYNC_PG_URL")
+	}
+	return url
+}
+
+// eachStore runs a test against every store backend.
+func eachStore(t *testing.T, test func(t *testing.T, backend string)) {
+	for _, b := range []string{"sqlite", "postgres"} {
+		t.Run(b, func(t *testing.T) { test(t, b) })
+	}
+}
+
+// storeURL is what av-write gets as --store.
+func (e *env) storeURL() string {
+	if e.backend == "postgres" {
+		return e.pgURL
+	}
+	return "sqlite://" + e.store
+}
+
+// storeDB opens the store for reading.
+func (e *env) storeDB() *sql.DB {
+	e.t.Helper()
+	if e.backend != "postgres" {
+		return openDB(e.t, e.store, true)
+	}
+	sep := "?"
+	if strings.Contains(e.pgURL, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open("pgx", e.pgURL+sep+"search_path="+e.schema)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // useFixture replaces the source with a copy of a fixture, as agentsview
@@ -81,7 +148,7 @@ func copyFile(t *testing.T, from, to string) {
 func (e *env) environ() []string {
 	return append(os.Environ(),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE=sqlite://"+e.store, "AV_MACHINE="+testMachine,
+		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE="+e.storeURL(), "AV_PG_SCHEMA="+e.schema, "AV_MACHINE="+testMachine,
 		"XDG_STATE_HOME="+filepath.Join(e.dir, "xdg-state"), "XDG_DATA_HOME="+filepath.Join(e.dir, "xdg-data"))
 }
 
@@ -299,15 +366,15 @@ func sourceRows(t *testing.T, path string) (sessions, messages, tools []string) 
 	return sessions, messages, tools
 }
 
-func storeRows(t *testing.T, path, org string) (sessions, messages, tools []string) {
+func storeRows(t *testing.T, db *sql.DB, org string) (sessions, messages, tools []string) {
 	t.Helper()
-	db := openDB(t, path, true)
 	where := fmt.Sprintf(" WHERE org_id = '%s'", org)
 	sessions = rows(t, db, `SELECT id, project, CASE WHEN machine IN ('', 'local') THEN '`+testMachine+`' ELSE machine END, agent, first_message, display_name, started_at, ended_at,
 		message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash,
 		total_output_tokens, peak_context_tokens, deleted_at FROM sessions`+where)
-	messages = rows(t, db, `SELECT session_id, ordinal, role, content, thinking, timestamp, has_thinking, has_tool_use,
-		content_length, model, token_usage, context_tokens, output_tokens, is_system FROM messages`+where)
+	messages = rows(t, db, `SELECT session_id, ordinal, role, content, thinking, "timestamp", CAST(has_thinking AS INTEGER),
+		CAST(has_tool_use AS INTEGER), content_length, model, token_usage, context_tokens, output_tokens,
+		CAST(is_system AS INTEGER) FROM messages`+where)
 	tools = rows(t, db, `SELECT session_id, message_ordinal, call_index, tool_use_id, tool_name, category, input_json,
 		skill_name, result_content, result_content_length, subagent_session_id FROM tool_calls`+where)
 	return sessions, messages, tools
@@ -316,10 +383,10 @@ func storeRows(t *testing.T, path, org string) (sessions, messages, tools []stri
 // requireStoreEqualsSource compares the store with the source row for row.
 func (e *env) requireStoreEqualsSource() {
 	e.t.Helper()
-	requireEqualRows(e.t, e.src, e.store, "")
+	requireEqualRows(e.t, e.src, e.storeDB(), "")
 }
 
-func requireEqualRows(t *testing.T, src, store, org string) {
+func requireEqualRows(t *testing.T, src string, store *sql.DB, org string) {
 	t.Helper()
 	ss, sm, st := sourceRows(t, src)
 	ds, dm, dt := storeRows(t, store, org)

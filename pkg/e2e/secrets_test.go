@@ -55,37 +55,39 @@ func textColumn(t *testing.T, db *sql.DB, q string) []string {
 // fixtures is gone from the store (no 8 consecutive characters of it
 // survive), and the store says what masked it.
 func TestPlantedSecretsNeverReachTheStore(t *testing.T) {
-	for _, fixture := range []string{"small-march-2.db", "small-august-2.db"} {
-		t.Run(fixture, func(t *testing.T) {
-			e := newEnv(t, fixture)
-			e.sync()
-			secrets := plantedSecrets(t, openDB(t, e.src, true),
-				"SELECT content FROM messages", "SELECT input_json FROM tool_calls",
-				"SELECT result_content FROM tool_calls", "SELECT first_message FROM sessions")
-			if len(secrets) < 15 {
-				t.Fatalf("found only %d planted secrets in %s: the test would prove little", len(secrets), fixture)
-			}
-			store := openDB(t, e.store, true)
-			var all strings.Builder
-			for _, q := range []string{"SELECT content || thinking FROM messages", "SELECT input_json || COALESCE(result_content, '') FROM tool_calls",
-				"SELECT first_message || display_name FROM sessions"} {
-				for _, s := range textColumn(t, store, q) {
-					all.WriteString(s)
-					all.WriteByte('\n')
+	eachStore(t, func(t *testing.T, backend string) {
+		for _, fixture := range []string{"small-march-2.db", "small-august-2.db"} {
+			t.Run(fixture, func(t *testing.T) {
+				e := newEnvOn(t, backend, fixture)
+				e.sync()
+				secrets := plantedSecrets(t, openDB(t, e.src, true),
+					"SELECT content FROM messages", "SELECT input_json FROM tool_calls",
+					"SELECT result_content FROM tool_calls", "SELECT first_message FROM sessions")
+				if len(secrets) < 15 {
+					t.Fatalf("found only %d planted secrets in %s: the test would prove little", len(secrets), fixture)
 				}
-			}
-			dump := all.String()
-			for secret := range secrets {
-				for i := 0; i+8 <= len(secret); i++ {
-					if strings.Contains(dump, secret[i:i+8]) {
-						t.Errorf("%q of a planted secret reached the store", secret[i:i+8])
-						break
+				store := e.storeDB()
+				var all strings.Builder
+				for _, q := range []string{"SELECT content || thinking FROM messages", "SELECT input_json || COALESCE(result_content, '') FROM tool_calls",
+					"SELECT first_message || display_name FROM sessions"} {
+					for _, s := range textColumn(t, store, q) {
+						all.WriteString(s)
+						all.WriteByte('\n')
 					}
 				}
-			}
-			if n := strings.Count(dump, "[REDACTED:"); n < len(secrets) {
-				t.Errorf("only %d markers for %d secrets", n, len(secrets))
-			}
-		})
-	}
+				dump := all.String()
+				for secret := range secrets {
+					for i := 0; i+8 <= len(secret); i++ {
+						if strings.Contains(dump, secret[i:i+8]) {
+							t.Errorf("%q of a planted secret reached the store", secret[i:i+8])
+							break
+						}
+					}
+				}
+				if n := strings.Count(dump, "[REDACTED:"); n < len(secrets) {
+					t.Errorf("only %d markers for %d secrets", n, len(secrets))
+				}
+			})
+		}
+	})
 }
