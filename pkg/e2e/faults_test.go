@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"avsync/pkg/gen"
 )
 
 // TestStateBoundToStore: pointing av-write at another store, or at one that
@@ -173,4 +177,96 @@ func TestStoreUnavailableKeepsWatermark(t *testing.T) {
 	holder.Close()
 	e.syncExpect(3, "the run after the store came back")
 	e.requireStoreEqualsSource()
+}
+
+// TestTwoMachinesIntoOneStore: two machines with different agentsview
+// databases (the same session ids, as the fixture builds have) push into one
+// PostgreSQL store at once; both end complete, neither clobbers the other.
+func TestTwoMachinesIntoOneStore(t *testing.T) {
+	a := newEnvOn(t, "postgres", "small-march-2.db")
+	b := newEnvOn(t, "postgres", "small-august-2.db")
+	b.schema = a.schema // one store
+	a.machine, b.machine = "laptop-a", "laptop-b"
+	done := make(chan runResult, 2)
+	for _, e := range []*env{a, b} {
+		go func(e *env) { done <- e.shQuiet("av-read | av-mask | av-write --batch-sessions 3") }(e)
+	}
+	for i := 0; i < 2; i++ {
+		if r := <-done; r.code != 0 {
+			t.Fatalf("a machine's sync failed: %d\n%s", r.code, r.stderr)
+		}
+	}
+	db := a.storeDB()
+	// The March build says "local" (named laptop-a by av-read); the August
+	// build names its machine "vm" itself.
+	requireEqualMachineRows(t, a.src, db, "laptop-a", "laptop-a")
+	requireEqualMachineRows(t, b.src, db, "vm", "laptop-b")
+}
+
+// TestServerKilledMidBatch: the PostgreSQL server dies while av-write is in
+// the middle of a batch. av-write exits "store unavailable", the state holds
+// only what was committed, and after a restart one run completes the store
+// with nothing lost or doubled.
+func TestServerKilledMidBatch(t *testing.T) {
+	pgDir := os.Getenv("AVSYNC_PG_DIR")
+	if pgDir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("AVSYNC_PG_DIR is not set: .ci/run must start the PostgreSQL test cluster")
+		}
+		t.Skip("no PostgreSQL cluster to kill: eval $(scripts/pg-cluster env /tmp/avsync-pg)")
+	}
+	e := newEnvOn(t, "postgres", "small-august.db")
+	if err := gen.Generate(ctx(t), filepath.Join("testdata", "small-august.db"), e.src,
+		gen.Spec{Sessions: 300, MessagesPerSession: 40, AvgMessageBytes: 600, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	cluster := filepath.Join(repoRoot(t), "scripts", "pg-cluster")
+	cmd := exec.Command("bash", "-o", "pipefail", "-c", "av-read | av-mask | av-write --batch-sessions 10")
+	cmd.Env = e.environ()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a first commit", func() bool { return exists(e.state) && len(stateSessions(t, e.state)) >= 10 })
+	if err := exec.Command(cluster, "kill", pgDir).Run(); err != nil {
+		t.Fatalf("kill the server: %v", err)
+	}
+	t.Cleanup(func() { exec.Command(cluster, "restart", pgDir).Run() })
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Fatalf("av-write after the kill: %v, want exit 5\n%s", err, out.String())
+	}
+	committed := stateSessions(t, e.state)
+	if len(committed) == 0 || len(committed) >= 300 {
+		t.Fatalf("%d sessions in the state: the kill did not land mid-run", len(committed))
+	}
+	if err := exec.Command(cluster, "restart", pgDir).Run(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	// The state never got ahead of the store.
+	for id := range committed {
+		if len(textColumn(t, e.storeDB(), "SELECT session_id FROM sync_watermarks WHERE session_id = '"+id+"'")) != 1 {
+			t.Fatalf("session %s is in the state but not in the store", id)
+		}
+	}
+	e.sync()
+	e.requireStoreEqualsSource()
+}
+
+func stateSessions(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	var st struct{ Sessions map[string]any }
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for id := range st.Sessions {
+		out[id] = true
+	}
+	return out
 }

@@ -52,6 +52,7 @@ type env struct {
 	backend string // "sqlite" or "postgres"
 	pgURL   string // postgres: the test cluster, with the test's own schema
 	schema  string
+	machine string // what av-read names agentsview's "local" machine
 }
 
 func newEnv(t *testing.T, fixture string) *env { return newEnvOn(t, "sqlite", fixture) }
@@ -61,7 +62,7 @@ func newEnv(t *testing.T, fixture string) *env { return newEnvOn(t, "sqlite", fi
 func newEnvOn(t *testing.T, backend, fixture string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, src: filepath.Join(dir, "sessions.db"), backend: backend,
+	e := &env{t: t, dir: dir, src: filepath.Join(dir, "sessions.db"), backend: backend, machine: testMachine,
 		state: filepath.Join(dir, "state", "state.json"), store: filepath.Join(dir, "store.db")}
 	if backend == "postgres" {
 		e.pgURL = postgresURL(t)
@@ -148,7 +149,7 @@ func copyFile(t *testing.T, from, to string) {
 func (e *env) environ() []string {
 	return append(os.Environ(),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE="+e.storeURL(), "AV_PG_SCHEMA="+e.schema, "AV_MACHINE="+testMachine,
+		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE="+e.storeURL(), "AV_PG_SCHEMA="+e.schema, "AV_MACHINE="+e.machine,
 		"XDG_STATE_HOME="+filepath.Join(e.dir, "xdg-state"), "XDG_DATA_HOME="+filepath.Join(e.dir, "xdg-data"))
 }
 
@@ -159,6 +160,9 @@ type runResult struct {
 }
 
 // sh runs a shell pipeline (with pipefail) in the env, with the binaries on PATH.
+// shQuiet is sh without t.Helper, for goroutines.
+func (e *env) shQuiet(script string) runResult { return e.shIn(script, nil) }
+
 func (e *env) sh(script string) runResult {
 	e.t.Helper()
 	return e.shIn(script, nil)
@@ -338,6 +342,11 @@ func has(t *testing.T, db *sql.DB, table, col string) bool {
 // sourceRows reads the source with its own SQL, independent of av-read,
 // in the store's shape: empty values where the schema lacks a column.
 func sourceRows(t *testing.T, path string) (sessions, messages, tools []string) {
+	return sourceRowsAs(t, path, testMachine)
+}
+
+// sourceRowsAs is sourceRows with agentsview's "local" named machine.
+func sourceRowsAs(t *testing.T, path, machine string) (sessions, messages, tools []string) {
 	t.Helper()
 	db := openDB(t, path, true)
 	c := func(table, col, fallback string) string {
@@ -346,7 +355,7 @@ func sourceRows(t *testing.T, path string) (sessions, messages, tools []string) 
 		}
 		return fallback
 	}
-	sessions = rows(t, db, `SELECT id, project, CASE WHEN machine IN ('', 'local') THEN '`+testMachine+`' ELSE machine END, agent, COALESCE(first_message,''), `+
+	sessions = rows(t, db, `SELECT id, project, CASE WHEN machine IN ('', 'local') THEN '`+machine+`' ELSE machine END, agent, COALESCE(first_message,''), `+
 		c("sessions", "display_name", "''")+`, COALESCE(started_at,''), COALESCE(ended_at,''), message_count, user_message_count,
 		COALESCE(parent_session_id,''), relationship_type, created_at, COALESCE(file_hash,''), `+
 		c("sessions", "total_output_tokens", "0")+", "+c("sessions", "peak_context_tokens", "0")+", "+
@@ -367,9 +376,17 @@ func sourceRows(t *testing.T, path string) (sessions, messages, tools []string) 
 }
 
 func storeRows(t *testing.T, db *sql.DB, org string) (sessions, messages, tools []string) {
+	return storeRowsOf(t, db, org, "")
+}
+
+// storeRowsOf reads one machine's rows ("" for all).
+func storeRowsOf(t *testing.T, db *sql.DB, org, machine string) (sessions, messages, tools []string) {
 	t.Helper()
 	where := fmt.Sprintf(" WHERE org_id = '%s'", org)
-	sessions = rows(t, db, `SELECT id, project, CASE WHEN machine IN ('', 'local') THEN '`+testMachine+`' ELSE machine END, agent, first_message, display_name, started_at, ended_at,
+	if machine != "" {
+		where += fmt.Sprintf(" AND machine = '%s'", machine)
+	}
+	sessions = rows(t, db, `SELECT id, project, CASE WHEN machine IN ('', 'local') THEN '`+machine+`' ELSE machine END, agent, first_message, display_name, started_at, ended_at,
 		message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash,
 		total_output_tokens, peak_context_tokens, deleted_at FROM sessions`+where)
 	messages = rows(t, db, `SELECT session_id, ordinal, role, content, thinking, "timestamp", CAST(has_thinking AS INTEGER),
@@ -399,6 +416,21 @@ func requireEqualRows(t *testing.T, src string, store *sql.DB, org string) {
 		}
 		if strings.Join(c.src, "\n") != strings.Join(c.dst, "\n") {
 			t.Fatalf("store %s differ from the source (%d rows vs %d):\n%s", c.what, len(c.dst), len(c.src), firstDiff(c.src, c.dst))
+		}
+	}
+}
+
+// requireEqualMachineRows compares one machine's rows with its source.
+func requireEqualMachineRows(t *testing.T, src string, store *sql.DB, storeMachine, localName string) {
+	t.Helper()
+	ss, sm, st := sourceRowsAs(t, src, localName)
+	ds, dm, dt := storeRowsOf(t, store, "", storeMachine)
+	for _, c := range []struct {
+		what     string
+		src, dst []string
+	}{{"sessions", ss, ds}, {"messages", sm, dm}, {"tool_calls", st, dt}} {
+		if len(c.src) == 0 || strings.Join(c.src, "\n") != strings.Join(c.dst, "\n") {
+			t.Fatalf("machine %s: store %s differ from its source (%d rows vs %d):\n%s", storeMachine, c.what, len(c.dst), len(c.src), firstDiff(c.src, c.dst))
 		}
 	}
 }
