@@ -241,6 +241,15 @@ func TestServerKilledMidBatch(t *testing.T) {
 	if len(committed) == 0 || len(committed) >= 300 {
 		t.Fatalf("%d sessions in the state: the kill did not land mid-run", len(committed))
 	}
+	// While the server is down, a run fails fast and moves nothing.
+	before, _ := os.ReadFile(e.state)
+	began := time.Now()
+	if r := e.sh("av-read | av-mask | av-write --connect-timeout 3s"); r.code != 5 || !strings.Contains(r.stderr, "127.0.0.1") {
+		t.Fatalf("with the server down: exit %d\n%s", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(e.state); !bytes.Equal(before, after) || time.Since(began) > 10*time.Second {
+		t.Fatalf("state moved, or the run hung for %s, while the server was down", time.Since(began))
+	}
 	if err := exec.Command(cluster, "restart", pgDir).Run(); err != nil {
 		t.Fatalf("restart: %v", err)
 	}

@@ -39,7 +39,7 @@ func main() {
 		messages = flag.Int("messages", 100, "average messages per session")
 		size     = flag.Int("bytes", 1100, "average bytes per message and per tool result")
 		runs     = flag.Int("runs", 3, "runs of each full sync (median reported)")
-		only     = flag.String("only", "all", "which table: sync, mask, daemon or all")
+		only     = flag.String("only", "all", "which table: sync, postgres, mask, daemon or all")
 		changes  = flag.Int("changes", 50, "commits timed by the daemon latency benchmark")
 	)
 	flag.Parse()
@@ -47,6 +47,9 @@ func main() {
 	src, err := source(*dir, *template, spec)
 	if err == nil && (*only == "all" || *only == "sync") {
 		err = run(*dir, *bin, src, *runs)
+	}
+	if err == nil && (*only == "all" || *only == "postgres") {
+		err = postgresBench(*dir, *bin, src, *runs)
 	}
 	if err == nil && (*only == "all" || *only == "mask") {
 		err = maskBench(*dir, *bin, src, *runs)
@@ -555,5 +558,60 @@ func daemonBench(dir, bin, template string, changes int) error {
 	header()
 	row("commit to store, p50", fmt.Sprintf("%d ms", p50.Milliseconds()), "< 1000 ms", p50 < time.Second)
 	row("commit to store, p95", fmt.Sprintf("%d ms", p95.Milliseconds()), "", true)
+	return nil
+}
+
+// postgresBench syncs the generated database in full into PostgreSQL (a
+// throwaway cluster in the bench folder, or AVSYNC_PG_URL), then times
+// no-change cycles against it.
+func postgresBench(dir, bin, src string, runs int) error {
+	url := os.Getenv("AVSYNC_PG_URL")
+	if url == "" {
+		abs, _ := filepath.Abs(filepath.Join(dir, "pg"))
+		os.MkdirAll(filepath.Dir(abs), 0o755)
+		os.Chmod(filepath.Dir(abs), 0o755)
+		out, err := exec.Command("scripts/pg-cluster", "start", abs).Output()
+		if err != nil {
+			return fmt.Errorf("start a PostgreSQL cluster (scripts/pg-cluster): %w", err)
+		}
+		defer exec.Command("scripts/pg-cluster", "stop", abs).Run()
+		url = strings.TrimSpace(string(out))
+	}
+	_, _, _, textMB, err := describe(src)
+	if err != nil {
+		return err
+	}
+	var full []time.Duration
+	var rss [3]int64
+	var env []string
+	for i := 0; i < runs; i++ {
+		schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+		env = append(freshEnv(dir, src), "AV_STORE="+url, "AV_PG_SCHEMA="+schema)
+		d, peak, err := syncOnce(bin, env)
+		if err != nil {
+			return err
+		}
+		full = append(full, d)
+		for j := range rss {
+			rss[j] = max(rss[j], peak[j])
+		}
+	}
+	var idle []time.Duration
+	for i := 0; i < 10; i++ {
+		d, _, err := syncOnce(bin, env)
+		if err != nil {
+			return err
+		}
+		idle = append(idle, d)
+	}
+	f, n := median(full), median(idle)
+	fmt.Printf("\nPostgreSQL 15 store (local throwaway cluster, fsync off)\n\n")
+	header()
+	row(fmt.Sprintf("full sync into PostgreSQL (%d runs)", runs), secs(f), "", true)
+	row("full sync throughput (text)", fmt.Sprintf("%.1f MB/s", textMB/f.Seconds()), ">= 15 MB/s", textMB/f.Seconds() >= 15)
+	row("no-change cycle against PostgreSQL (10 runs)", fmt.Sprintf("%d ms", n.Milliseconds()), "< 100 ms", n < 100*time.Millisecond)
+	for i, name := range []string{"av-read", "av-mask", "av-write"} {
+		row("peak RSS "+name+" (PostgreSQL sync)", fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
+	}
 	return nil
 }
