@@ -21,3 +21,45 @@ func TestWriterRefusesUnmaskedStream(t *testing.T) {
 		t.Fatalf("--allow-unmasked: exit %d:\n%s", loud.code, loud.stderr)
 	}
 }
+
+// TestBrokenGroupIsUndone: a group broken mid-way (a corrupt line after some
+// of its rows were written) is undone whole in every store; the rest lands.
+func TestBrokenGroupIsUndone(t *testing.T) {
+	eachStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		stream := e.sh("av-read | av-mask")
+		lines := strings.Split(strings.TrimSpace(stream.stdout), "\n")
+		// The third message of the second group becomes garbage.
+		groups, msgs, broken, victim := 0, 0, -1, ""
+		for i, l := range lines {
+			if strings.HasPrefix(l, `{"kind":"session",`) {
+				groups++
+				if groups == 2 {
+					victim = strings.SplitN(strings.SplitN(l, `"id":"`, 2)[1], `"`, 2)[0]
+				}
+			}
+			if groups == 2 && strings.HasPrefix(l, `{"kind":"message"`) {
+				if msgs++; msgs == 3 {
+					broken = i
+				}
+			}
+		}
+		if broken < 0 {
+			t.Fatal("no third message in the second group")
+		}
+		lines[broken] = `{"kind":"message","session_id":` // torn
+		r := e.shIn("av-write", strings.NewReader(strings.Join(lines, "\n")+"\n"))
+		if r.code != 3 || !strings.Contains(r.stderr, "stdin:"+itoa(broken+1)+":") {
+			t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+		}
+		db := e.storeDB()
+		if n := len(textColumn(t, db, "SELECT session_id FROM messages WHERE session_id = '"+victim+"'")); n != 0 {
+			t.Fatalf("%d rows of the broken group stayed", n)
+		}
+		if n := len(textColumn(t, db, "SELECT id FROM sessions")); n != groups-1 {
+			t.Fatalf("%d sessions stored, want %d", n, groups-1)
+		}
+		e.sync() // the next run sends the broken session again
+		e.requireStoreEqualsSource()
+	})
+}
