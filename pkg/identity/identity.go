@@ -1,0 +1,123 @@
+// Package identity names who a session belongs to and which project it is
+// about: the user (flags, else git's user.email and user.name) and the
+// project (the git remote "origin" of the session's working directory,
+// normalised so that every spelling of one repository is one id). It runs
+// git locally and never reaches the network.
+package identity
+
+import (
+	"context"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// User is who ran the sessions.
+type User struct {
+	ID   string // an email, usually
+	Name string
+}
+
+// ResolveUser uses id and name when given, else git's user.email and
+// user.name. Missing values stay empty: that is not an error.
+func ResolveUser(ctx context.Context, id, name string) User {
+	if id == "" {
+		id = git(ctx, "", "config", "--get", "user.email")
+	}
+	if name == "" {
+		name = git(ctx, "", "config", "--get", "user.name")
+	}
+	return User{ID: id, Name: name}
+}
+
+// Project identifies a repository.
+type Project struct {
+	ID   string // normalised remote, e.g. github.com/acme/api; else the fallback
+	Name string // the repository's name, e.g. api
+}
+
+// Projects resolves and caches projects for one run.
+type Projects struct {
+	cache map[string]Project
+}
+
+// NewProjects starts an empty cache.
+func NewProjects() *Projects { return &Projects{cache: map[string]Project{}} }
+
+// Resolve names the project of a working directory. Without a path, or
+// when the path has no origin remote or no longer exists (not an error),
+// it falls back to the directory's name, or to fallback (agentsview's
+// project name).
+func (p *Projects) Resolve(ctx context.Context, path, fallback string) Project {
+	key := path + "\x00" + fallback
+	if pr, ok := p.cache[key]; ok {
+		return pr
+	}
+	pr := Project{ID: fallback, Name: fallback}
+	if path != "" {
+		dir := repoDir(path)
+		pr = Project{ID: filepath.Base(dir), Name: filepath.Base(dir)}
+		if remote := git(ctx, path, "config", "--get", "remote.origin.url"); remote != "" {
+			if id := NormalizeRemote(remote); id != "" {
+				pr = Project{ID: id, Name: id[strings.LastIndexByte(id, '/')+1:]}
+			}
+		}
+	}
+	p.cache[key] = pr
+	return pr
+}
+
+// repoDir strips a worktree folder: /code/api/.worktrees/feat → /code/api.
+func repoDir(path string) string {
+	clean := filepath.Clean(path)
+	for _, marker := range []string{"/.worktrees/", "/.git/worktrees/"} {
+		if i := strings.Index(clean, marker); i > 0 {
+			return clean[:i]
+		}
+	}
+	return clean
+}
+
+var scpLike = regexp.MustCompile(`^(?:[^@/:\s]+@)?([^@/:\s]+):([^/].*)$`)
+
+// NormalizeRemote turns any spelling of a git remote into host/path:
+// credentials, scheme, port and a trailing .git are dropped, the host is
+// lower-cased, so git@github.com:acme/api.git, ssh://git@github.com:22/acme/api
+// and https://user:token@github.com/acme/api are all github.com/acme/api.
+func NormalizeRemote(remote string) string {
+	remote = strings.TrimSpace(remote)
+	var host, path string
+	if u, err := url.Parse(remote); err == nil && u.Scheme != "" && u.Host != "" {
+		host, path = u.Hostname(), u.Path
+	} else if m := scpLike.FindStringSubmatch(remote); m != nil {
+		host, path = m[1], m[2]
+	} else if strings.HasPrefix(remote, "/") || strings.HasPrefix(remote, "file://") {
+		host, path = "local", strings.TrimPrefix(remote, "file://")
+	} else {
+		return ""
+	}
+	path = strings.Trim(path, "/")
+	path = strings.TrimSuffix(path, ".git")
+	if host == "" || path == "" {
+		return ""
+	}
+	return strings.ToLower(host) + "/" + path
+}
+
+// git runs a git command (in dir, if set) and returns its trimmed output,
+// or "" on any failure: identity is best effort.
+func git(ctx context.Context, dir string, args ...string) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if dir != "" {
+		args = append([]string{"-C", dir}, args...)
+	}
+	out, err := exec.CommandContext(ctx, "git", args...).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
