@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"path"
 	"strings"
 	"time"
 
+	"avsync/pkg/identity"
 	"avsync/pkg/record"
 	"avsync/pkg/watermark"
 )
@@ -26,6 +28,11 @@ type Options struct {
 	// Machine names this machine: it replaces agentsview's "local" (every
 	// agentsview calls its own machine so), so stores can tell machines apart.
 	Machine string
+	// User is carried on every session sent.
+	User identity.User
+	// Projects and ExcludeProjects are globs over a session's agentsview
+	// project, project id and project name: only matching sessions go.
+	Projects, ExcludeProjects []string
 	// Progress, when set, is told after each session sent.
 	Progress func(sent, planned int)
 }
@@ -36,15 +43,18 @@ type Stats struct {
 	Unchanged int
 	Full      int
 	Append    int
+	Filtered  int // changed, but left out by --project / --exclude-project
 	Messages  int64
 	ToolCalls int64
+	Marks     bool // a stars/pins/deletions snapshot was sent
 }
 
 // plan is the decision for one session, made in the first pass.
 type plan struct {
-	id    string
-	mode  string
-	entry watermark.Entry
+	id      string
+	mode    string
+	entry   watermark.Entry
+	project identity.Project
 }
 
 // ReadChanges sends, inside one read transaction, every session that changed
@@ -64,7 +74,8 @@ func (s *Source) ReadChanges(ctx context.Context, state *watermark.State, opt Op
 		return st, sourceErrorf("%s: begin snapshot: %v", s.path, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	snap := &snapshot{conn: conn, src: s, machine: opt.Machine, readAt: time.Now().UTC().Format(time.RFC3339Nano)}
+	snap := &snapshot{conn: conn, src: s, machine: opt.Machine, user: opt.User, projects: identity.NewProjects(),
+		readAt: time.Now().UTC().Format(time.RFC3339Nano)}
 
 	plans, err := snap.plan(ctx, state, opt, &st)
 	if err != nil {
@@ -81,25 +92,38 @@ func (s *Source) ReadChanges(ctx context.Context, state *watermark.State, opt Op
 			opt.Progress(i+1, len(plans))
 		}
 	}
+	if len(opt.Sessions) == 0 {
+		sent, err := snap.marks(ctx, state, out)
+		if err != nil {
+			return st, err
+		}
+		st.Marks = sent
+	}
 	return st, nil
 }
 
 type snapshot struct {
-	conn    *sql.Conn
-	src     *Source
-	machine string
-	readAt  string
+	conn     *sql.Conn
+	src      *Source
+	machine  string
+	user     identity.User
+	projects *identity.Projects
+	readAt   string
 }
 
-// header reads one session header row, naming the machine.
-func (sn *snapshot) header(sc interface{ Scan(...any) error }, h *record.Session) error {
-	if err := scanHeader(sc, h); err != nil {
-		return err
+// header reads one session header row, naming the machine; it returns the
+// session's working directory (August build) or its project when that is a path.
+func (sn *snapshot) header(sc interface{ Scan(...any) error }, h *record.Session) (path string, err error) {
+	if path, err = scanHeader(sc, h); err != nil {
+		return "", err
 	}
 	if (h.Machine == "" || h.Machine == "local") && sn.machine != "" {
 		h.Machine = sn.machine
 	}
-	return nil
+	if path == "" && strings.HasPrefix(h.Project, "/") {
+		path = h.Project
+	}
+	return path, nil
 }
 
 // headerSQL selects a session record's fields, with empty values for the
@@ -114,16 +138,17 @@ func (s *Source) headerSQL() string {
 		c("parent_session_id", "''"), c("relationship_type", "''"),
 		c("created_at", "''"), c("file_hash", "''"),
 		c("total_output_tokens", "0"), c("peak_context_tokens", "0"),
-		c("deleted_at", "''"),
+		c("deleted_at", "''"), c("cwd", "''"),
 	}, ", ") + " FROM sessions"
 }
 
-func scanHeader(sc interface{ Scan(...any) error }, h *record.Session) error {
+func scanHeader(sc interface{ Scan(...any) error }, h *record.Session) (cwd string, err error) {
 	*h = record.Session{Kind: record.KindSession}
-	return sc.Scan(&h.ID, &h.Project, &h.Machine, &h.Agent, &h.FirstMessage, &h.DisplayName,
+	err = sc.Scan(&h.ID, &h.Project, &h.Machine, &h.Agent, &h.FirstMessage, &h.DisplayName,
 		&h.StartedAt, &h.EndedAt, &h.MessageCount, &h.UserMessageCount,
 		&h.ParentSessionID, &h.RelationshipType, &h.CreatedAt, &h.FileHash,
-		&h.TotalOutputTokens, &h.PeakContextTokens, &h.DeletedAt)
+		&h.TotalOutputTokens, &h.PeakContextTokens, &h.DeletedAt, &cwd)
+	return cwd, err
 }
 
 // headerDigest condenses the header fields (not the sync fields) so that a
@@ -156,7 +181,8 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 	var plans []plan
 	var h record.Session
 	for rows.Next() {
-		if err := sn.header(rows, &h); err != nil {
+		path, err := sn.header(rows, &h)
+		if err != nil {
 			return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, err)
 		}
 		st.Sessions++
@@ -164,15 +190,23 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 			continue
 		}
 		e, known := state.Sessions[h.ID]
+		p := plan{id: h.ID, entry: e}
 		switch {
 		case opt.Full || !known || state.Version < watermark.Version:
-			plans = append(plans, plan{id: h.ID, mode: record.ModeFull})
+			p.mode = record.ModeFull
 		case e.FileHash != h.FileHash || e.HeaderDigest != headerDigest(&h):
-			plans = append(plans, plan{id: h.ID, mode: record.ModeAppend, entry: e})
+			p.mode = record.ModeAppend
 		default:
 			st.Unchanged++
 			continue
 		}
+		// Projects are resolved (git runs) only for sessions that go.
+		p.project = sn.projects.Resolve(ctx, path, h.Project)
+		if !wanted(opt, h.Project, p.project) {
+			st.Filtered++
+			continue
+		}
+		plans = append(plans, p)
 		if opt.Limit > 0 && len(plans) >= opt.Limit {
 			break
 		}
@@ -181,6 +215,24 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, err)
 	}
 	return plans, nil
+}
+
+// wanted applies --project and --exclude-project.
+func wanted(opt Options, project string, p identity.Project) bool {
+	match := func(globs []string) bool {
+		for _, g := range globs {
+			for _, name := range []string{project, p.ID, p.Name} {
+				if ok, _ := path.Match(g, name); ok && name != "" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if len(opt.Projects) > 0 && !match(opt.Projects) {
+		return false
+	}
+	return !match(opt.ExcludeProjects)
 }
 
 // tail finds the session's last ordinal and where its unsettled tail starts:
@@ -250,9 +302,11 @@ func (sn *snapshot) send(ctx context.Context, p plan, out *record.Writer, st *St
 		return sourceErrorf("%s: session %s: %s: %v", sn.src.path, p.id, what, err)
 	}
 	var h record.Session
-	if err := sn.header(sn.conn.QueryRowContext(ctx, sn.src.headerSQL()+" WHERE id = ?", p.id), &h); err != nil {
+	if _, err := sn.header(sn.conn.QueryRowContext(ctx, sn.src.headerSQL()+" WHERE id = ?", p.id), &h); err != nil {
 		return fail("read header", err)
 	}
+	h.UserID, h.UserName = sn.user.ID, sn.user.Name
+	h.ProjectID, h.ProjectName = p.project.ID, p.project.Name
 	last, resendFrom, err := sn.tail(ctx, p.id)
 	if err != nil {
 		return fail("find tail", err)

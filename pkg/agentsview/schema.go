@@ -108,9 +108,16 @@ func (s *Source) Close() error { return s.db.Close() }
 // Path is the path the source was opened with.
 func (s *Source) Path() string { return s.path }
 
+// optional tables are read when the build has them (the August build does).
+var optional = []string{"starred_sessions", "pinned_messages"}
+
 func (s *Source) detect(ctx context.Context) error {
 	s.schema = schema{}
+	tables := optional
 	for table := range required {
+		tables = append(tables, table)
+	}
+	for _, table := range tables {
 		rows, err := s.db.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
 		if err != nil {
 			return sourceErrorf("%s: not a readable SQLite database: %v", s.path, sqliteReason(err))

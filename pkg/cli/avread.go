@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"avsync/pkg/agentsview"
 	"avsync/pkg/exitcode"
+	"avsync/pkg/identity"
 	"avsync/pkg/record"
 	"avsync/pkg/watermark"
 )
@@ -37,6 +39,14 @@ With --session, only those sessions are considered (add --full to force them).`,
 				Usage: "ignore the watermark: send every session whole, in mode full"},
 			&ucli.StringSliceFlag{Name: "session", EnvVars: []string{"AV_SESSION"},
 				Usage: "only this session `ID` (repeatable)"},
+			&ucli.StringFlag{Name: "user-id", EnvVars: []string{"AV_USER_ID"},
+				Usage: "who ran the sessions (`ID`, e.g. an email); default: git config user.email"},
+			&ucli.StringFlag{Name: "user-name", EnvVars: []string{"AV_USER_NAME"},
+				Usage: "their `NAME`; default: git config user.name"},
+			&ucli.StringSliceFlag{Name: "project", EnvVars: []string{"AV_PROJECT"},
+				Usage: "only sessions whose project (agentsview name, project id or name) matches `GLOB` (repeatable)"},
+			&ucli.StringSliceFlag{Name: "exclude-project", EnvVars: []string{"AV_EXCLUDE_PROJECT"},
+				Usage: "leave out sessions whose project matches `GLOB` (repeatable)"},
 			&ucli.IntFlag{Name: "limit", EnvVars: []string{"AV_LIMIT"},
 				Usage: "send at most `N` sessions this run (0: all); the rest go next run"},
 			quietFlag(), progressFlag(),
@@ -71,6 +81,8 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
 		Full: c.Bool("full"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"), Machine: c.String("machine"),
+		User:     identity.ResolveUser(ctx, c.String("user-id"), c.String("user-name")),
+		Projects: c.StringSlice("project"), ExcludeProjects: c.StringSlice("exclude-project"),
 		Progress: func(sent, planned int) { prog.show("%d/%d sessions", sent, planned) },
 	}, out)
 	if err == nil {
@@ -89,9 +101,17 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		return err
 	}
 	if !c.Bool("quiet") {
-		log.Printf("sent %d sessions (%d full, %d append; %d unchanged of %d), %d messages, %d tool calls in %s",
-			st.Full+st.Append, st.Full, st.Append, st.Unchanged, st.Sessions, st.Messages, st.ToolCalls,
-			time.Since(start).Round(time.Millisecond))
+		marks := ""
+		if st.Marks {
+			marks = "; stars, pins and deletions changed"
+		}
+		filtered := ""
+		if st.Filtered > 0 {
+			filtered = fmt.Sprintf(", %d left out by --project/--exclude-project", st.Filtered)
+		}
+		log.Printf("sent %d sessions (%d full, %d append; %d unchanged of %d%s), %d messages, %d tool calls%s in %s",
+			st.Full+st.Append, st.Full, st.Append, st.Unchanged, st.Sessions, filtered, st.Messages, st.ToolCalls,
+			marks, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -51,6 +51,8 @@ A state made for another store is rebuilt from what this store holds.`,
 				Usage: "org_id that keys every row, so one store serves many teams"},
 			&ucli.BoolFlag{Name: "wait", EnvVars: []string{"AV_WAIT"},
 				Usage: "wait for another av-write to finish instead of failing"},
+			&ucli.BoolFlag{Name: "purge-deleted", EnvVars: []string{"AV_PURGE_DELETED"},
+				Usage: "remove the rows of sessions deleted in agentsview (their tombstones stay)"},
 			&ucli.BoolFlag{Name: "allow-unmasked", EnvVars: []string{"AV_ALLOW_UNMASKED"},
 				Usage: "accept records av-mask did not stamp (secrets may reach the store)"},
 			&ucli.IntFlag{Name: "batch-sessions", EnvVars: []string{"AV_BATCH_SESSIONS"}, Value: 50,
@@ -130,6 +132,8 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	out := record.NewWriter(s.Out)
 	w := ingest.New(st, state, record.NewReader(s.In, "stdin"), out, ingest.Options{
 		AllowUnmasked: c.Bool("allow-unmasked"),
+		PurgeDeleted:  c.Bool("purge-deleted"),
+		Machine:       c.String("machine"),
 		BatchSessions: c.Int("batch-sessions"),
 		BatchBytes:    c.Int64("batch-mb") << 20,
 		StatePath:     statePath,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"avsync/pkg/exitcode"
+	"avsync/pkg/gitlinks"
 	"avsync/pkg/record"
 	"avsync/pkg/store"
 	"avsync/pkg/watermark"
@@ -20,9 +21,11 @@ import (
 
 // Options configures a run.
 type Options struct {
-	AllowUnmasked bool  // accept records av-mask did not stamp
-	BatchSessions int   // commit after this many groups …
-	BatchBytes    int64 // … or this many bytes of records, whichever first
+	AllowUnmasked bool   // accept records av-mask did not stamp
+	PurgeDeleted  bool   // remove the rows of sessions deleted in agentsview …
+	Machine       string // … on this machine
+	BatchSessions int    // commit after this many groups …
+	BatchBytes    int64  // … or this many bytes of records, whichever first
 	// StatePath is where the state is saved after each commit.
 	StatePath string
 	// Log receives one line per problem; Progress, if set, is told after each group.
@@ -50,8 +53,16 @@ type Writer struct {
 	batchBytes int64
 	pending    []committed
 	grp        *group
+	marks      *marksGroup
+	marksDone  string // digest of a marks snapshot in the open batch
 	sum        record.Summary
 	prog       Progress
+}
+
+// marksGroup is a stars/pins/deletions snapshot being read.
+type marksGroup struct {
+	store.Marks
+	line int
 }
 
 // group is the session group being read.
@@ -120,6 +131,9 @@ func (w *Writer) Run(ctx context.Context) (record.Summary, error) {
 		// often shows up as an early EOF: still an interrupt, not a success.
 		err = errInterrupted
 	}
+	if err == nil && w.opt.PurgeDeleted {
+		err = w.purge(ctx)
+	}
 	if err == nil {
 		err = w.commit(ctx)
 	}
@@ -174,9 +188,27 @@ func (w *Writer) handle(ctx context.Context, line []byte) error {
 		if err := record.Decode(line, &t); err != nil {
 			return w.badLine(ctx, w.groupID(), err)
 		}
-		return w.row(ctx, kind, t.SessionID, t.Masked, len(line), func() error { return w.batch.PutToolCall(ctx, &t) })
+		return w.row(ctx, kind, t.SessionID, t.Masked, len(line), func() error {
+			if err := w.batch.PutToolCall(ctx, &t); err != nil {
+				return err
+			}
+			result := ""
+			if t.ResultContent != nil {
+				result = *t.ResultContent
+			}
+			for _, l := range gitlinks.Extract(t.Category, t.InputJSON, result) {
+				if err := w.batch.PutLink(ctx, store.Link{MessageOrdinal: t.MessageOrdinal, CommitSHA: l.CommitSHA,
+					PRURL: l.PRURL, LinkType: l.Type, Confidence: l.Confidence}); err != nil {
+					return err
+				}
+				w.sum.Links++
+			}
+			return nil
+		})
 	case record.KindSessionEnd:
 		return w.end(ctx, line)
+	case record.KindMarks, record.KindStar, record.KindPin, record.KindDelete, record.KindMarksEnd:
+		return w.mark(ctx, kind, line)
 	default:
 		// A sink has no one to pass unknown kinds to; they are not errors.
 		return nil
@@ -364,6 +396,9 @@ func (w *Writer) commit(ctx context.Context) error {
 		return exitcode.Wrap(exitcode.Store, fmt.Errorf("%w (the watermark did not move)", err))
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if w.marksDone != "" {
+		w.state.MarksDigest, w.marksDone = w.marksDone, ""
+	}
 	for _, c := range w.pending {
 		w.state.Sessions[c.id] = c.entry
 		w.state.TotalSynced++
@@ -389,6 +424,92 @@ func (w *Writer) commit(ctx context.Context) error {
 	if err := w.out.Flush(); err != nil && !record.IsClosedPipe(err) {
 		w.opt.Log("write results: %v", err)
 	}
+	return nil
+}
+
+// purge removes the rows of sessions with a tombstone from this machine,
+// in the last batch: whatever this run stored for them goes too.
+func (w *Writer) purge(ctx context.Context) error {
+	if err := w.openBatch(ctx); err != nil {
+		return err
+	}
+	n, err := w.batch.PurgeDeleted(ctx, w.opt.Machine)
+	if err != nil {
+		return exitcode.Wrap(exitcode.Store, fmt.Errorf("purge deleted sessions: %w", err))
+	}
+	w.sum.Purged = n
+	return nil
+}
+
+// mark reads a stars/pins/deletions snapshot. It is small, so it is kept
+// in memory until its marks_end, then applied whole inside the batch.
+func (w *Writer) mark(ctx context.Context, kind string, line []byte) error {
+	if kind == record.KindMarks {
+		if w.grp != nil && !w.grp.skip {
+			w.failGroup(ctx, w.in.Errorf(w.grp.session.ID, "no session_end before the marks snapshot (header at line %d): group discarded", w.grp.line))
+			w.sum.BadLines++
+		}
+		w.grp = nil
+		var m record.Marks
+		if err := record.Decode(line, &m); err != nil {
+			w.marks = nil
+			return w.badLine(ctx, "", err)
+		}
+		w.marks = &marksGroup{Marks: store.Marks{Reporter: m.Machine, UserID: m.UserID}, line: w.in.Line()}
+		return nil
+	}
+	if w.marks == nil {
+		return w.badLine(ctx, "", fmt.Errorf("%s outside a marks snapshot", kind))
+	}
+	var err error
+	switch kind {
+	case record.KindStar:
+		var st record.Star
+		if err = record.Decode(line, &st); err == nil {
+			w.marks.Stars = append(w.marks.Stars, st)
+		}
+	case record.KindPin:
+		var p record.Pin
+		if err = record.Decode(line, &p); err == nil {
+			if err := w.requireMasked(p.SessionID, p.Masked); err != nil {
+				return err
+			}
+			w.marks.Pins = append(w.marks.Pins, p)
+		}
+	case record.KindDelete:
+		var d record.Delete
+		if err = record.Decode(line, &d); err == nil {
+			w.marks.Deletes = append(w.marks.Deletes, d)
+		}
+	case record.KindMarksEnd:
+		return w.marksEnd(ctx, line)
+	}
+	if err != nil {
+		w.marks = nil
+		return w.badLine(ctx, "", fmt.Errorf("%v: marks snapshot discarded", err))
+	}
+	return nil
+}
+
+func (w *Writer) marksEnd(ctx context.Context, line []byte) error {
+	m := w.marks
+	w.marks = nil
+	var end record.MarksEnd
+	if err := record.Decode(line, &end); err != nil {
+		return w.badLine(ctx, "", err)
+	}
+	if end.Stars != int64(len(m.Stars)) || end.Pins != int64(len(m.Pins)) || end.Deletes != int64(len(m.Deletes)) {
+		return w.badLine(ctx, "", fmt.Errorf("incomplete marks snapshot (opened at line %d): marks_end counts %d stars, %d pins, %d deletions, the stream had %d, %d, %d: discarded",
+			m.line, end.Stars, end.Pins, end.Deletes, len(m.Stars), len(m.Pins), len(m.Deletes)))
+	}
+	if err := w.openBatch(ctx); err != nil {
+		return err
+	}
+	if err := w.batch.ReplaceMarks(ctx, &m.Marks); err != nil {
+		return exitcode.Wrap(exitcode.Store, fmt.Errorf("store stars, pins and deletions: %w", err))
+	}
+	w.sum.Stars, w.sum.Pins, w.sum.Deletes = int64(len(m.Stars)), int64(len(m.Pins)), int64(len(m.Deletes))
+	w.marksDone = end.Digest
 	return nil
 }
 

@@ -12,6 +12,11 @@ const (
 	KindMessage    = "message"
 	KindToolCall   = "tool_call"
 	KindSessionEnd = "session_end"
+	KindMarks      = "marks" // opens a snapshot of one user's stars, pins and deletions
+	KindStar       = "star"
+	KindPin        = "pin"
+	KindDelete     = "delete"
+	KindMarksEnd   = "marks_end"
 	KindResult     = "result"
 	KindSummary    = "summary"
 )
@@ -52,7 +57,12 @@ type Session struct {
 	TotalOutputTokens int64  `json:"total_output_tokens"`
 	PeakContextTokens int64  `json:"peak_context_tokens"`
 	DeletedAt         string `json:"deleted_at"`
-	Mode              string `json:"mode"`
+	// Who and which project, resolved by av-read (not agentsview's columns).
+	UserID      string `json:"user_id"`
+	UserName    string `json:"user_name"`
+	ProjectID   string `json:"project_id"`
+	ProjectName string `json:"project_name"`
+	Mode        string `json:"mode"`
 	// SinceOrdinal, in mode append, is the first ordinal the group carries:
 	// the store replaces its rows from there on (the unsettled tail).
 	SinceOrdinal *int64 `json:"since_ordinal,omitempty"`
@@ -121,6 +131,52 @@ type SessionEnd struct {
 	ToolCalls int64 `json:"tool_calls"`
 }
 
+// Marks opens a snapshot of one user's stars, pins and deletions on one
+// machine: the store replaces that user's previous snapshot with it, so an
+// unstar propagates.
+type Marks struct {
+	Kind    string `json:"kind"`
+	Machine string `json:"machine"`
+	UserID  string `json:"user_id"`
+	Masked  *Stamp `json:"masked,omitempty"`
+}
+
+// Star is a starred session.
+type Star struct {
+	Kind      string `json:"kind"`
+	SessionID string `json:"session_id"`
+	CreatedAt string `json:"created_at"`
+	Masked    *Stamp `json:"masked,omitempty"`
+}
+
+// Pin is a pinned message; its note is free text (masked).
+type Pin struct {
+	Kind      string `json:"kind"`
+	SessionID string `json:"session_id"`
+	Ordinal   int64  `json:"ordinal"`
+	Note      string `json:"note"`
+	CreatedAt string `json:"created_at"`
+	Masked    *Stamp `json:"masked,omitempty"`
+}
+
+// Delete is a session the user deleted in agentsview (a tombstone).
+type Delete struct {
+	Kind      string `json:"kind"`
+	SessionID string `json:"session_id"`
+	Machine   string `json:"machine"` // the session's machine, as its rows are keyed
+	DeletedAt string `json:"deleted_at"`
+	Masked    *Stamp `json:"masked,omitempty"`
+}
+
+// MarksEnd closes a marks snapshot with its counts and digest.
+type MarksEnd struct {
+	Kind    string `json:"kind"`
+	Digest  string `json:"digest"`
+	Stars   int64  `json:"stars"`
+	Pins    int64  `json:"pins"`
+	Deletes int64  `json:"deletes"`
+}
+
 // Result reports what av-write did with one session.
 type Result struct {
 	Kind      string `json:"kind"`
@@ -148,6 +204,11 @@ type Summary struct {
 	Messages        int64  `json:"messages"`
 	ToolCalls       int64  `json:"tool_calls"`
 	SecretsMasked   int64  `json:"secrets_masked"`
+	Links           int64  `json:"git_links"`
+	Stars           int64  `json:"stars"`
+	Pins            int64  `json:"pins"`
+	Deletes         int64  `json:"deletes"`
+	Purged          int64  `json:"sessions_purged"`
 	BadLines        int64  `json:"bad_lines"`
 	DurationMS      int64  `json:"duration_ms"`
 }

@@ -48,12 +48,37 @@ type Batch interface {
 	BeginGroup(ctx context.Context, s *record.Session) error
 	PutMessage(ctx context.Context, m *record.Message) error
 	PutToolCall(ctx context.Context, t *record.ToolCall) error
+	// PutLink records a commit or PR the open group's tool calls produced.
+	PutLink(ctx context.Context, l Link) error
 	// EndGroup records the group's watermark and keeps the group.
 	EndGroup(ctx context.Context, e watermark.Entry) error
+	// ReplaceMarks replaces one user's stars, pins and deletions reported
+	// by one machine with a new snapshot.
+	ReplaceMarks(ctx context.Context, m *Marks) error
+	// PurgeDeleted removes the rows of the sessions deleted in agentsview on
+	// the reporting machine (tombstones and watermarks stay) and says how
+	// many sessions went.
+	PurgeDeleted(ctx context.Context, reporter string) (int64, error)
 	// AbortGroup undoes the open group.
 	AbortGroup(ctx context.Context) error
 	Commit() error
 	Rollback() error
+}
+
+// Link is a commit or pull request found in a session's tool calls.
+type Link struct {
+	MessageOrdinal       int64
+	CommitSHA, PRURL     string
+	LinkType, Confidence string
+}
+
+// Marks is one user's snapshot of stars, pins and deletions, as reported by
+// one machine.
+type Marks struct {
+	Reporter, UserID string
+	Stars            []record.Star
+	Pins             []record.Pin
+	Deletes          []record.Delete
 }
 
 // Options configures a store.

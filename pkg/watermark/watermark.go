@@ -40,14 +40,17 @@ type State struct {
 	Version int `json:"version"`
 	// StoreID, Org and Machine bind the state to the store, team and
 	// machine it describes.
-	StoreID              string           `json:"store_id"`
-	Org                  string           `json:"org"`
-	Machine              string           `json:"machine"`
-	LastSessionCreatedAt string           `json:"last_session_created_at"`
-	LastSyncedAt         string           `json:"last_synced_at"`
-	TotalSynced          int64            `json:"total_synced"`
-	TotalMasked          int64            `json:"total_masked"`
-	Sessions             map[string]Entry `json:"sessions"`
+	StoreID              string `json:"store_id"`
+	Org                  string `json:"org"`
+	Machine              string `json:"machine"`
+	LastSessionCreatedAt string `json:"last_session_created_at"`
+	LastSyncedAt         string `json:"last_synced_at"`
+	TotalSynced          int64  `json:"total_synced"`
+	TotalMasked          int64  `json:"total_masked"`
+	// MarksDigest is the digest of the last stars/pins/deletions snapshot
+	// stored: av-read sends a new one only when it differs.
+	MarksDigest string           `json:"marks_digest,omitempty"`
+	Sessions    map[string]Entry `json:"sessions"`
 }
 
 // New returns an empty state of the current version.

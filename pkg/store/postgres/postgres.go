@@ -65,6 +65,29 @@ var migrations = []string{
 		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
 		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
 		PRIMARY KEY (org_id, machine, session_id));`,
+	`ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN project_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN project_name TEXT NOT NULL DEFAULT '';
+	CREATE TABLE git_links (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
+		commit_sha TEXT NOT NULL, pr_url TEXT NOT NULL,
+		message_ordinal BIGINT NOT NULL, link_type TEXT NOT NULL, confidence TEXT NOT NULL,
+		PRIMARY KEY (org_id, machine, session_id, commit_sha, pr_url));
+	CREATE INDEX git_links_commit ON git_links (commit_sha);
+	CREATE INDEX git_links_pr ON git_links (pr_url);
+	CREATE TABLE session_stars (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id));
+	CREATE TABLE message_pins (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		ordinal BIGINT NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id, ordinal));
+	CREATE TABLE session_deletes (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		machine TEXT NOT NULL, deleted_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id));`,
 }
 
 var (
@@ -260,24 +283,94 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 			AND message_ordinal >= $4`, b.s.org, b.machine, s.ID, from); err != nil {
 			return err
 		}
+		if _, err := b.tx.Exec(ctx, `DELETE FROM git_links WHERE org_id = $1 AND machine = $2 AND session_id = $3
+			AND message_ordinal >= $4`, b.s.org, b.machine, s.ID, from); err != nil {
+			return err
+		}
 		if _, err := b.tx.Exec(ctx, `DELETE FROM messages WHERE org_id = $1 AND machine = $2 AND session_id = $3
 			AND ordinal >= $4`, b.s.org, b.machine, s.ID, from); err != nil {
 			return err
 		}
 	}
-	_, err := b.tx.Exec(ctx, `INSERT INTO sessions VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
-		ON CONFLICT (org_id, machine, id) DO UPDATE SET project=excluded.project,
+	_, err := b.tx.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)
+		ON CONFLICT (org_id, machine, id) DO UPDATE SET `+sessionUpdate,
+		b.s.org, s.ID, clean(s.Project), b.machine, clean(s.Agent), clean(s.FirstMessage), clean(s.DisplayName),
+		clean(s.StartedAt), clean(s.EndedAt), s.MessageCount, s.UserMessageCount, clean(s.ParentSessionID),
+		clean(s.RelationshipType), clean(s.CreatedAt), clean(s.FileHash), s.TotalOutputTokens, s.PeakContextTokens,
+		clean(s.DeletedAt), clean(s.UserID), clean(s.UserName), clean(s.ProjectID), clean(s.ProjectName))
+	return err
+}
+
+const (
+	sessionColumns = "org_id, id, project, machine, agent, first_message, display_name, started_at, ended_at, message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash, total_output_tokens, peak_context_tokens, deleted_at, user_id, user_name, project_id, project_name"
+	sessionUpdate  = `project=excluded.project,
 		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
 		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
 		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
 		relationship_type=excluded.relationship_type, created_at=excluded.created_at,
 		file_hash=excluded.file_hash, total_output_tokens=excluded.total_output_tokens,
-		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at`,
-		b.s.org, s.ID, clean(s.Project), b.machine, clean(s.Agent), clean(s.FirstMessage), clean(s.DisplayName),
-		clean(s.StartedAt), clean(s.EndedAt), s.MessageCount, s.UserMessageCount, clean(s.ParentSessionID),
-		clean(s.RelationshipType), clean(s.CreatedAt), clean(s.FileHash), s.TotalOutputTokens, s.PeakContextTokens,
-		clean(s.DeletedAt))
+		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at,
+		user_id=excluded.user_id, user_name=excluded.user_name, project_id=excluded.project_id,
+		project_name=excluded.project_name`
+)
+
+func (b *batch) PutLink(ctx context.Context, l store.Link) error {
+	_, err := b.tx.Exec(ctx, `INSERT INTO git_links VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
+		ON CONFLICT (org_id, machine, session_id, commit_sha, pr_url) DO UPDATE SET
+		message_ordinal=excluded.message_ordinal, link_type=excluded.link_type, confidence=excluded.confidence`,
+		b.s.org, b.machine, b.session, l.CommitSHA, clean(l.PRURL), l.MessageOrdinal, l.LinkType, l.Confidence)
 	return err
+}
+
+func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
+	for _, table := range []string{"session_stars", "message_pins", "session_deletes"} {
+		if _, err := b.tx.Exec(ctx, "DELETE FROM "+table+" WHERE org_id = $1 AND reporter = $2 AND user_id = $3",
+			b.s.org, m.Reporter, m.UserID); err != nil {
+			return err
+		}
+	}
+	for _, st := range m.Stars {
+		if _, err := b.tx.Exec(ctx, `INSERT INTO session_stars VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`,
+			b.s.org, m.Reporter, m.UserID, st.SessionID, st.CreatedAt); err != nil {
+			return err
+		}
+	}
+	for _, p := range m.Pins {
+		if _, err := b.tx.Exec(ctx, `INSERT INTO message_pins VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING`,
+			b.s.org, m.Reporter, m.UserID, p.SessionID, p.Ordinal, clean(p.Note), p.CreatedAt); err != nil {
+			return err
+		}
+	}
+	for _, d := range m.Deletes {
+		if _, err := b.tx.Exec(ctx, `INSERT INTO session_deletes VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
+			b.s.org, m.Reporter, m.UserID, d.SessionID, clean(d.Machine), d.DeletedAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error) {
+	var n int64
+	// Watermarks stay: a state rebuilt from the store must not send the
+	// purged sessions again.
+	for _, table := range []string{"tool_calls", "messages", "git_links", "sessions"} {
+		idCol := "session_id"
+		if table == "sessions" {
+			idCol = "id"
+		}
+		tag, err := b.tx.Exec(ctx, `DELETE FROM `+table+` t USING session_deletes d
+			WHERE t.org_id = $1 AND d.org_id = $1 AND d.reporter = $2
+			AND d.machine = t.machine AND d.session_id = t.`+idCol, b.s.org, reporter)
+		if err != nil {
+			return 0, err
+		}
+		if table == "sessions" {
+			n = tag.RowsAffected()
+		}
+	}
+	return n, nil
 }
 
 // clean makes a string storable: PostgreSQL text cannot hold NUL.

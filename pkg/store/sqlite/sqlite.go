@@ -60,6 +60,29 @@ var migrations = []string{
 		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
 		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
 		PRIMARY KEY (org_id, machine, session_id));`,
+	`ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN project_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN project_name TEXT NOT NULL DEFAULT '';
+	CREATE TABLE git_links (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
+		commit_sha TEXT NOT NULL, pr_url TEXT NOT NULL,
+		message_ordinal INTEGER NOT NULL, link_type TEXT NOT NULL, confidence TEXT NOT NULL,
+		PRIMARY KEY (org_id, machine, session_id, commit_sha, pr_url));
+	CREATE INDEX git_links_commit ON git_links (commit_sha);
+	CREATE INDEX git_links_pr ON git_links (pr_url);
+	CREATE TABLE session_stars (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id));
+	CREATE TABLE message_pins (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		ordinal INTEGER NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id, ordinal));
+	CREATE TABLE session_deletes (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		machine TEXT NOT NULL, deleted_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id));`,
 }
 
 // Store is an open SQLite store.
@@ -254,6 +277,7 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	if clear {
 		for _, q := range []string{
 			"DELETE FROM tool_calls WHERE org_id = ? AND machine = ? AND session_id = ? AND message_ordinal >= ?",
+			"DELETE FROM git_links WHERE org_id = ? AND machine = ? AND session_id = ? AND message_ordinal >= ?",
 			"DELETE FROM messages WHERE org_id = ? AND machine = ? AND session_id = ? AND ordinal >= ?",
 		} {
 			if _, err := b.tx.ExecContext(ctx, q, b.org, s.Machine, s.ID, from); err != nil {
@@ -261,18 +285,85 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 			}
 		}
 	}
-	_, err := b.tx.ExecContext(ctx, `INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (org_id, machine, id) DO UPDATE SET project=excluded.project,
+	_, err := b.tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (org_id, machine, id) DO UPDATE SET `+sessionUpdate,
+		b.org, s.ID, s.Project, s.Machine, s.Agent, s.FirstMessage, s.DisplayName, s.StartedAt, s.EndedAt,
+		s.MessageCount, s.UserMessageCount, s.ParentSessionID, s.RelationshipType, s.CreatedAt,
+		s.FileHash, s.TotalOutputTokens, s.PeakContextTokens, s.DeletedAt, s.UserID, s.UserName,
+		s.ProjectID, s.ProjectName)
+	return err
+}
+
+const (
+	sessionColumns = "org_id, id, project, machine, agent, first_message, display_name, started_at, ended_at, message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash, total_output_tokens, peak_context_tokens, deleted_at, user_id, user_name, project_id, project_name"
+	sessionUpdate  = `project=excluded.project,
 		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
 		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
 		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
 		relationship_type=excluded.relationship_type, created_at=excluded.created_at,
 		file_hash=excluded.file_hash, total_output_tokens=excluded.total_output_tokens,
-		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at`,
-		b.org, s.ID, s.Project, s.Machine, s.Agent, s.FirstMessage, s.DisplayName, s.StartedAt, s.EndedAt,
-		s.MessageCount, s.UserMessageCount, s.ParentSessionID, s.RelationshipType, s.CreatedAt,
-		s.FileHash, s.TotalOutputTokens, s.PeakContextTokens, s.DeletedAt)
+		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at,
+		user_id=excluded.user_id, user_name=excluded.user_name, project_id=excluded.project_id,
+		project_name=excluded.project_name`
+)
+
+func (b *batch) PutLink(ctx context.Context, l store.Link) error {
+	_, err := b.tx.ExecContext(ctx, `INSERT INTO git_links VALUES (?,?,?,?,?,?,?,?)
+		ON CONFLICT (org_id, machine, session_id, commit_sha, pr_url) DO UPDATE SET
+		message_ordinal=excluded.message_ordinal, link_type=excluded.link_type, confidence=excluded.confidence`,
+		b.org, b.machine, b.session, l.CommitSHA, l.PRURL, l.MessageOrdinal, l.LinkType, l.Confidence)
 	return err
+}
+
+func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
+	for _, table := range []string{"session_stars", "message_pins", "session_deletes"} {
+		if _, err := b.tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE org_id = ? AND reporter = ? AND user_id = ?",
+			b.org, m.Reporter, m.UserID); err != nil {
+			return err
+		}
+	}
+	for _, st := range m.Stars {
+		if _, err := b.tx.ExecContext(ctx, "INSERT OR REPLACE INTO session_stars VALUES (?,?,?,?,?)",
+			b.org, m.Reporter, m.UserID, st.SessionID, st.CreatedAt); err != nil {
+			return err
+		}
+	}
+	for _, p := range m.Pins {
+		if _, err := b.tx.ExecContext(ctx, "INSERT OR REPLACE INTO message_pins VALUES (?,?,?,?,?,?,?)",
+			b.org, m.Reporter, m.UserID, p.SessionID, p.Ordinal, p.Note, p.CreatedAt); err != nil {
+			return err
+		}
+	}
+	for _, d := range m.Deletes {
+		if _, err := b.tx.ExecContext(ctx, "INSERT OR REPLACE INTO session_deletes VALUES (?,?,?,?,?,?)",
+			b.org, m.Reporter, m.UserID, d.SessionID, d.Machine, d.DeletedAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error) {
+	var n int64
+	// Watermarks stay: a state rebuilt from the store must not send the
+	// purged sessions again.
+	for _, table := range []string{"tool_calls", "messages", "git_links", "sessions"} {
+		idCol := "session_id"
+		if table == "sessions" {
+			idCol = "id"
+		}
+		res, err := b.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE org_id = ? AND EXISTS (SELECT 1 FROM session_deletes d
+			WHERE d.org_id = ? AND d.reporter = ? AND d.machine = `+table+`.machine AND d.session_id = `+table+`.`+idCol+`)`,
+			b.org, b.org, reporter)
+		if err != nil {
+			return 0, err
+		}
+		if table == "sessions" {
+			n, _ = res.RowsAffected()
+		}
+	}
+	return n, nil
 }
 
 func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
