@@ -21,7 +21,6 @@ func (sn *snapshot) marks(ctx context.Context, state *watermark.State, out *reco
 	var pins []record.Pin
 	var deletes []record.Delete
 	d := watermark.NewDigest()
-	d.String(sn.user.ID)
 	query := func(q string, scan func(func(...any) error) error) error {
 		rows, err := sn.conn.QueryContext(ctx, q)
 		if err != nil {
@@ -97,7 +96,7 @@ func (sn *snapshot) marks(ctx context.Context, state *watermark.State, out *reco
 		}
 		return nil
 	}
-	if err := write(&record.Marks{Kind: record.KindMarks, Machine: sn.machine, UserID: sn.user.ID}); err != nil {
+	if err := write(&record.Marks{Kind: record.KindMarks, Machine: sn.machine, UserID: sn.user().ID}); err != nil {
 		return false, err
 	}
 	for i := range stars {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"avsync/pkg/identity"
@@ -28,8 +29,9 @@ type Options struct {
 	// Machine names this machine: it replaces agentsview's "local" (every
 	// agentsview calls its own machine so), so stores can tell machines apart.
 	Machine string
-	// User is carried on every session sent.
-	User identity.User
+	// User is carried on every session sent; it is asked for only when
+	// something is sent (resolving it runs git).
+	User func() identity.User
 	// Projects and ExcludeProjects are globs over a session's agentsview
 	// project, project id and project name: only matching sessions go.
 	Projects, ExcludeProjects []string
@@ -74,7 +76,11 @@ func (s *Source) ReadChanges(ctx context.Context, state *watermark.State, opt Op
 		return st, sourceErrorf("%s: begin snapshot: %v", s.path, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	snap := &snapshot{conn: conn, src: s, machine: opt.Machine, user: opt.User, projects: identity.NewProjects(),
+	user := opt.User
+	if user == nil {
+		user = func() identity.User { return identity.User{} }
+	}
+	snap := &snapshot{conn: conn, src: s, machine: opt.Machine, user: sync.OnceValue(user), projects: identity.NewProjects(),
 		readAt: time.Now().UTC().Format(time.RFC3339Nano)}
 
 	plans, err := snap.plan(ctx, state, opt, &st)
@@ -106,7 +112,7 @@ type snapshot struct {
 	conn     *sql.Conn
 	src      *Source
 	machine  string
-	user     identity.User
+	user     func() identity.User
 	projects *identity.Projects
 	readAt   string
 }
@@ -305,7 +311,8 @@ func (sn *snapshot) send(ctx context.Context, p plan, out *record.Writer, st *St
 	if _, err := sn.header(sn.conn.QueryRowContext(ctx, sn.src.headerSQL()+" WHERE id = ?", p.id), &h); err != nil {
 		return fail("read header", err)
 	}
-	h.UserID, h.UserName = sn.user.ID, sn.user.Name
+	u := sn.user()
+	h.UserID, h.UserName = u.ID, u.Name
 	h.ProjectID, h.ProjectName = p.project.ID, p.project.Name
 	last, resendFrom, err := sn.tail(ctx, p.id)
 	if err != nil {

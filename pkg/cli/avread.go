@@ -81,7 +81,7 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
 		Full: c.Bool("full"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"), Machine: c.String("machine"),
-		User:     identity.ResolveUser(ctx, c.String("user-id"), c.String("user-name")),
+		User:     func() identity.User { return identity.ResolveUser(ctx, c.String("user-id"), c.String("user-name")) },
 		Projects: c.StringSlice("project"), ExcludeProjects: c.StringSlice("exclude-project"),
 		Progress: func(sent, planned int) { prog.show("%d/%d sessions", sent, planned) },
 	}, out)
