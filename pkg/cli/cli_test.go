@@ -241,8 +241,10 @@ func TestHelpExplains(t *testing.T) {
 		main func(context.Context, []string, Streams) int
 		envs []string
 	}{
-		"av-read":  {ReadMain, []string{"AV_DB", "AV_STATE", "AV_FULL", "AV_SESSION", "AV_LIMIT"}},
-		"av-write": {WriteMain, []string{"AV_STORE", "AV_STATE", "AV_ORG", "AV_WAIT", "AV_ALLOW_UNMASKED"}},
+		"av-read": {ReadMain, []string{"AV_DB", "AV_STATE", "AV_FULL", "AV_SESSION", "AV_LIMIT", "AV_MACHINE",
+			"AV_USER_ID", "AV_USER_NAME", "AV_PROJECT", "AV_EXCLUDE_PROJECT"}},
+		"av-write": {WriteMain, []string{"AV_STORE", "AV_STATE", "AV_ORG", "AV_WAIT", "AV_ALLOW_UNMASKED", "AV_MACHINE",
+			"AV_PG_SCHEMA", "AV_CONNECT_TIMEOUT", "AV_STATEMENT_TIMEOUT", "AV_PURGE_DELETED"}},
 		"av-mask":  {MaskMain, []string{"AV_MASK_WORKERS", "AV_MASK_RULES", "AV_MASK_ALLOW"}},
 		"av-watch": {WatchMain, []string{"AV_DB", "AV_DEBOUNCE", "AV_MAX_DELAY", "AV_INTERVAL", "AV_EXEC", "AV_GRACE"}},
 	} {
