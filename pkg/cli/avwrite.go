@@ -13,8 +13,9 @@ import (
 	"avsync/pkg/ingest"
 	"avsync/pkg/record"
 	"avsync/pkg/store"
-	_ "avsync/pkg/store/postgres" // registers postgres://
-	_ "avsync/pkg/store/sqlite"   // registers sqlite://
+	_ "avsync/pkg/store/clickhouse" // registers clickhouse://
+	_ "avsync/pkg/store/postgres"   // registers postgres://
+	_ "avsync/pkg/store/sqlite"     // registers sqlite://
 	"avsync/pkg/watermark"
 )
 

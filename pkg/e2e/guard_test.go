@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -25,7 +26,7 @@ func TestWriterRefusesUnmaskedStream(t *testing.T) {
 // TestBrokenGroupIsUndone: a group broken mid-way (a corrupt line after some
 // of its rows were written) is undone whole in every store; the rest lands.
 func TestBrokenGroupIsUndone(t *testing.T) {
-	eachStore(t, func(t *testing.T, backend string) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-august.db")
 		stream := e.sh("av-read | av-mask")
 		lines := strings.Split(strings.TrimSpace(stream.stdout), "\n")
@@ -62,4 +63,25 @@ func TestBrokenGroupIsUndone(t *testing.T) {
 		e.sync() // the next run sends the broken session again
 		e.requireStoreEqualsSource()
 	})
+}
+
+// TestClickHouseErrorsKeepTheWatermark: a ClickHouse that answers with an
+// error (here: an unknown user) or does not answer at all gives exit 5 and
+// leaves the state as it was.
+func TestClickHouseErrorsKeepTheWatermark(t *testing.T) {
+	e := newEnvOn(t, "clickhouse", "small-march.db")
+	e.sync()
+	before, _ := os.ReadFile(e.state)
+	e.useFixture("small-march-2.db")
+	for _, store := range []string{e.storeURL() + "?user=nobody", "clickhouse://127.0.0.1:1/db"} {
+		r := e.sh("av-read | av-mask | av-write --connect-timeout 2s --store '" + store + "'")
+		if r.code != 5 || !strings.Contains(r.stderr, "av-write: store clickhouse://") {
+			t.Fatalf("%s: exit %d\n%s", store, r.code, r.stderr)
+		}
+		if after, _ := os.ReadFile(e.state); string(after) != string(before) {
+			t.Fatalf("%s: the state moved", store)
+		}
+	}
+	e.syncExpect(3, "the run after the errors")
+	e.requireStoreEqualsSource()
 }

@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +54,7 @@ type env struct {
 	store   string // file path of the SQLite store
 	backend string // "sqlite" or "postgres"
 	pgURL   string // postgres: the test cluster, with the test's own schema
+	chURL   string // clickhouse: the test server (the test's database is schema)
 	schema  string
 	machine string // what av-read names agentsview's "local" machine
 }
@@ -64,6 +68,11 @@ func newEnvOn(t *testing.T, backend, fixture string) *env {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, src: filepath.Join(dir, "sessions.db"), backend: backend, machine: testMachine,
 		state: filepath.Join(dir, "state", "state.json"), store: filepath.Join(dir, "store.db")}
+	if backend == "clickhouse" {
+		e.chURL = clickhouseURL(t)
+		e.schema = fmt.Sprintf("t_%d_%d", os.Getpid(), time.Now().UnixNano())
+		t.Cleanup(func() { chExec(e.chURL, "DROP DATABASE IF EXISTS "+e.schema) })
+	}
 	if backend == "postgres" {
 		e.pgURL = postgresURL(t)
 		e.schema = fmt.Sprintf("t_%d_%d", os.Getpid(), time.Now().UnixNano())
@@ -93,8 +102,29 @@ func postgresURL(t *testing.T) string {
 	return url
 }
 
-// eachStore runs a test against every store backend.
+// clickhouseURL is the test server (.ci/run starts one: scripts/ch-server).
+func clickhouseURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("AVSYNC_CH_URL")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("AVSYNC_CH_URL is not set: .ci/run must start the ClickHouse test server")
+		}
+		t.Skip("no ClickHouse configured: run `eval $(scripts/ch-server env /tmp/avsync-ch)` or set AVSYNC_CH_URL")
+	}
+	return url
+}
+
+// eachStore runs a test against every store backend: the store contract
+// suite. Its tests compare stores with their source through storeRows.
 func eachStore(t *testing.T, test func(t *testing.T, backend string)) {
+	for _, b := range []string{"sqlite", "postgres", "clickhouse"} {
+		t.Run(b, func(t *testing.T) { test(t, b) })
+	}
+}
+
+// eachSQLStore runs a test that reads the store with SQL of its own.
+func eachSQLStore(t *testing.T, test func(t *testing.T, backend string)) {
 	for _, b := range []string{"sqlite", "postgres"} {
 		t.Run(b, func(t *testing.T) { test(t, b) })
 	}
@@ -102,8 +132,13 @@ func eachStore(t *testing.T, test func(t *testing.T, backend string)) {
 
 // storeURL is what av-write gets as --store.
 func (e *env) storeURL() string {
-	if e.backend == "postgres" {
+	switch e.backend {
+	case "postgres":
 		return e.pgURL
+	case "clickhouse":
+		u, _ := url.Parse(e.chURL)
+		u.Path = "/" + e.schema
+		return u.String()
 	}
 	return "sqlite://" + e.store
 }
@@ -401,13 +436,98 @@ func storeRowsOf(t *testing.T, db *sql.DB, org, machine string) (sessions, messa
 // requireStoreEqualsSource compares the store with the source row for row.
 func (e *env) requireStoreEqualsSource() {
 	e.t.Helper()
+	if e.backend == "clickhouse" {
+		ss, sm, st := sourceRows(e.t, e.src)
+		ds, dm, dt := e.chStoreRows()
+		compareRows(e.t, ss, sm, st, ds, dm, dt)
+		return
+	}
 	requireEqualRows(e.t, e.src, e.storeDB(), "")
+}
+
+// chStoreRows reads a ClickHouse store as readers must: FINAL, and each
+// session's current generation only.
+func (e *env) chStoreRows() (sessions, messages, tools []string) {
+	e.t.Helper()
+	current := " FINAL WHERE org_id = '' AND (org_id, machine, session_id, _gen) IN (SELECT org_id, machine, id, _gen FROM sessions FINAL)"
+	q := func(sql string) []string { return chRows(e.t, e.storeURL(), sql) }
+	sessions = q(`SELECT id, project, machine, agent, first_message, display_name, started_at, ended_at,
+		message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash,
+		total_output_tokens, peak_context_tokens, deleted_at FROM sessions FINAL WHERE org_id = '' AND _gen != 0`)
+	messages = q(`SELECT session_id, ordinal, role, content, thinking, timestamp, has_thinking, has_tool_use,
+		content_length, model, token_usage, context_tokens, output_tokens, is_system FROM messages` + current)
+	tools = q(`SELECT session_id, message_ordinal, call_index, tool_use_id, tool_name, category, input_json,
+		skill_name, result_content, result_content_length, subagent_session_id FROM tool_calls` + current)
+	return sessions, messages, tools
+}
+
+// chRows runs a query over ClickHouse's HTTP interface and renders rows
+// like rows does, columns in query order.
+func chRows(t *testing.T, storeURL, query string) []string {
+	t.Helper()
+	u, _ := url.Parse(storeURL)
+	body, err := chPost(u.Host, strings.Trim(u.Path, "/"), query+" FORMAT JSONCompact")
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	var res struct{ Data [][]any }
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&res); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	var out []string
+	for _, r := range res.Data {
+		var b strings.Builder
+		for i, v := range r {
+			if i > 0 {
+				b.WriteString(" | ")
+			}
+			if v == nil {
+				b.WriteString("NULL")
+			} else {
+				fmt.Fprintf(&b, "%q", fmt.Sprint(v))
+			}
+		}
+		out = append(out, b.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func chPost(host, db, query string) (string, error) {
+	v := url.Values{"output_format_json_quote_64bit_integers": {"0"}}
+	if db != "" {
+		v.Set("database", db)
+	}
+	resp, err := http.Post("http://"+host+"/?"+v.Encode(), "text/plain", strings.NewReader(query))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, data)
+	}
+	return string(data), nil
+}
+
+func chExec(chURL, query string) {
+	u, err := url.Parse(chURL)
+	if err == nil {
+		chPost(u.Host, "", query)
+	}
 }
 
 func requireEqualRows(t *testing.T, src string, store *sql.DB, org string) {
 	t.Helper()
 	ss, sm, st := sourceRows(t, src)
 	ds, dm, dt := storeRows(t, store, org)
+	compareRows(t, ss, sm, st, ds, dm, dt)
+}
+
+func compareRows(t *testing.T, ss, sm, st, ds, dm, dt []string) {
+	t.Helper()
 	for _, c := range []struct {
 		what     string
 		src, dst []string

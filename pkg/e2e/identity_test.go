@@ -12,7 +12,7 @@ import (
 // message, and stars, pins (a note with a fake token) and a deletion
 // arrive; an unstar propagates; --purge-deleted removes the deleted rows.
 func TestIdentityLinksAndMarks(t *testing.T) {
-	eachStore(t, func(t *testing.T, backend string) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-august.db")
 		src := openDB(t, e.src, true)
 		ids := textColumn(t, src, "SELECT id FROM sessions ORDER BY id")

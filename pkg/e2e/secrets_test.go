@@ -55,7 +55,7 @@ func textColumn(t *testing.T, db *sql.DB, q string) []string {
 // fixtures is gone from the store (no 8 consecutive characters of it
 // survive), and the store says what masked it.
 func TestPlantedSecretsNeverReachTheStore(t *testing.T) {
-	eachStore(t, func(t *testing.T, backend string) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
 		for _, fixture := range []string{"small-march-2.db", "small-august-2.db"} {
 			t.Run(fixture, func(t *testing.T) {
 				e := newEnvOn(t, backend, fixture)
