@@ -39,7 +39,7 @@ func main() {
 		messages = flag.Int("messages", 100, "average messages per session")
 		size     = flag.Int("bytes", 1100, "average bytes per message and per tool result")
 		runs     = flag.Int("runs", 3, "runs of each full sync (median reported)")
-		only     = flag.String("only", "all", "which table: sync, postgres, mask, daemon or all")
+		only     = flag.String("only", "all", "which table: sync, postgres, clickhouse, mask, daemon or all")
 		changes  = flag.Int("changes", 50, "commits timed by the daemon latency benchmark")
 	)
 	flag.Parse()
@@ -50,6 +50,9 @@ func main() {
 	}
 	if err == nil && (*only == "all" || *only == "postgres") {
 		err = postgresBench(*dir, *bin, src, *runs)
+	}
+	if err == nil && (*only == "all" || *only == "clickhouse") {
+		err = clickhouseBench(*dir, *bin, src, *runs)
 	}
 	if err == nil && (*only == "all" || *only == "mask") {
 		err = maskBench(*dir, *bin, src, *runs)
@@ -612,6 +615,59 @@ func postgresBench(dir, bin, src string, runs int) error {
 	row("no-change cycle against PostgreSQL (10 runs)", fmt.Sprintf("%d ms", n.Milliseconds()), "< 100 ms", n < 100*time.Millisecond)
 	for i, name := range []string{"av-read", "av-mask", "av-write"} {
 		row("peak RSS "+name+" (PostgreSQL sync)", fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
+	}
+	return nil
+}
+
+// clickhouseBench syncs the generated database in full into ClickHouse (a
+// throwaway server in the bench folder, or AVSYNC_CH_URL), then times
+// no-change cycles against it.
+func clickhouseBench(dir, bin, src string, runs int) error {
+	base := os.Getenv("AVSYNC_CH_URL")
+	if base == "" {
+		abs, _ := filepath.Abs(filepath.Join(dir, "ch"))
+		out, err := exec.Command("scripts/ch-server", "start", abs).Output()
+		if err != nil {
+			return fmt.Errorf("start a ClickHouse server (scripts/ch-server; apt-get install clickhouse-server): %w", err)
+		}
+		defer exec.Command("scripts/ch-server", "stop", abs).Run()
+		base = strings.TrimSpace(string(out))
+	}
+	_, _, _, textMB, err := describe(src)
+	if err != nil {
+		return err
+	}
+	var full []time.Duration
+	var rss [3]int64
+	var env []string
+	for i := 0; i < runs; i++ {
+		store := strings.TrimSuffix(base, "/avsync_test") + fmt.Sprintf("/bench_%d", time.Now().UnixNano())
+		env = append(freshEnv(dir, src), "AV_STORE="+store)
+		d, peak, err := syncOnce(bin, env)
+		if err != nil {
+			return err
+		}
+		full = append(full, d)
+		for j := range rss {
+			rss[j] = max(rss[j], peak[j])
+		}
+	}
+	var idle []time.Duration
+	for i := 0; i < 10; i++ {
+		d, _, err := syncOnce(bin, env)
+		if err != nil {
+			return err
+		}
+		idle = append(idle, d)
+	}
+	f, n := median(full), median(idle)
+	fmt.Printf("\nClickHouse store (local throwaway server)\n\n")
+	header()
+	row(fmt.Sprintf("full sync into ClickHouse (%d runs)", runs), secs(f), "", true)
+	row("full sync throughput (text)", fmt.Sprintf("%.1f MB/s", textMB/f.Seconds()), "", true)
+	row("no-change cycle against ClickHouse (10 runs)", fmt.Sprintf("%d ms", n.Milliseconds()), "", true)
+	for i, name := range []string{"av-read", "av-mask", "av-write"} {
+		row("peak RSS "+name+" (ClickHouse sync)", fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
 	}
 	return nil
 }
