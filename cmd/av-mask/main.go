@@ -1,21 +1,7 @@
 // Command av-mask: see `av-mask --help`. The tool lives in package cli, so tests
-// drive it with their own streams; main only wires the process to it.
+// drive it with their own streams; main only hands it the process.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "avsync/pkg/cli"
 
-	"avsync/pkg/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// A closed stdout becomes an EPIPE error the tool handles, not a kill.
-	signal.Ignore(syscall.SIGPIPE)
-	code := cli.MaskMain(ctx, os.Args, cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Exit(cli.MaskMain) }

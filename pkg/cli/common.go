@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -172,3 +174,14 @@ func progressFlag() *ucli.StringFlag {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// Exit runs a tool as a process: SIGINT/SIGTERM cancel its context, a closed
+// stdout becomes an EPIPE error the tool handles rather than a kill, and the
+// tool's code is the process's exit code.
+func Exit(tool func(context.Context, []string, Streams) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	signal.Ignore(syscall.SIGPIPE)
+	code := tool(ctx, os.Args, Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	stop()
+	os.Exit(code)
+}

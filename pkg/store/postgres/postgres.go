@@ -20,6 +20,7 @@ import (
 
 	"avsync/pkg/record"
 	"avsync/pkg/store"
+	"avsync/pkg/store/sqlschema"
 	"avsync/pkg/watermark"
 )
 
@@ -31,64 +32,8 @@ func init() {
 // migrationLock is the advisory lock key that serialises migrations.
 const migrationLock = 0x61767379_6e63 // "avsync"
 
-var migrations = []string{
-	`CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-	CREATE TABLE sessions (
-		org_id TEXT NOT NULL, id TEXT NOT NULL,
-		project TEXT NOT NULL, machine TEXT NOT NULL, agent TEXT NOT NULL,
-		first_message TEXT NOT NULL, display_name TEXT NOT NULL,
-		started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
-		message_count BIGINT NOT NULL, user_message_count BIGINT NOT NULL,
-		parent_session_id TEXT NOT NULL, relationship_type TEXT NOT NULL,
-		created_at TEXT NOT NULL, file_hash TEXT NOT NULL,
-		total_output_tokens BIGINT NOT NULL, peak_context_tokens BIGINT NOT NULL,
-		deleted_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, machine, id));
-	CREATE TABLE messages (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL, ordinal BIGINT NOT NULL,
-		role TEXT NOT NULL, content TEXT NOT NULL, thinking TEXT NOT NULL,
-		"timestamp" TEXT NOT NULL, has_thinking BOOLEAN NOT NULL, has_tool_use BOOLEAN NOT NULL,
-		content_length BIGINT NOT NULL, model TEXT NOT NULL, token_usage TEXT NOT NULL,
-		context_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, is_system BOOLEAN NOT NULL,
-		PRIMARY KEY (org_id, machine, session_id, ordinal));
-	CREATE TABLE tool_calls (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
-		message_ordinal BIGINT NOT NULL, call_index BIGINT NOT NULL,
-		tool_use_id TEXT NOT NULL, tool_name TEXT NOT NULL, category TEXT NOT NULL,
-		input_json TEXT NOT NULL, skill_name TEXT NOT NULL,
-		result_content TEXT, result_content_length BIGINT,
-		subagent_session_id TEXT NOT NULL,
-		PRIMARY KEY (org_id, machine, session_id, message_ordinal, call_index));
-	CREATE TABLE sync_watermarks (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
-		file_hash TEXT NOT NULL, last_ordinal BIGINT NOT NULL, resend_from BIGINT NOT NULL,
-		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
-		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, machine, session_id));`,
-	`ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
-	ALTER TABLE sessions ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
-	ALTER TABLE sessions ADD COLUMN project_id TEXT NOT NULL DEFAULT '';
-	ALTER TABLE sessions ADD COLUMN project_name TEXT NOT NULL DEFAULT '';
-	CREATE TABLE git_links (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
-		commit_sha TEXT NOT NULL, pr_url TEXT NOT NULL,
-		message_ordinal BIGINT NOT NULL, link_type TEXT NOT NULL, confidence TEXT NOT NULL,
-		PRIMARY KEY (org_id, machine, session_id, commit_sha, pr_url));
-	CREATE INDEX git_links_commit ON git_links (commit_sha);
-	CREATE INDEX git_links_pr ON git_links (pr_url);
-	CREATE TABLE session_stars (
-		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
-		created_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, reporter, user_id, session_id));
-	CREATE TABLE message_pins (
-		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
-		ordinal BIGINT NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, reporter, user_id, session_id, ordinal));
-	CREATE TABLE session_deletes (
-		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
-		machine TEXT NOT NULL, deleted_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, reporter, user_id, session_id));`,
-}
+// migrations are the shared SQL tables with PostgreSQL's types.
+var migrations = sqlschema.Migrations("BIGINT", "BOOLEAN")
 
 var (
 	messageCols = []string{"org_id", "machine", "session_id", "ordinal", "role", "content", "thinking", "timestamp",
@@ -292,28 +237,15 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 			return err
 		}
 	}
-	_, err := b.tx.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	_, err := b.tx.Exec(ctx, `INSERT INTO sessions (`+sqlschema.SessionColumns+`)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)
-		ON CONFLICT (org_id, machine, id) DO UPDATE SET `+sessionUpdate,
+		ON CONFLICT (org_id, machine, id) DO UPDATE SET `+sqlschema.SessionUpdate,
 		b.s.org, s.ID, clean(s.Project), b.machine, clean(s.Agent), clean(s.FirstMessage), clean(s.DisplayName),
 		clean(s.StartedAt), clean(s.EndedAt), s.MessageCount, s.UserMessageCount, clean(s.ParentSessionID),
 		clean(s.RelationshipType), clean(s.CreatedAt), clean(s.FileHash), s.TotalOutputTokens, s.PeakContextTokens,
 		clean(s.DeletedAt), clean(s.UserID), clean(s.UserName), clean(s.ProjectID), clean(s.ProjectName))
 	return err
 }
-
-const (
-	sessionColumns = "org_id, id, project, machine, agent, first_message, display_name, started_at, ended_at, message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash, total_output_tokens, peak_context_tokens, deleted_at, user_id, user_name, project_id, project_name"
-	sessionUpdate  = `project=excluded.project,
-		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
-		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
-		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
-		relationship_type=excluded.relationship_type, created_at=excluded.created_at,
-		file_hash=excluded.file_hash, total_output_tokens=excluded.total_output_tokens,
-		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at,
-		user_id=excluded.user_id, user_name=excluded.user_name, project_id=excluded.project_id,
-		project_name=excluded.project_name`
-)
 
 func (b *batch) PutLink(ctx context.Context, l store.Link) error {
 	_, err := b.tx.Exec(ctx, `INSERT INTO git_links VALUES ($1,$2,$3,$4,$5,$6,$7,$8)

@@ -19,6 +19,7 @@ import (
 
 	"avsync/pkg/record"
 	"avsync/pkg/store"
+	"avsync/pkg/store/sqlschema"
 	"avsync/pkg/watermark"
 )
 
@@ -26,64 +27,8 @@ func init() { store.Register("sqlite", Open) }
 
 // migrations are applied in order, each once; their index+1 is the version.
 // Append new ones; never edit an applied one.
-var migrations = []string{
-	`CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-	CREATE TABLE sessions (
-		org_id TEXT NOT NULL, id TEXT NOT NULL,
-		project TEXT NOT NULL, machine TEXT NOT NULL, agent TEXT NOT NULL,
-		first_message TEXT NOT NULL, display_name TEXT NOT NULL,
-		started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
-		message_count INTEGER NOT NULL, user_message_count INTEGER NOT NULL,
-		parent_session_id TEXT NOT NULL, relationship_type TEXT NOT NULL,
-		created_at TEXT NOT NULL, file_hash TEXT NOT NULL,
-		total_output_tokens INTEGER NOT NULL, peak_context_tokens INTEGER NOT NULL,
-		deleted_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, machine, id));
-	CREATE TABLE messages (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
-		role TEXT NOT NULL, content TEXT NOT NULL, thinking TEXT NOT NULL,
-		timestamp TEXT NOT NULL, has_thinking INTEGER NOT NULL, has_tool_use INTEGER NOT NULL,
-		content_length INTEGER NOT NULL, model TEXT NOT NULL, token_usage TEXT NOT NULL,
-		context_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, is_system INTEGER NOT NULL,
-		PRIMARY KEY (org_id, machine, session_id, ordinal));
-	CREATE TABLE tool_calls (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
-		message_ordinal INTEGER NOT NULL, call_index INTEGER NOT NULL,
-		tool_use_id TEXT NOT NULL, tool_name TEXT NOT NULL, category TEXT NOT NULL,
-		input_json TEXT NOT NULL, skill_name TEXT NOT NULL,
-		result_content TEXT, result_content_length INTEGER,
-		subagent_session_id TEXT NOT NULL,
-		PRIMARY KEY (org_id, machine, session_id, message_ordinal, call_index));
-	CREATE TABLE sync_watermarks (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
-		file_hash TEXT NOT NULL, last_ordinal INTEGER NOT NULL, resend_from INTEGER NOT NULL,
-		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
-		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, machine, session_id));`,
-	`ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
-	ALTER TABLE sessions ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
-	ALTER TABLE sessions ADD COLUMN project_id TEXT NOT NULL DEFAULT '';
-	ALTER TABLE sessions ADD COLUMN project_name TEXT NOT NULL DEFAULT '';
-	CREATE TABLE git_links (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
-		commit_sha TEXT NOT NULL, pr_url TEXT NOT NULL,
-		message_ordinal INTEGER NOT NULL, link_type TEXT NOT NULL, confidence TEXT NOT NULL,
-		PRIMARY KEY (org_id, machine, session_id, commit_sha, pr_url));
-	CREATE INDEX git_links_commit ON git_links (commit_sha);
-	CREATE INDEX git_links_pr ON git_links (pr_url);
-	CREATE TABLE session_stars (
-		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
-		created_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, reporter, user_id, session_id));
-	CREATE TABLE message_pins (
-		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
-		ordinal INTEGER NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, reporter, user_id, session_id, ordinal));
-	CREATE TABLE session_deletes (
-		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
-		machine TEXT NOT NULL, deleted_at TEXT NOT NULL,
-		PRIMARY KEY (org_id, reporter, user_id, session_id));`,
-}
+// migrations are the shared SQL tables with SQLite's types (booleans are 0/1).
+var migrations = sqlschema.Migrations("INTEGER", "INTEGER")
 
 // Store is an open SQLite store.
 type Store struct {
@@ -285,28 +230,15 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 			}
 		}
 	}
-	_, err := b.tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+	_, err := b.tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlschema.SessionColumns+`)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (org_id, machine, id) DO UPDATE SET `+sessionUpdate,
+		ON CONFLICT (org_id, machine, id) DO UPDATE SET `+sqlschema.SessionUpdate,
 		b.org, s.ID, s.Project, s.Machine, s.Agent, s.FirstMessage, s.DisplayName, s.StartedAt, s.EndedAt,
 		s.MessageCount, s.UserMessageCount, s.ParentSessionID, s.RelationshipType, s.CreatedAt,
 		s.FileHash, s.TotalOutputTokens, s.PeakContextTokens, s.DeletedAt, s.UserID, s.UserName,
 		s.ProjectID, s.ProjectName)
 	return err
 }
-
-const (
-	sessionColumns = "org_id, id, project, machine, agent, first_message, display_name, started_at, ended_at, message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash, total_output_tokens, peak_context_tokens, deleted_at, user_id, user_name, project_id, project_name"
-	sessionUpdate  = `project=excluded.project,
-		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
-		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
-		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
-		relationship_type=excluded.relationship_type, created_at=excluded.created_at,
-		file_hash=excluded.file_hash, total_output_tokens=excluded.total_output_tokens,
-		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at,
-		user_id=excluded.user_id, user_name=excluded.user_name, project_id=excluded.project_id,
-		project_name=excluded.project_name`
-)
 
 func (b *batch) PutLink(ctx context.Context, l store.Link) error {
 	_, err := b.tx.ExecContext(ctx, `INSERT INTO git_links VALUES (?,?,?,?,?,?,?,?)

@@ -1,0 +1,90 @@
+// Package sqlschema holds the tables of the SQL stores, SQLite and
+// PostgreSQL, in one place, so both keep the same tables and columns. Each
+// store fills in its dialect's integer and boolean types.
+package sqlschema
+
+import "strings"
+
+// Migrations returns the numbered migrations (index+1 is the version) for a
+// dialect. Append new ones; never edit one a store may have applied.
+func Migrations(intType, boolType string) []string {
+	r := strings.NewReplacer("{int}", intType, "{bool}", boolType)
+	out := make([]string, len(migrations))
+	for i, m := range migrations {
+		out[i] = r.Replace(m)
+	}
+	return out
+}
+
+var migrations = []string{
+	`CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+	CREATE TABLE sessions (
+		org_id TEXT NOT NULL, id TEXT NOT NULL,
+		project TEXT NOT NULL, machine TEXT NOT NULL, agent TEXT NOT NULL,
+		first_message TEXT NOT NULL, display_name TEXT NOT NULL,
+		started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
+		message_count {int} NOT NULL, user_message_count {int} NOT NULL,
+		parent_session_id TEXT NOT NULL, relationship_type TEXT NOT NULL,
+		created_at TEXT NOT NULL, file_hash TEXT NOT NULL,
+		total_output_tokens {int} NOT NULL, peak_context_tokens {int} NOT NULL,
+		deleted_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, machine, id));
+	CREATE TABLE messages (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL, ordinal {int} NOT NULL,
+		role TEXT NOT NULL, content TEXT NOT NULL, thinking TEXT NOT NULL,
+		"timestamp" TEXT NOT NULL, has_thinking {bool} NOT NULL, has_tool_use {bool} NOT NULL,
+		content_length {int} NOT NULL, model TEXT NOT NULL, token_usage TEXT NOT NULL,
+		context_tokens {int} NOT NULL, output_tokens {int} NOT NULL, is_system {bool} NOT NULL,
+		PRIMARY KEY (org_id, machine, session_id, ordinal));
+	CREATE TABLE tool_calls (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
+		message_ordinal {int} NOT NULL, call_index {int} NOT NULL,
+		tool_use_id TEXT NOT NULL, tool_name TEXT NOT NULL, category TEXT NOT NULL,
+		input_json TEXT NOT NULL, skill_name TEXT NOT NULL,
+		result_content TEXT, result_content_length {int},
+		subagent_session_id TEXT NOT NULL,
+		PRIMARY KEY (org_id, machine, session_id, message_ordinal, call_index));
+	CREATE TABLE sync_watermarks (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
+		file_hash TEXT NOT NULL, last_ordinal {int} NOT NULL, resend_from {int} NOT NULL,
+		fingerprint TEXT NOT NULL, header_digest TEXT NOT NULL,
+		read_at TEXT NOT NULL, synced_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, machine, session_id));`,
+	`ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN project_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN project_name TEXT NOT NULL DEFAULT '';
+	CREATE TABLE git_links (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
+		commit_sha TEXT NOT NULL, pr_url TEXT NOT NULL,
+		message_ordinal {int} NOT NULL, link_type TEXT NOT NULL, confidence TEXT NOT NULL,
+		PRIMARY KEY (org_id, machine, session_id, commit_sha, pr_url));
+	CREATE INDEX git_links_commit ON git_links (commit_sha);
+	CREATE INDEX git_links_pr ON git_links (pr_url);
+	CREATE TABLE session_stars (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id));
+	CREATE TABLE message_pins (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		ordinal {int} NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id, ordinal));
+	CREATE TABLE session_deletes (
+		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+		machine TEXT NOT NULL, deleted_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, reporter, user_id, session_id));`,
+}
+
+// The sessions upsert, shared by both stores.
+const (
+	SessionColumns = "org_id, id, project, machine, agent, first_message, display_name, started_at, ended_at, message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash, total_output_tokens, peak_context_tokens, deleted_at, user_id, user_name, project_id, project_name"
+	SessionUpdate  = `project=excluded.project,
+		agent=excluded.agent, first_message=excluded.first_message, display_name=excluded.display_name,
+		started_at=excluded.started_at, ended_at=excluded.ended_at, message_count=excluded.message_count,
+		user_message_count=excluded.user_message_count, parent_session_id=excluded.parent_session_id,
+		relationship_type=excluded.relationship_type, created_at=excluded.created_at,
+		file_hash=excluded.file_hash, total_output_tokens=excluded.total_output_tokens,
+		peak_context_tokens=excluded.peak_context_tokens, deleted_at=excluded.deleted_at,
+		user_id=excluded.user_id, user_name=excluded.user_name, project_id=excluded.project_id,
+		project_name=excluded.project_name`
+)
