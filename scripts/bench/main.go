@@ -564,9 +564,8 @@ func daemonBench(dir, bin, template string, changes int) error {
 	return nil
 }
 
-// postgresBench syncs the generated database in full into PostgreSQL (a
-// throwaway cluster in the bench folder, or AVSYNC_PG_URL), then times
-// no-change cycles against it.
+// postgresBench syncs the generated database into PostgreSQL: a throwaway
+// cluster in the bench folder, or AVSYNC_PG_URL; a fresh schema per run.
 func postgresBench(dir, bin, src string, runs int) error {
 	url := os.Getenv("AVSYNC_PG_URL")
 	if url == "" {
@@ -580,48 +579,14 @@ func postgresBench(dir, bin, src string, runs int) error {
 		defer exec.Command("scripts/pg-cluster", "stop", abs).Run()
 		url = strings.TrimSpace(string(out))
 	}
-	_, _, _, textMB, err := describe(src)
-	if err != nil {
-		return err
-	}
-	var full []time.Duration
-	var rss [3]int64
-	var env []string
-	for i := 0; i < runs; i++ {
-		schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
-		env = append(freshEnv(dir, src), "AV_STORE="+url, "AV_PG_SCHEMA="+schema)
-		d, peak, err := syncOnce(bin, env)
-		if err != nil {
-			return err
-		}
-		full = append(full, d)
-		for j := range rss {
-			rss[j] = max(rss[j], peak[j])
-		}
-	}
-	var idle []time.Duration
-	for i := 0; i < 10; i++ {
-		d, _, err := syncOnce(bin, env)
-		if err != nil {
-			return err
-		}
-		idle = append(idle, d)
-	}
-	f, n := median(full), median(idle)
-	fmt.Printf("\nPostgreSQL 15 store (local throwaway cluster, fsync off)\n\n")
-	header()
-	row(fmt.Sprintf("full sync into PostgreSQL (%d runs)", runs), secs(f), "", true)
-	row("full sync throughput (text)", fmt.Sprintf("%.1f MB/s", textMB/f.Seconds()), ">= 15 MB/s", textMB/f.Seconds() >= 15)
-	row("no-change cycle against PostgreSQL (10 runs)", fmt.Sprintf("%d ms", n.Milliseconds()), "< 100 ms", n < 100*time.Millisecond)
-	for i, name := range []string{"av-read", "av-mask", "av-write"} {
-		row("peak RSS "+name+" (PostgreSQL sync)", fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
-	}
-	return nil
+	return storeBench(dir, bin, src, runs, "PostgreSQL 15 store (local throwaway cluster, fsync off)", "PostgreSQL",
+		func() []string {
+			return []string{"AV_STORE=" + url, fmt.Sprintf("AV_PG_SCHEMA=bench_%d", time.Now().UnixNano())}
+		}, 15, 100*time.Millisecond)
 }
 
-// clickhouseBench syncs the generated database in full into ClickHouse (a
-// throwaway server in the bench folder, or AVSYNC_CH_URL), then times
-// no-change cycles against it.
+// clickhouseBench syncs it into ClickHouse: a throwaway server in the bench
+// folder, or AVSYNC_CH_URL; a fresh database per run.
 func clickhouseBench(dir, bin, src string, runs int) error {
 	base := os.Getenv("AVSYNC_CH_URL")
 	if base == "" {
@@ -633,6 +598,16 @@ func clickhouseBench(dir, bin, src string, runs int) error {
 		defer exec.Command("scripts/ch-server", "stop", abs).Run()
 		base = strings.TrimSpace(string(out))
 	}
+	return storeBench(dir, bin, src, runs, "ClickHouse store (local throwaway server)", "ClickHouse",
+		func() []string {
+			return []string{"AV_STORE=" + strings.TrimSuffix(base, "/avsync_test") + fmt.Sprintf("/bench_%d", time.Now().UnixNano())}
+		}, 0, 0)
+}
+
+// storeBench syncs the database in full into a fresh store of a networked
+// backend per run (freshStore gives its environment), then times no-change
+// cycles. minMBps and maxIdle are the targets (0: none).
+func storeBench(dir, bin, src string, runs int, title, name string, freshStore func() []string, minMBps float64, maxIdle time.Duration) error {
 	_, _, _, textMB, err := describe(src)
 	if err != nil {
 		return err
@@ -641,8 +616,7 @@ func clickhouseBench(dir, bin, src string, runs int) error {
 	var rss [3]int64
 	var env []string
 	for i := 0; i < runs; i++ {
-		store := strings.TrimSuffix(base, "/avsync_test") + fmt.Sprintf("/bench_%d", time.Now().UnixNano())
-		env = append(freshEnv(dir, src), "AV_STORE="+store)
+		env = append(freshEnv(dir, src), freshStore()...)
 		d, peak, err := syncOnce(bin, env)
 		if err != nil {
 			return err
@@ -661,13 +635,21 @@ func clickhouseBench(dir, bin, src string, runs int) error {
 		idle = append(idle, d)
 	}
 	f, n := median(full), median(idle)
-	fmt.Printf("\nClickHouse store (local throwaway server)\n\n")
+	mbps := textMB / f.Seconds()
+	mbTarget, idleTarget := "", ""
+	if minMBps > 0 {
+		mbTarget = fmt.Sprintf(">= %.0f MB/s", minMBps)
+	}
+	if maxIdle > 0 {
+		idleTarget = fmt.Sprintf("< %d ms", maxIdle.Milliseconds())
+	}
+	fmt.Printf("\n%s\n\n", title)
 	header()
-	row(fmt.Sprintf("full sync into ClickHouse (%d runs)", runs), secs(f), "", true)
-	row("full sync throughput (text)", fmt.Sprintf("%.1f MB/s", textMB/f.Seconds()), "", true)
-	row("no-change cycle against ClickHouse (10 runs)", fmt.Sprintf("%d ms", n.Milliseconds()), "", true)
-	for i, name := range []string{"av-read", "av-mask", "av-write"} {
-		row("peak RSS "+name+" (ClickHouse sync)", fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
+	row(fmt.Sprintf("full sync into %s (%d runs)", name, runs), secs(f), "", true)
+	row("full sync throughput (text)", fmt.Sprintf("%.1f MB/s", mbps), mbTarget, mbps >= minMBps)
+	row(fmt.Sprintf("no-change cycle against %s (10 runs)", name), fmt.Sprintf("%d ms", n.Milliseconds()), idleTarget, maxIdle == 0 || n < maxIdle)
+	for i, tool := range []string{"av-read", "av-mask", "av-write"} {
+		row(fmt.Sprintf("peak RSS %s (%s sync)", tool, name), fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
 	}
 	return nil
 }
