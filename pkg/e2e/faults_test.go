@@ -23,6 +23,7 @@ func TestStateBoundToStore(t *testing.T) {
 
 	for _, how := range []string{"another store", "wiped store"} {
 		t.Run(how, func(t *testing.T) {
+			e.forgetStore()
 			if how == "another store" {
 				e.store = filepath.Join(e.dir, "other-"+strings.ReplaceAll(how, " ", "-")+".db")
 			} else {
@@ -54,6 +55,7 @@ func TestStaleAppendIsNotApplied(t *testing.T) {
 	copyFile(t, e.store, backup) // av-write checkpoints on close: the file is whole
 	e.useFixture("small-march-2.db")
 	e.sync()
+	e.forgetStore()
 	copyFile(t, backup, e.store)
 	os.Remove(e.store + "-wal")
 	os.Remove(e.store + "-shm")

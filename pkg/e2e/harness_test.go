@@ -57,6 +57,7 @@ type env struct {
 	chURL   string // clickhouse: the test server (the test's database is schema)
 	schema  string
 	machine string // what av-read names agentsview's "local" machine
+	db      *sql.DB // the store, opened once for reading
 }
 
 func newEnv(t *testing.T, fixture string) *env { return newEnvOn(t, "sqlite", fixture) }
@@ -143,11 +144,23 @@ func (e *env) storeURL() string {
 	return "sqlite://" + e.store
 }
 
+// forgetStore drops the cached handle: the test swapped or wiped the store.
+func (e *env) forgetStore() {
+	if e.db != nil {
+		e.db.Close()
+		e.db = nil
+	}
+}
+
 // storeDB opens the store for reading.
 func (e *env) storeDB() *sql.DB {
 	e.t.Helper()
+	if e.db != nil {
+		return e.db
+	}
 	if e.backend != "postgres" {
-		return openDB(e.t, e.store, true)
+		e.db = openDB(e.t, e.store, true)
+		return e.db
 	}
 	sep := "?"
 	if strings.Contains(e.pgURL, "?") {
@@ -158,6 +171,7 @@ func (e *env) storeDB() *sql.DB {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { db.Close() })
+	e.db = db
 	return db
 }
 
@@ -615,3 +629,5 @@ func (e *env) syncExpect(want int64, why string, readArgs ...string) writeOutput
 	}
 	return out
 }
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"avsync/pkg/gen"
+)
+
+// crashRounds is how many kills TestCrashConsistency makes (AVSYNC_CRASH_ROUNDS).
+func crashRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("AVSYNC_CRASH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 20
+}
+
+// TestCrashConsistency: a sync of a few hundred sessions is killed with
+// SIGKILL at random instants, each time in a random stage, while another
+// process keeps committing new messages and growing replies the way
+// agentsview does. After every kill the state is never ahead of the store;
+// after the last, one clean run leaves the store equal to the source.
+func TestCrashConsistency(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		if err := gen.Generate(ctx(t), filepath.Join("testdata", "small-august.db"), e.src,
+			gen.Spec{Sessions: 300, MessagesPerSession: 30, AvgMessageBytes: 800, Seed: 17}); err != nil {
+			t.Fatal(err)
+		}
+		stop := appendLikeAgentsview(t, e.src)
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+		rounds, hits := crashRounds(), 0
+		for round := 0; round < rounds; round++ {
+			stage := rng.IntN(3)
+			full := rng.IntN(3) > 0 // mostly re-send everything: long runs to kill
+			after := time.Duration(5+rng.IntN(150)) * time.Millisecond
+			hit := e.killPipelineStage(stage, after, full)
+			if hit {
+				hits++
+			}
+			t.Logf("round %d: %s after %s (full %v, mid-run %v)", round+1, []string{"av-read", "av-mask", "av-write"}[stage], after, full, hit)
+			e.requireStateNotAheadOfStore()
+		}
+		if hits < rounds/2 {
+			t.Fatalf("only %d of %d kills landed while the pipeline ran: the test proves little", hits, rounds)
+		}
+		stop()
+		e.sync()
+		e.requireStoreEqualsSource()
+	})
+}
+
+// killPipelineStage runs av-read | av-mask | av-write (small batches) and
+// SIGKILLs one stage after a while; the others end on their own (EOF,
+// EPIPE). It tells whether the kill found the stage still running.
+func (e *env) killPipelineStage(stage int, after time.Duration, full bool) bool {
+	e.t.Helper()
+	names := []string{"av-read", "av-mask", "av-write"}
+	args := [][]string{nil, nil, {"--batch-sessions", "5"}}
+	if full {
+		args[0] = []string{"--full"}
+	}
+	var cmds []*exec.Cmd
+	for i, n := range names {
+		c := exec.Command(filepath.Join(binDir, n), args[i]...)
+		c.Env = e.environ()
+		cmds = append(cmds, c)
+	}
+	r1, w1, _ := os.Pipe()
+	r2, w2, _ := os.Pipe()
+	cmds[0].Stdout, cmds[1].Stdin = w1, r1
+	cmds[1].Stdout, cmds[2].Stdin = w2, r2
+	for _, c := range cmds {
+		if err := c.Start(); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	for _, f := range []*os.File{r1, w1, r2, w2} {
+		f.Close()
+	}
+	time.Sleep(after)
+	hit := cmds[stage].Process.Signal(syscall.SIGKILL) == nil
+	for _, c := range cmds {
+		c.Wait()
+	}
+	if ws, ok := cmds[stage].ProcessState.Sys().(syscall.WaitStatus); hit && !(ok && ws.Signaled()) {
+		hit = false // it had finished; the signal found a zombie
+	}
+	return hit
+}
+
+// requireStateNotAheadOfStore: every session the state says is synced is in
+// the store with that read or a newer one. (The store may be ahead: a kill
+// between a commit and the state save; the next run repairs that.)
+func (e *env) requireStateNotAheadOfStore() {
+	e.t.Helper()
+	if !exists(e.state) {
+		return
+	}
+	var st struct {
+		Sessions map[string]struct {
+			ReadAt string `json:"read_at"`
+		}
+	}
+	data, err := os.ReadFile(e.state)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := jsonUnmarshal(data, &st); err != nil {
+		e.t.Fatalf("the state is not whole after a kill: %v", err)
+	}
+	store := map[string]time.Time{}
+	for _, r := range textColumn(e.t, e.storeDB(), "SELECT session_id || ' ' || read_at FROM sync_watermarks") {
+		var id, at string
+		fmt.Sscan(r, &id, &at)
+		store[id], _ = time.Parse(time.RFC3339Nano, at)
+	}
+	for id, w := range st.Sessions {
+		at, _ := time.Parse(time.RFC3339Nano, w.ReadAt)
+		if s, ok := store[id]; !ok || s.Before(at) {
+			e.t.Fatalf("the state is ahead of the store for session %s: state read %s, store %v", id, w.ReadAt, store[id])
+		}
+	}
+}
+
+// appendLikeAgentsview keeps committing to the source from another process's
+// point of view (its own connection, WAL transactions): new messages with
+// the session's file_hash and counts updated, and now and then the last
+// message growing in place. It returns a func that stops it.
+func appendLikeAgentsview(t *testing.T, path string) func() {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(7, 7))
+		for n := 0; ctx.Err() == nil; n++ {
+			var id string
+			if err := db.QueryRow("SELECT id FROM sessions ORDER BY id LIMIT 1 OFFSET ?", rng.IntN(300)).Scan(&id); err != nil {
+				continue
+			}
+			tx, err := db.Begin()
+			if err != nil {
+				continue
+			}
+			text := fmt.Sprintf("appended while syncing, #%d", n)
+			if n%4 == 3 { // a reply growing in place
+				tx.Exec(`UPDATE messages SET content = content || ?, content_length = content_length + ?
+					WHERE session_id = ? AND ordinal = (SELECT MAX(ordinal) FROM messages WHERE session_id = ?)`,
+					" (more)", len(" (more)"), id, id)
+			} else {
+				tx.Exec(`INSERT INTO messages (session_id, ordinal, role, content, content_length)
+					SELECT ?, MAX(ordinal) + 1, 'assistant', ?, ? FROM messages WHERE session_id = ?`, id, text, len(text), id)
+			}
+			tx.Exec(`UPDATE sessions SET file_hash = ?, message_count = (SELECT COUNT(*) FROM messages WHERE session_id = ?)
+				WHERE id = ?`, fmt.Sprintf("h%d", n), id, id)
+			tx.Commit()
+			time.Sleep(time.Duration(5+rng.IntN(30)) * time.Millisecond)
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		db.Close()
+	}
+}
