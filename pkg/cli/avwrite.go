@@ -147,6 +147,9 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	if err := out.Write(&sum); err == nil {
 		out.Flush()
 	}
+	if sum.InvalidUTF8 > 0 {
+		log.Printf("%d lines held invalid UTF-8: stored with U+FFFD in place of the bad bytes", sum.InvalidUTF8)
+	}
 	if !quiet || runErr != nil {
 		log.Printf("%d sessions synced, %d skipped (already stored), %d failed; %d messages, %d tool calls; %d bad lines; %d ms",
 			sum.SessionsSynced, sum.SessionsSkipped, sum.SessionsFailed, sum.Messages, sum.ToolCalls, sum.BadLines, sum.DurationMS)

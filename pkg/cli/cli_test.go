@@ -114,6 +114,17 @@ func TestWriteBadInput(t *testing.T) {
 			exitcode.BadInput, []string{"stream ended before its session_end", last}, []string{last}, groups - 1},
 		{"corrupt header", func(l []string) []string { h := lineOf(l, 1, "session"); l[h] = l[h][:40]; return l },
 			exitcode.BadInput, []string{"stdin:" + itoa(lineOf(base, 1, "session")+1) + ":", "invalid json", "group discarded"}, []string{second}, groups - 1},
+		{"deeply nested unknown field", func(l []string) []string {
+			l[msgLine] = strings.Replace(l[msgLine], `{"kind":"message",`, `{"kind":"message","deep":`+strings.Repeat("[", 20000)+strings.Repeat("]", 20000)+`,`, 1)
+			return l
+		}, exitcode.BadInput, []string{"stdin:" + itoa(msgLine+1) + ":", second}, []string{second}, groups - 1},
+		{"duplicated record", func(l []string) []string {
+			return append(l[:msgLine+1:msgLine+1], append([]string{l[msgLine]}, l[msgLine+1:]...)...)
+		}, exitcode.BadInput, []string{"incomplete group", second}, []string{second}, groups - 1},
+		{"group without session header", func(l []string) []string {
+			h := lineOf(l, 1, "session")
+			return append(l[:h:h], l[h+1:]...)
+		}, exitcode.BadInput, []string{"outside a session group"}, []string{second}, groups - 1},
 		{"record outside a group", func(l []string) []string { return append([]string{l[msgLine]}, l...) },
 			exitcode.BadInput, []string{"stdin:1:", "outside a session group"}, nil, groups},
 		{"unmasked", func(l []string) []string {
@@ -161,6 +172,27 @@ func TestWriteBadInput(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestInvalidUTF8IsStoredAndCounted: bytes that are not UTF-8 are stored as
+// U+FFFD, and the summary counts the lines that held them.
+func TestInvalidUTF8IsStoredAndCounted(t *testing.T) {
+	base := maskedStream(t)
+	i := lineOf(base, 0, "message")
+	base[i] = strings.Replace(base[i], `"content":"`, "\"content\":\"bad \xff\xfe bytes ", 1)
+	dir := t.TempDir()
+	storePath := filepath.Join(dir, "store.db")
+	got := runTool(t, WriteMain, strings.Join(base, "\n")+"\n", "--store", "sqlite://"+storePath, "--state", filepath.Join(dir, "s.json"))
+	if got.code != 0 || !strings.Contains(got.stdout, `"invalid_utf8_lines":1`) || !strings.Contains(got.stderr, "U+FFFD") {
+		t.Fatalf("exit %d\n%s\n%s", got.code, got.stdout, got.stderr)
+	}
+	db, _ := sql.Open("sqlite", "file:"+storePath+"?mode=ro")
+	defer db.Close()
+	var n int
+	db.QueryRow("SELECT COUNT(*) FROM messages WHERE content LIKE 'bad \uFFFD\uFFFD bytes %'").Scan(&n)
+	if n != 1 {
+		t.Fatal("the message with invalid UTF-8 was not stored with replacement characters")
+	}
+}
 
 // TestWriteLocked: a second writer fails at once, naming the holder.
 func TestWriteLocked(t *testing.T) {

@@ -56,7 +56,7 @@ type env struct {
 	pgURL   string // postgres: the test cluster, with the test's own schema
 	chURL   string // clickhouse: the test server (the test's database is schema)
 	schema  string
-	machine string // what av-read names agentsview's "local" machine
+	machine string  // what av-read names agentsview's "local" machine
 	db      *sql.DB // the store, opened once for reading
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"avsync/pkg/exitcode"
 	"avsync/pkg/gitlinks"
@@ -170,6 +171,10 @@ func (w *Writer) loop(ctx context.Context) error {
 }
 
 func (w *Writer) handle(ctx context.Context, line []byte) error {
+	if !utf8.Valid(line) {
+		// Decoding stores each invalid byte as U+FFFD; say how often.
+		w.sum.InvalidUTF8++
+	}
 	kind, err := record.KindOf(line)
 	if err != nil {
 		return w.badLine(ctx, "", err)
@@ -293,7 +298,10 @@ func (w *Writer) row(ctx context.Context, kind, sessionID string, stamp *record.
 	g := w.grp
 	switch {
 	case g == nil:
-		return w.badLine(ctx, sessionID, fmt.Errorf("%s outside a session group (no session record before it)", kind))
+		err := w.badLine(ctx, sessionID, fmt.Errorf("%s outside a session group (no session record before it): its group is discarded", kind))
+		// The rest of this headless group goes quietly, up to its session_end.
+		w.grp = &group{session: record.Session{ID: sessionID}, line: w.in.Line(), skip: true}
+		return err
 	case g.skip:
 		return nil
 	case sessionID != g.session.ID:

@@ -210,5 +210,6 @@ type Summary struct {
 	Deletes         int64  `json:"deletes"`
 	Purged          int64  `json:"sessions_purged"`
 	BadLines        int64  `json:"bad_lines"`
+	InvalidUTF8     int64  `json:"invalid_utf8_lines"` // stored with U+FFFD for the bad bytes
 	DurationMS      int64  `json:"duration_ms"`
 }
