@@ -3,6 +3,7 @@ package e2e
 import (
 	"database/sql"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,4 +120,42 @@ func TestSourceReplacedOrDeletedMidRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStoreDiskFull: the store's disk fills up mid-sync. av-write stops with
+// exit 5 naming the cause, the state is not ahead of what was committed, and
+// once there is room one run completes the store.
+func TestStoreDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root and must mount the tmpfs this test fills")
+		}
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	e := newEnv(t, "small-august.db")
+	disk := filepath.Join(e.dir, "disk")
+	os.MkdirAll(disk, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk).CombinedOutput(); err != nil {
+		t.Fatalf("mount a 1 MB tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { e.forgetStore(); exec.Command("umount", "-l", disk).Run() })
+	e.store = filepath.Join(disk, "store.db")
+	if err := gen.Generate(ctx(t), filepath.Join("testdata", "small-august.db"), e.src,
+		gen.Spec{Sessions: 120, MessagesPerSession: 20, AvgMessageBytes: 1500, Seed: 8}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.sh("av-read | av-mask | av-write --batch-sessions 10")
+	if r.code != 5 || !strings.Contains(r.stderr, "full") {
+		t.Fatalf("disk full: exit %d\n%s", r.code, r.stderr)
+	}
+	if strings.Count(r.stderr, "\n") > 8 {
+		t.Fatalf("a full disk should stop the run, not fail session after session:\n%s", r.stderr)
+	}
+	e.requireStateNotAheadOfStore()
+	if out, err := exec.Command("mount", "-o", "remount,size=64m", disk).CombinedOutput(); err != nil {
+		t.Fatalf("grow the tmpfs: %v %s", err, out)
+	}
+	e.forgetStore()
+	e.sync()
+	e.requireStoreEqualsSource()
 }

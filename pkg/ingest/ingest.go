@@ -564,6 +564,21 @@ func (w *Writer) storeFailure(ctx context.Context, err error) error {
 		return errInterrupted
 	}
 	id := w.groupID()
+	var unavailable *store.Error
+	if errors.As(err, &unavailable) {
+		// The store itself failed (disk full, connection lost): nothing of
+		// this batch can land, and nothing after it.
+		if w.grp != nil && !w.grp.skip {
+			w.emitError(id, w.grp.session.Mode, fmt.Errorf("not stored: %v", err))
+		}
+		for _, c := range w.pending {
+			w.emitError(c.id, c.result.Mode, fmt.Errorf("not stored: %v", err))
+		}
+		w.pending = nil
+		w.batch.Rollback()
+		w.batch = nil
+		return exitcode.Wrap(exitcode.Store, fmt.Errorf("session %s: %w (the watermark did not move)", id, err))
+	}
 	w.failGroup(ctx, fmt.Errorf("session %s: store refused a write: %v", id, err))
 	if w.batch == nil {
 		return exitcode.Wrap(exitcode.Store, fmt.Errorf("session %s: %v", id, err))

@@ -305,6 +305,20 @@ func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error
 	return n, nil
 }
 
+// classify marks the errors that mean the store itself cannot be written
+// (connection lost, server shutting down, disk full): the run must stop.
+func (b *batch) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if b.s.conn.IsClosed() || !errors.As(err, &pe) ||
+		strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57") {
+		return b.fail("write", err)
+	}
+	return err
+}
+
 // clean makes a string storable: PostgreSQL text cannot hold NUL.
 func clean(s string) string {
 	if strings.IndexByte(s, 0) < 0 {
@@ -321,6 +335,10 @@ func cleanPtr(s *string) any {
 }
 
 func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
+	return b.classify(b.putMessage(ctx, m))
+}
+
+func (b *batch) putMessage(ctx context.Context, m *record.Message) error {
 	b.msgs = append(b.msgs, []any{b.s.org, b.machine, m.SessionID, m.Ordinal, clean(m.Role), clean(m.Content), clean(m.Thinking),
 		clean(m.Timestamp), m.HasThinking, m.HasToolUse, m.ContentLength, clean(m.Model), clean(m.TokenUsage),
 		m.ContextTokens, m.OutputTokens, m.IsSystem})
@@ -329,6 +347,10 @@ func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
 }
 
 func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
+	return b.classify(b.putToolCall(ctx, t))
+}
+
+func (b *batch) putToolCall(ctx context.Context, t *record.ToolCall) error {
 	var n any
 	if t.ResultContentLength != nil {
 		n = *t.ResultContentLength
@@ -397,7 +419,7 @@ func (b *batch) flush(ctx context.Context) error {
 
 func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	if err := b.flush(ctx); err != nil {
-		return err
+		return b.classify(err)
 	}
 	if _, err := b.tx.Exec(ctx, `INSERT INTO sync_watermarks VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
 		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET file_hash=excluded.file_hash,

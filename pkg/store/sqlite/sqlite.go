@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -15,7 +16,7 @@ import (
 	"strconv"
 	"time"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+	sqlitedriver "modernc.org/sqlite" // the pure-Go SQLite driver
 
 	"avsync/pkg/record"
 	"avsync/pkg/store"
@@ -237,7 +238,7 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 		s.MessageCount, s.UserMessageCount, s.ParentSessionID, s.RelationshipType, s.CreatedAt,
 		s.FileHash, s.TotalOutputTokens, s.PeakContextTokens, s.DeletedAt, s.UserID, s.UserName,
 		s.ProjectID, s.ProjectName)
-	return err
+	return classify(err)
 }
 
 func (b *batch) PutLink(ctx context.Context, l store.Link) error {
@@ -298,18 +299,32 @@ func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error
 	return n, nil
 }
 
+// classify marks the errors that mean the store itself cannot be written
+// (disk full, I/O error, read-only, gone): the run must stop, not skip to
+// the next session.
+func classify(err error) error {
+	var se *sqlitedriver.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case 8, 10, 11, 13, 14, 26: // READONLY, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
+			return store.Errorf("store: %v", err)
+		}
+	}
+	return err
+}
+
 func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
 	_, err := b.putMessage.ExecContext(ctx, b.org, b.machine, m.SessionID, m.Ordinal, m.Role, m.Content, m.Thinking,
 		m.Timestamp, m.HasThinking, m.HasToolUse, m.ContentLength, m.Model, m.TokenUsage,
 		m.ContextTokens, m.OutputTokens, m.IsSystem)
-	return err
+	return classify(err)
 }
 
 func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
 	_, err := b.putToolCall.ExecContext(ctx, b.org, b.machine, t.SessionID, t.MessageOrdinal, t.CallIndex, t.ToolUseID,
 		t.ToolName, t.Category, t.InputJSON, t.SkillName, t.ResultContent, t.ResultContentLength,
 		t.SubagentSessionID)
-	return err
+	return classify(err)
 }
 
 func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
@@ -319,7 +334,7 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 		fingerprint=excluded.fingerprint, header_digest=excluded.header_digest,
 		read_at=excluded.read_at, synced_at=excluded.synced_at`,
 		b.org, b.machine, b.session, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
-		return err
+		return classify(err)
 	}
 	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
 		return store.Errorf("release savepoint: %v", err)
