@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +159,31 @@ func TestStoreDiskFull(t *testing.T) {
 	e.forgetStore()
 	e.sync()
 	e.requireStoreEqualsSource()
+}
+
+// TestNULBytesAndHugeLines: a message holding NUL bytes and one of 50 MB go
+// through every stage. SQLite keeps NUL; PostgreSQL text cannot hold it, so
+// it stores U+FFFD in its place.
+func TestNULBytesAndHugeLines(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-march.db")
+		if e.editSource("UPDATE messages SET content = 'before' || char(0) || 'after', content_length = 12 WHERE id = (SELECT MIN(id) FROM messages)") != 1 {
+			t.Fatal("no message changed")
+		}
+		huge := strings.Repeat("a line of a very long log, pasted whole\n", 50<<20/40)
+		if e.editSource("UPDATE messages SET content = ?, content_length = ? WHERE id = (SELECT MAX(id) FROM messages)", huge, len(huge)) != 1 {
+			t.Fatal("no message grown")
+		}
+		e.sync()
+		want := "before\x00after"
+		if backend == "postgres" {
+			want = "before\uFFFDafter"
+		}
+		if got := textColumn(t, e.storeDB(), "SELECT content FROM messages WHERE substr(content, 1, 6) = 'before'"); len(got) != 1 || got[0] != want {
+			t.Fatalf("NUL message stored as %q", got)
+		}
+		if got := textColumn(t, e.storeDB(), "SELECT CAST(LENGTH(content) AS TEXT) FROM messages WHERE content LIKE 'a line of a very long log%'"); len(got) != 1 || got[0] != strconv.Itoa(len(huge)) {
+			t.Fatalf("the 50 MB message came back as %v bytes, want %d", got, len(huge))
+		}
+	})
 }
