@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
 )
@@ -81,6 +82,21 @@ func Open(ctx context.Context, path string) (*Source, error) {
 	// blocked by its writes in WAL mode.
 	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() +
 		"?mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)"
+	src, err := open(ctx, path, dsn)
+	if err != nil && readOnlyFolder(abs) {
+		// SQLite cannot create the -shm file it needs for a WAL database in
+		// a read-only folder. Nobody can write the database there either, so
+		// reading it as immutable is exact, unless a -wal still holds pages
+		// not yet checkpointed: those would be missed, so that is refused.
+		if st, werr := os.Stat(abs + "-wal"); werr == nil && st.Size() > 0 {
+			return nil, sourceErrorf("%s: in a read-only folder with a non-empty %s-wal: its last commits cannot be read safely; copy the database out or checkpoint it", path, filepath.Base(abs))
+		}
+		src, err = open(ctx, path, dsn+"&immutable=1")
+	}
+	return src, err
+}
+
+func open(ctx context.Context, path, dsn string) (*Source, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, sourceErrorf("%s: %v", path, err)
@@ -92,6 +108,13 @@ func Open(ctx context.Context, path string) (*Source, error) {
 		return nil, err
 	}
 	return src, nil
+}
+
+// readOnlyFolder tells whether the database's folder cannot be written (a
+// read-only mount binds root too, which permission bits do not).
+func readOnlyFolder(path string) bool {
+	err := syscall.Access(filepath.Dir(path), 2 /* W_OK */)
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES)
 }
 
 // updatesInPlace tells whether the agentsview build that wrote this database

@@ -187,3 +187,78 @@ func TestNULBytesAndHugeLines(t *testing.T) {
 		}
 	})
 }
+
+// readOnly bind-mounts dir onto itself read-only until the returned func
+// makes it writable again. (As root, permission bits stop nothing; a
+// read-only mount does.)
+func readOnly(t *testing.T, dir string) (writable func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root and must make read-only mounts")
+		}
+		t.Skip("needs root for a read-only bind mount")
+	}
+	for _, args := range [][]string{{"--bind", dir, dir}, {"-o", "remount,ro,bind", dir}} {
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mount %v: %v %s", args, err, out)
+		}
+	}
+	done := false
+	writable = func() {
+		if !done {
+			done = true
+			exec.Command("umount", dir).Run()
+		}
+	}
+	t.Cleanup(writable)
+	return writable
+}
+
+// TestReadOnlyFolders: agentsview's WAL database in a read-only folder is
+// still read (immutable: nobody can write it there), but refused with a
+// reason when a -wal holds unread commits; a read-only state folder stops
+// av-write before it writes anything (it cannot take its lock: exit 7), and
+// the next run syncs what was left.
+func TestReadOnlyFolders(t *testing.T) {
+	t.Run("source", func(t *testing.T) {
+		e := newEnv(t, "small-august.db")
+		srcDir := filepath.Join(e.dir, "agentsview")
+		os.MkdirAll(srcDir, 0o755)
+		os.Rename(e.src, filepath.Join(srcDir, "sessions.db"))
+		e.src = filepath.Join(srcDir, "sessions.db")
+		writable := readOnly(t, srcDir)
+		e.sync()
+		writable() // the comparison opens the source itself
+		e.requireStoreEqualsSource()
+	})
+	t.Run("source with a pending WAL", func(t *testing.T) {
+		e := newEnv(t, "small-august.db")
+		srcDir := filepath.Join(e.dir, "agentsview")
+		os.MkdirAll(srcDir, 0o755)
+		os.Rename(e.src, filepath.Join(srcDir, "sessions.db"))
+		e.src = filepath.Join(srcDir, "sessions.db")
+		os.WriteFile(e.src+"-wal", []byte("pages not yet checkpointed"), 0o644)
+		readOnly(t, srcDir)
+		if r := e.sh("av-read"); r.code != 6 || !strings.Contains(r.stderr, "read-only folder") {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+	})
+	t.Run("state", func(t *testing.T) {
+		e := newEnv(t, "small-march.db")
+		e.sync()
+		e.useFixture("small-march-2.db")
+		writable := readOnly(t, filepath.Dir(e.state))
+		r := e.sh("av-read | av-mask | av-write")
+		if r.code != 7 || !strings.Contains(r.stderr, "read-only file system") {
+			t.Fatalf("read-only state folder: exit %d\n%s", r.code, r.stderr)
+		}
+		if strings.Count(strings.TrimSpace(r.stderr), "av-write:") != 1 {
+			t.Fatalf("want one line from av-write:\n%s", r.stderr)
+		}
+		writable()
+		e.syncExpect(3, "the run after the state folder came back")
+		e.syncExpect(0, "a run after catching up")
+		e.requireStoreEqualsSource()
+	})
+}
