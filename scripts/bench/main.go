@@ -130,6 +130,10 @@ func run(dir, bin, src string, runs int) error {
 		}
 	}
 
+	oneMsg, err := newMessageCycles(src, env, bin, 10)
+	if err != nil {
+		return err
+	}
 	b, f, n := median(baseline), median(full), median(idle)
 	fmt.Printf("\navsync benchmark — %s, %d cores, %s/%s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("source: %d sessions, %d messages, %d tool calls, %.0f MB of text (%s)\n\n", nSessions, nMessages, nTools, textMB, filepath.Base(src))
@@ -139,6 +143,7 @@ func run(dir, bin, src string, runs int) error {
 	row("full sync / baseline", fmt.Sprintf("%.2fx", float64(f)/float64(b)), "<= 3x", float64(f) <= 3*float64(b))
 	row("full sync throughput", fmt.Sprintf("%.1f MB/s", textMB/f.Seconds()), "", true)
 	row("no-change cycle (10 runs)", fmt.Sprintf("%d ms", n.Milliseconds()), "< 50 ms", n < 50*time.Millisecond)
+	row("one-new-message cycle (10 runs)", fmt.Sprintf("%d ms", oneMsg.Milliseconds()), "", true)
 	for i, name := range []string{"av-read", "av-mask", "av-write"} {
 		row("peak RSS "+name+" (full sync)", fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
 	}
@@ -582,7 +587,7 @@ func postgresBench(dir, bin, src string, runs int) error {
 	return storeBench(dir, bin, src, runs, "PostgreSQL 15 store (local throwaway cluster, fsync off)", "PostgreSQL",
 		func() []string {
 			return []string{"AV_STORE=" + url, fmt.Sprintf("AV_PG_SCHEMA=bench_%d", time.Now().UnixNano())}
-		}, 15, 100*time.Millisecond)
+		}, 15, 100*time.Millisecond, func() (time.Duration, error) { return psqlCopyBaseline(src, url) })
 }
 
 // clickhouseBench syncs it into ClickHouse: a throwaway server in the bench
@@ -601,13 +606,13 @@ func clickhouseBench(dir, bin, src string, runs int) error {
 	return storeBench(dir, bin, src, runs, "ClickHouse store (local throwaway server)", "ClickHouse",
 		func() []string {
 			return []string{"AV_STORE=" + strings.TrimSuffix(base, "/avsync_test") + fmt.Sprintf("/bench_%d", time.Now().UnixNano())}
-		}, 0, 0)
+		}, 0, 0, nil)
 }
 
 // storeBench syncs the database in full into a fresh store of a networked
 // backend per run (freshStore gives its environment), then times no-change
 // cycles. minMBps and maxIdle are the targets (0: none).
-func storeBench(dir, bin, src string, runs int, title, name string, freshStore func() []string, minMBps float64, maxIdle time.Duration) error {
+func storeBench(dir, bin, src string, runs int, title, name string, freshStore func() []string, minMBps float64, maxIdle time.Duration, baseline func() (time.Duration, error)) error {
 	_, _, _, textMB, err := describe(src)
 	if err != nil {
 		return err
@@ -634,6 +639,18 @@ func storeBench(dir, bin, src string, runs int, title, name string, freshStore f
 		}
 		idle = append(idle, d)
 	}
+	oneMsg, err := newMessageCycles(src, env, bin, 10)
+	if err != nil {
+		return err
+	}
+	var base []time.Duration
+	for i := 0; baseline != nil && i < runs; i++ {
+		d, err := baseline()
+		if err != nil {
+			return err
+		}
+		base = append(base, d)
+	}
 	f, n := median(full), median(idle)
 	mbps := textMB / f.Seconds()
 	mbTarget, idleTarget := "", ""
@@ -645,11 +662,88 @@ func storeBench(dir, bin, src string, runs int, title, name string, freshStore f
 	}
 	fmt.Printf("\n%s\n\n", title)
 	header()
-	row(fmt.Sprintf("full sync into %s (%d runs)", name, runs), secs(f), "", true)
+	if len(base) > 0 {
+		b := median(base)
+		row(fmt.Sprintf("baseline: sqlite3 -csv | psql \\copy (%d runs)", runs), secs(b), "", true)
+		row(fmt.Sprintf("full sync into %s (%d runs)", name, runs), secs(f), "", true)
+		row(fmt.Sprintf("full sync / psql baseline"), fmt.Sprintf("%.2fx", float64(f)/float64(b)), "", true)
+	} else {
+		row(fmt.Sprintf("full sync into %s (%d runs)", name, runs), secs(f), "", true)
+	}
 	row("full sync throughput (text)", fmt.Sprintf("%.1f MB/s", mbps), mbTarget, mbps >= minMBps)
 	row(fmt.Sprintf("no-change cycle against %s (10 runs)", name), fmt.Sprintf("%d ms", n.Milliseconds()), idleTarget, maxIdle == 0 || n < maxIdle)
+	row(fmt.Sprintf("one-new-message cycle against %s (10 runs)", name), fmt.Sprintf("%d ms", oneMsg.Milliseconds()), "", true)
 	for i, tool := range []string{"av-read", "av-mask", "av-write"} {
 		row(fmt.Sprintf("peak RSS %s (%s sync)", tool, name), fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
 	}
 	return nil
+}
+
+// newMessageCycles times runs that each find one new message, committed
+// the way agentsview does (a WAL transaction inserting it and updating the
+// session's file_hash), after a full sync.
+func newMessageCycles(src string, env []string, bin string, n int) (time.Duration, error) {
+	db, err := sql.Open("sqlite", "file:"+src+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var runs []time.Duration
+	for i := 0; i < n; i++ {
+		var id string
+		if err := db.QueryRow("SELECT id FROM sessions ORDER BY id LIMIT 1 OFFSET ?", i).Scan(&id); err != nil {
+			return 0, err
+		}
+		text := fmt.Sprintf("one more message, #%d %d", i, time.Now().UnixNano())
+		tx, err := db.Begin()
+		if err != nil {
+			return 0, err
+		}
+		tx.Exec(`INSERT INTO messages (session_id, ordinal, role, content, content_length)
+			SELECT ?, MAX(ordinal) + 1, 'user', ?, ? FROM messages WHERE session_id = ?`, id, text, len(text), id)
+		tx.Exec(`UPDATE sessions SET file_hash = ?, message_count = message_count + 1 WHERE id = ?`, text, id)
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+		d, _, err := syncOnce(bin, env)
+		if err != nil {
+			return 0, err
+		}
+		runs = append(runs, d)
+	}
+	return median(runs), nil
+}
+
+// psqlCopyBaseline copies the same rows into PostgreSQL with psql's \copy
+// (sqlite3 -csv piped in), the fastest plain way to load them.
+func psqlCopyBaseline(src, url string) (time.Duration, error) {
+	schema := fmt.Sprintf("baseline_%d", time.Now().UnixNano())
+	psql := func(sql string) error {
+		out, err := exec.Command("psql", url, "-qAtc", sql).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("psql: %v: %s", err, out)
+		}
+		return nil
+	}
+	if err := psql("CREATE SCHEMA " + schema + "; SET search_path TO " + schema + `;
+		CREATE TABLE sessions (id TEXT, project TEXT, first_message TEXT, created_at TEXT, file_hash TEXT);
+		CREATE TABLE messages (session_id TEXT, ordinal BIGINT, role TEXT, content TEXT, content_length BIGINT);
+		CREATE TABLE tool_calls (session_id TEXT, tool_name TEXT, input_json TEXT, result_content TEXT)`); err != nil {
+		return 0, err
+	}
+	defer psql("DROP SCHEMA " + schema + " CASCADE")
+	t := time.Now()
+	for table, cols := range map[string]string{
+		"sessions":   "id, project, first_message, created_at, file_hash",
+		"messages":   "session_id, ordinal, role, content, content_length",
+		"tool_calls": "session_id, tool_name, input_json, result_content",
+	} {
+		dump := exec.Command("sqlite3", "-csv", src, "SELECT "+cols+" FROM "+table)
+		load := exec.Command("psql", url, "-qc", "\\copy "+schema+"."+table+" ("+cols+") FROM STDIN CSV")
+		if _, _, err := pipe([]*exec.Cmd{dump, load}); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(t), nil
 }
