@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -83,5 +84,27 @@ func TestClickHouseErrorsKeepTheWatermark(t *testing.T) {
 		}
 	}
 	e.syncExpect(3, "the run after the errors")
+	e.requireStoreEqualsSource()
+
+	// A server answering 500: the messages table can no longer take text.
+	u, _ := url.Parse(e.storeURL())
+	for _, q := range []string{"DROP TABLE messages",
+		"CREATE TABLE messages (org_id String, machine String, session_id String, _gen UInt64, ordinal Int64, content UInt64, _version UInt64) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, machine, session_id, _gen, ordinal)"} {
+		if _, err := chPost(u.Host, e.schema, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ = os.ReadFile(e.state)
+	r := e.sh("av-read --full | av-mask | av-write")
+	if r.code != 5 || !strings.Contains(r.stderr, "HTTP 500") {
+		t.Fatalf("a ClickHouse answering 500: exit %d\n%s", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(e.state); string(after) != string(before) {
+		t.Fatal("the state moved although ClickHouse refused the rows")
+	}
+	// The operator drops the broken table; av-write recreates it and a full
+	// re-send fills it.
+	chPost(u.Host, e.schema, "DROP TABLE messages")
+	e.syncExpect(28, "a full re-send after the fix", "--full")
 	e.requireStoreEqualsSource()
 }
