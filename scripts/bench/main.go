@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -587,7 +588,7 @@ func postgresBench(dir, bin, src string, runs int) error {
 	return storeBench(dir, bin, src, runs, "PostgreSQL 15 store (local throwaway cluster, fsync off)", "PostgreSQL",
 		func() []string {
 			return []string{"AV_STORE=" + url, fmt.Sprintf("AV_PG_SCHEMA=bench_%d", time.Now().UnixNano())}
-		}, 15, 100*time.Millisecond, func() (time.Duration, error) { return psqlCopyBaseline(src, url) })
+		}, 15, 100*time.Millisecond, `sqlite3 -csv | psql \copy`, func() (time.Duration, error) { return psqlCopyBaseline(src, url) })
 }
 
 // clickhouseBench syncs it into ClickHouse: a throwaway server in the bench
@@ -606,13 +607,54 @@ func clickhouseBench(dir, bin, src string, runs int) error {
 	return storeBench(dir, bin, src, runs, "ClickHouse store (local throwaway server)", "ClickHouse",
 		func() []string {
 			return []string{"AV_STORE=" + strings.TrimSuffix(base, "/avsync_test") + fmt.Sprintf("/bench_%d", time.Now().UnixNano())}
-		}, 0, 0, nil)
+		}, 0, 0, "sqlite3 -csv | INSERT FORMAT CSV", func() (time.Duration, error) { return clickhouseCSVBaseline(src, base) })
+}
+
+// clickhouseCSVBaseline loads the same rows into ClickHouse the plain way:
+// sqlite3 -csv piped into an HTTP INSERT … FORMAT CSV, one per table.
+func clickhouseCSVBaseline(src, base string) (time.Duration, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return 0, err
+	}
+	db := fmt.Sprintf("baseline_%d", time.Now().UnixNano())
+	post := func(q string) error {
+		return exec.Command("curl", "-fsS", "http://"+u.Host+"/", "--data-binary", q).Run()
+	}
+	if err := post("CREATE DATABASE " + db); err != nil {
+		return 0, fmt.Errorf("clickhouse baseline: %w", err)
+	}
+	defer post("DROP DATABASE " + db)
+	tables := map[string]string{
+		"sessions":   "id String, project String, first_message String, created_at String, file_hash String",
+		"messages":   "session_id String, ordinal Int64, role String, content String, content_length Int64",
+		"tool_calls": "session_id String, tool_name String, input_json String, result_content String",
+	}
+	for t, cols := range tables {
+		if err := post("CREATE TABLE " + db + "." + t + " (" + cols + ") ENGINE = MergeTree ORDER BY tuple()"); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	for t, cols := range map[string]string{
+		"sessions":   "id, project, first_message, created_at, file_hash",
+		"messages":   "session_id, ordinal, role, content, content_length",
+		"tool_calls": "session_id, tool_name, input_json, COALESCE(result_content, '')",
+	} {
+		dump := exec.Command("sqlite3", "-csv", src, "SELECT "+cols+" FROM "+t)
+		q := url.Values{"query": {"INSERT INTO " + db + "." + t + " FORMAT CSV"}}
+		load := exec.Command("curl", "-fsS", "http://"+u.Host+"/?"+q.Encode(), "--data-binary", "@-")
+		if _, _, err := pipe([]*exec.Cmd{dump, load}); err != nil {
+			return 0, fmt.Errorf("clickhouse baseline %s: %w", t, err)
+		}
+	}
+	return time.Since(start), nil
 }
 
 // storeBench syncs the database in full into a fresh store of a networked
 // backend per run (freshStore gives its environment), then times no-change
 // cycles. minMBps and maxIdle are the targets (0: none).
-func storeBench(dir, bin, src string, runs int, title, name string, freshStore func() []string, minMBps float64, maxIdle time.Duration, baseline func() (time.Duration, error)) error {
+func storeBench(dir, bin, src string, runs int, title, name string, freshStore func() []string, minMBps float64, maxIdle time.Duration, baselineName string, baseline func() (time.Duration, error)) error {
 	_, _, _, textMB, err := describe(src)
 	if err != nil {
 		return err
@@ -664,9 +706,9 @@ func storeBench(dir, bin, src string, runs int, title, name string, freshStore f
 	header()
 	if len(base) > 0 {
 		b := median(base)
-		row(fmt.Sprintf("baseline: sqlite3 -csv | psql \\copy (%d runs)", runs), secs(b), "", true)
+		row(fmt.Sprintf("baseline: %s (%d runs)", baselineName, runs), secs(b), "", true)
 		row(fmt.Sprintf("full sync into %s (%d runs)", name, runs), secs(f), "", true)
-		row(fmt.Sprintf("full sync / psql baseline"), fmt.Sprintf("%.2fx", float64(f)/float64(b)), "", true)
+		row("full sync / baseline", fmt.Sprintf("%.2fx", float64(f)/float64(b)), "", true)
 	} else {
 		row(fmt.Sprintf("full sync into %s (%d runs)", name, runs), secs(f), "", true)
 	}
