@@ -244,7 +244,7 @@ func (m *Masker) Find(text string) []Finding {
 		if !requiresMet(r, text) {
 			continue
 		}
-		covered := 0 // end of this rule's last match
+		covered := 0 // end of this rule's last accepted match
 		for i := 0; i < len(w); i += 2 {
 			lo, hi := runeStart(text, w[i]), runeEnd(text, w[i+1])
 			switch {
@@ -265,7 +265,6 @@ func (m *Masker) Find(text string) []Finding {
 				matches = r.re.FindAllStringSubmatchIndex(text[lo:hi], -1)
 			}
 			for _, sm := range matches {
-				covered = max(covered, lo+sm[1])
 				s, e := sm[2*r.secret], sm[2*r.secret+1]
 				if s < 0 || e <= s {
 					continue
@@ -277,6 +276,9 @@ func (m *Masker) Find(text string) []Finding {
 				}
 				if m.accept(r, text, s, e, key) {
 					found = append(found, Finding{Rule: r.Name, Start: s, End: e, generic: r.Value || r.Placeholders})
+					// Only an accepted match covers text: a rejected one (a
+					// path, a placeholder) must not hide a secret after it.
+					covered = max(covered, lo+sm[1])
 				}
 			}
 		}
