@@ -142,9 +142,6 @@ func (w *Writer) WriteLine(line []byte) error {
 // Flush writes out what is buffered.
 func (w *Writer) Flush() error { return w.bw.Flush() }
 
-// Buffered is the number of bytes not yet flushed.
-func (w *Writer) Buffered() int { return w.bw.Buffered() }
-
 // IsClosedPipe tells whether err means the reader of our stdout went away
 // (`av-read | head`): such a run ends quietly.
 func IsClosedPipe(err error) bool {

@@ -56,28 +56,6 @@ func TestKindOf(t *testing.T) {
 	}
 }
 
-func TestObjectKeepsOrderAndUnknownFields(t *testing.T) {
-	in := `{"kind":"message","zeta":{"a":[1,2,{"b":null}]},"content":"h\u00e9llo \"q\"","n":1.50e3}`
-	obj, err := ParseObject([]byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(obj.AppendJSON(nil)) != in {
-		t.Fatalf("round trip changed the line:\n%s", obj.AppendJSON(nil))
-	}
-	obj.Set("masked", []byte(`{"ruleset":"r"}`))
-	obj.Set("n", []byte(`2`))
-	want := `{"kind":"message","zeta":{"a":[1,2,{"b":null}]},"content":"h\u00e9llo \"q\"","n":2,"masked":{"ruleset":"r"}}`
-	if got := string(obj.AppendJSON(nil)); got != want {
-		t.Fatalf("got  %s\nwant %s", got, want)
-	}
-	for _, bad := range []string{`{"a":1} {"b":2}`, `{"a":1`, `"str"`, `{"a":1}x`} {
-		if _, err := ParseObject([]byte(bad)); err == nil {
-			t.Errorf("ParseObject(%s) accepted it", bad)
-		}
-	}
-}
-
 type brokenPipe struct{}
 
 func (brokenPipe) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }

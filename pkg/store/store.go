@@ -126,12 +126,3 @@ func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
 	}
 	return open(ctx, u, opt)
 }
-
-// Redact returns a store URL safe to print: without its password.
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable store URL)"
-	}
-	return u.Redacted()
-}
