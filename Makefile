@@ -7,9 +7,11 @@ TOOLS   := av-read av-mask av-write
 BENCH_FLAGS ?=
 # `make test` fuzzes each target briefly; `make fuzz FUZZTIME=10m` digs deeper.
 FUZZTIME ?= 8s
+# `make test` kills the pipeline 20 times per store; `make crash` many more.
+CRASH_ROUNDS ?= 300
 FUZZ_TARGETS := ./pkg/mask:FuzzMask ./pkg/mask:FuzzMaskRecord ./pkg/record:FuzzDecode
 
-.PHONY: all build demo test fuzz bench clean
+.PHONY: all build demo test fuzz crash bench clean
 
 all: build
 
@@ -31,6 +33,9 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg > .fuzz.log 2>&1 || { cat .fuzz.log; rm -f .fuzz.log; exit 1; }; \
 		tail -n 1 .fuzz.log; rm -f .fuzz.log; \
 	done
+
+crash:
+	AVSYNC_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m -run '^TestCrashConsistency$$' ./pkg/e2e
 
 bench: build
 	@command -v sqlite3 >/dev/null || { echo "bench: the baseline needs sqlite3 (apt-get install sqlite3)"; exit 1; }

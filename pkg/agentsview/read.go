@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,8 @@ type plan struct {
 	mode    string
 	entry   watermark.Entry
 	project identity.Project
+	// what orders the plans and resolves the project
+	createdAt, path, sourceProject string
 }
 
 // ReadChanges sends, inside one read transaction, every session that changed
@@ -179,7 +182,9 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 	for _, id := range opt.Sessions {
 		only[id] = true
 	}
-	rows, err := sn.conn.QueryContext(ctx, sn.src.headerSQL()+" ORDER BY created_at, id")
+	// No ORDER BY: sorting every header with its first message costs more
+	// than the rest of a no-change cycle; the few changed ones sort below.
+	rows, err := sn.conn.QueryContext(ctx, sn.src.headerSQL())
 	if err != nil {
 		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, err)
 	}
@@ -196,9 +201,12 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 			continue
 		}
 		e, known := state.Sessions[h.ID]
-		p := plan{id: h.ID, entry: e}
+		if state.Version < watermark.Version {
+			e, known = watermark.Entry{}, false // its fingerprints meant something else
+		}
+		p := plan{id: h.ID, entry: e, createdAt: h.CreatedAt, path: path, sourceProject: h.Project}
 		switch {
-		case opt.Full || !known || state.Version < watermark.Version:
+		case opt.Full || !known:
 			p.mode = record.ModeFull
 		case e.FileHash != h.FileHash || e.HeaderDigest != headerDigest(&h):
 			p.mode = record.ModeAppend
@@ -206,21 +214,30 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 			st.Unchanged++
 			continue
 		}
-		// Projects are resolved (git runs) only for sessions that go.
-		p.project = sn.projects.Resolve(ctx, path, h.Project)
-		if !wanted(opt, h.Project, p.project) {
-			st.Filtered++
-			continue
-		}
 		plans = append(plans, p)
-		if opt.Limit > 0 && len(plans) >= opt.Limit {
-			break
-		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, err)
 	}
-	return plans, nil
+	rows.Close()
+	sort.Slice(plans, func(i, j int) bool {
+		a, b := plans[i], plans[j]
+		return a.createdAt < b.createdAt || a.createdAt == b.createdAt && a.id < b.id
+	})
+	// Projects are resolved (git runs) only for sessions that go.
+	kept := plans[:0]
+	for _, p := range plans {
+		if opt.Limit > 0 && len(kept) >= opt.Limit {
+			break
+		}
+		p.project = sn.projects.Resolve(ctx, p.path, p.sourceProject)
+		if !wanted(opt, p.sourceProject, p.project) {
+			st.Filtered++
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return kept, nil
 }
 
 // wanted applies --project and --exclude-project.
@@ -319,18 +336,23 @@ func (sn *snapshot) send(ctx context.Context, p plan, out *record.Writer, st *St
 		return fail("find tail", err)
 	}
 	since := int64(math.MinInt64)
-	if p.mode == record.ModeAppend {
-		// The settled rows we built on must be unchanged; a re-parse that
-		// rewrote them makes the whole session go again.
+	if p.entry.Fingerprint != "" {
+		// The settled rows the state describes: an append builds on them, and
+		// must not if a re-parse rewrote them (then the whole session goes
+		// again). A full write that still holds them says so too, so a store
+		// a commit ahead of the state still takes appends built on them.
 		fp, err := sn.fingerprint(ctx, p.id, p.entry.ResendFrom)
 		if err != nil {
 			return fail("fingerprint", err)
 		}
-		if fp == p.entry.Fingerprint {
-			since = p.entry.ResendFrom
-			h.SinceOrdinal = &since
+		switch {
+		case fp == p.entry.Fingerprint:
 			h.BaseFingerprint = fp
-		} else {
+			if p.mode == record.ModeAppend {
+				since = p.entry.ResendFrom
+				h.SinceOrdinal = &since
+			}
+		case p.mode == record.ModeAppend:
 			p.mode = record.ModeFull
 		}
 	}

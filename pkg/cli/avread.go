@@ -48,7 +48,7 @@ With --session, only those sessions are considered (add --full to force them).`,
 			&ucli.StringSliceFlag{Name: "exclude-project", EnvVars: []string{"AV_EXCLUDE_PROJECT"},
 				Usage: "leave out sessions whose project matches `GLOB` (repeatable)"},
 			&ucli.IntFlag{Name: "limit", EnvVars: []string{"AV_LIMIT"},
-				Usage: "send at most `N` sessions this run (0: all); the rest go next run"},
+				Usage: "send at most `N` sessions this run, oldest first (0: all); the rest go next run"},
 			quietFlag(), progressFlag(),
 		},
 		Action: func(c *ucli.Context) error {

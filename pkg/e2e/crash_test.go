@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,7 +32,7 @@ func crashRounds() int {
 // agentsview does. After every kill the state is never ahead of the store;
 // after the last, one clean run leaves the store equal to the source.
 func TestCrashConsistency(t *testing.T) {
-	eachSQLStore(t, func(t *testing.T, backend string) {
+	eachStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-august.db")
 		if err := gen.Generate(ctx(t), filepath.Join("testdata", "small-august.db"), e.src,
 			gen.Spec{Sessions: 300, MessagesPerSession: 30, AvgMessageBytes: 800, Seed: 17}); err != nil {
@@ -119,18 +120,33 @@ func (e *env) requireStateNotAheadOfStore() {
 	if err := jsonUnmarshal(data, &st); err != nil {
 		e.t.Fatalf("the state is not whole after a kill: %v", err)
 	}
-	store := map[string]time.Time{}
-	for _, r := range textColumn(e.t, e.storeDB(), "SELECT session_id || ' ' || read_at FROM sync_watermarks") {
-		var id, at string
-		fmt.Sscan(r, &id, &at)
-		store[id], _ = time.Parse(time.RFC3339Nano, at)
-	}
+	store := e.storeReadAts()
 	for id, w := range st.Sessions {
 		at, _ := time.Parse(time.RFC3339Nano, w.ReadAt)
 		if s, ok := store[id]; !ok || s.Before(at) {
 			e.t.Fatalf("the state is ahead of the store for session %s: state read %s, store %v", id, w.ReadAt, store[id])
 		}
 	}
+}
+
+// storeReadAts is, per session, the read the store holds.
+func (e *env) storeReadAts() map[string]time.Time {
+	e.t.Helper()
+	var pairs []string
+	if e.backend == "clickhouse" {
+		for _, r := range chRows(e.t, e.storeURL(), "SELECT concat(session_id, ' ', read_at) FROM sync_watermarks FINAL") {
+			s, _ := strconv.Unquote(r)
+			pairs = append(pairs, s)
+		}
+	} else {
+		pairs = textColumn(e.t, e.storeDB(), "SELECT session_id || ' ' || read_at FROM sync_watermarks")
+	}
+	out := map[string]time.Time{}
+	for _, p := range pairs {
+		id, at, _ := strings.Cut(p, " ")
+		out[id], _ = time.Parse(time.RFC3339Nano, at)
+	}
+	return out
 }
 
 // appendLikeAgentsview keeps committing to the source from another process's

@@ -69,6 +69,44 @@ func TestStaleAppendIsNotApplied(t *testing.T) {
 	e.requireStoreEqualsSource()
 }
 
+// TestStoreAheadOfState: av-write was killed after a commit but before the
+// state save (for a networked store, the commit's reply can be lost with
+// it), so the store holds a newer read than the state says. Meanwhile
+// agentsview appended more. av-read builds appends on the older state; the
+// store still holds their base, whether the lost run appended or re-sent
+// everything (--full), so they are taken, in one clean run.
+func TestStoreAheadOfState(t *testing.T) {
+	eachStore(t, func(t *testing.T, backend string) {
+		for _, lost := range []struct {
+			name     string
+			readArgs []string
+			synced   int64
+		}{{"append", nil, 3}, {"full", []string{"--full"}, 28}} {
+			t.Run("lost "+lost.name, func(t *testing.T) {
+				e := newEnvOn(t, backend, "small-march.db")
+				e.sync()
+				before := filepath.Join(e.dir, "state-before.json")
+				copyFile(t, e.state, before)
+				e.useFixture("small-march-2.db")
+				e.syncExpect(lost.synced, "the run whose state save is lost", lost.readArgs...)
+				copyFile(t, before, e.state) // the save that never happened
+				if n := e.editSource(`INSERT INTO messages (session_id, ordinal, role, content, content_length)
+					SELECT session_id, MAX(ordinal) + 1, 'assistant', 'written after the crash', 23
+					FROM messages GROUP BY session_id`); n == 0 {
+					t.Fatal("no message appended")
+				}
+				e.editSource("UPDATE sessions SET file_hash = 'after-' || file_hash")
+				r := e.sh("av-read | av-mask | av-write")
+				if r.code != 0 || strings.Contains(r.stderr, "does not hold") {
+					t.Fatalf("exit %d, want a clean run:\n%s", r.code, r.stderr)
+				}
+				e.requireStoreEqualsSource()
+				e.syncExpect(0, "the run after")
+			})
+		}
+	})
+}
+
 // TestKillWriterMidSync: SIGKILL av-write after its first commit, while
 // groups are still streaming; the next run repairs everything, no duplicates.
 func TestKillWriterMidSync(t *testing.T) {

@@ -1,14 +1,16 @@
 package e2e
 
 import (
-	"path/filepath"
-
-	"avsync/pkg/gen"
+	"database/sql"
 	"encoding/json"
+	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"avsync/pkg/gen"
 )
 
 // TestPipelineFollowsFixtures: a full sync equals the source, a second run
@@ -195,11 +197,19 @@ func TestHeaderOnlyChange(t *testing.T) {
 }
 
 // TestFullFlagAndSessionFilter: --full re-sends whole sessions idempotently;
-// --session and --limit narrow what goes.
+// --session and --limit (oldest sessions first) narrow what goes.
 func TestFullFlagAndSessionFilter(t *testing.T) {
 	eachStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-march.db")
-		e.syncExpect(5, "--limit 5", "--limit", "5")
+		limited := e.syncExpect(5, "--limit 5", "--limit", "5")
+		src := openDB(t, e.src, true)
+		oldest := textColumn(t, src, "SELECT id FROM sessions ORDER BY created_at, id LIMIT 5")
+		src.Close()
+		for _, id := range oldest {
+			if _, ok := limited.results[id]; !ok {
+				t.Fatalf("--limit 5 did not send %s, one of the 5 oldest: %v", id, limited.results)
+			}
+		}
 		e.syncExpect(22, "the run after --limit (the other 22)")
 		e.requireStoreEqualsSource()
 
@@ -242,6 +252,57 @@ func TestOlderStateVersionResendsFull(t *testing.T) {
 		}
 		e.requireStoreEqualsSource()
 	})
+}
+
+// TestOlderStoreSchemaIsUpgraded: a store made before sync_watermarks had
+// base_fingerprint (SQL migration 3, ClickHouse schema 2) is upgraded in
+// place by the next av-write, keeps its rows and takes appends.
+func TestOlderStoreSchemaIsUpgraded(t *testing.T) {
+	eachStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-march.db")
+		e.sync()
+		downgrade := []string{"ALTER TABLE sync_watermarks DROP COLUMN base_fingerprint", "DELETE FROM schema_migrations WHERE version > 2"}
+		switch backend {
+		case "clickhouse": // its schema version only guards against newer stores
+			u, _ := url.Parse(e.storeURL())
+			if _, err := chPost(u.Host, e.schema, downgrade[0]); err != nil {
+				t.Fatal(err)
+			}
+		case "sqlite":
+			db := openDB(t, e.store, false)
+			execAll(t, db, downgrade)
+			db.Close()
+		default:
+			execAll(t, e.storeDB(), downgrade)
+		}
+		e.useFixture("small-march-2.db")
+		out := e.syncExpect(3, "after the upgrade")
+		appends := 0
+		for _, r := range out.results {
+			if r.Mode == "append" {
+				appends++
+			}
+		}
+		e.requireStoreEqualsSource()
+		var bases []string
+		if backend == "clickhouse" {
+			bases = chRows(t, e.storeURL(), "SELECT base_fingerprint FROM sync_watermarks FINAL WHERE base_fingerprint != ''")
+		} else {
+			bases = textColumn(t, e.storeDB(), "SELECT base_fingerprint FROM sync_watermarks WHERE base_fingerprint != ''")
+		}
+		if appends == 0 || len(bases) != appends {
+			t.Fatalf("want the bases of the %d appends recorded, got %q", appends, bases)
+		}
+	})
+}
+
+func execAll(t *testing.T, db *sql.DB, statements []string) {
+	t.Helper()
+	for _, s := range statements {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
 }
 
 // TestHugeMessage: a reply of several megabytes (a pasted log) goes through

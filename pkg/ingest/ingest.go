@@ -276,7 +276,7 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 		w.sum.SessionsSkipped++
 		return nil
 	}
-	if s.Mode == record.ModeAppend && s.BaseFingerprint != "" && (!ok || have.Fingerprint != s.BaseFingerprint) {
+	if s.Mode == record.ModeAppend && s.BaseFingerprint != "" && !holdsBase(have, ok, s.BaseFingerprint) {
 		// The state promised rows this store does not hold. Trust the store.
 		if ok {
 			w.state.Sessions[s.ID] = have
@@ -291,6 +291,13 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 	}
 	g.begun = true
 	return nil
+}
+
+// holdsBase says whether the store holds the settled rows an append built on
+// base: its watermark is that base, or its last write held the same base (the
+// store is a commit ahead of the state that av-read used).
+func holdsBase(have watermark.Entry, ok bool, base string) bool {
+	return ok && (have.Fingerprint == base || have.BaseFingerprint == base)
 }
 
 // row writes one message or tool call of the open group.
@@ -350,7 +357,7 @@ func (w *Writer) end(ctx context.Context, line []byte) error {
 	}
 	entry := watermark.Entry{
 		FileHash: e.FileHash, LastOrdinal: e.LastOrdinal, ResendFrom: e.ResendFrom,
-		Fingerprint: e.Fingerprint, HeaderDigest: e.HeaderDigest,
+		Fingerprint: e.Fingerprint, BaseFingerprint: g.session.BaseFingerprint, HeaderDigest: e.HeaderDigest,
 		ReadAt: g.session.ReadAt, SyncedAt: time.Now().UTC().Format(time.RFC3339Nano),
 	}
 	if err := w.batch.EndGroup(ctx, entry); err != nil {

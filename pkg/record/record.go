@@ -66,8 +66,9 @@ type Session struct {
 	// SinceOrdinal, in mode append, is the first ordinal the group carries:
 	// the store replaces its rows from there on (the unsettled tail).
 	SinceOrdinal *int64 `json:"since_ordinal,omitempty"`
-	// BaseFingerprint, in mode append, is the fingerprint of the rows the
-	// group builds on; a store whose rows differ must not take the group.
+	// BaseFingerprint is the fingerprint of the settled rows the state had:
+	// in mode append the group builds on them, and a store that does not
+	// hold them must not take it; in mode full the group still holds them.
 	BaseFingerprint string `json:"base_fingerprint,omitempty"`
 	// ReadAt is when av-read took its snapshot; a store keeps the newest.
 	ReadAt string `json:"read_at,omitempty"`

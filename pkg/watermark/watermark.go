@@ -28,11 +28,16 @@ type Entry struct {
 	LastOrdinal int64  `json:"last_ordinal"`
 	// ResendFrom starts the unsettled tail re-sent by every append; the
 	// Fingerprint covers the settled rows before it.
-	ResendFrom   int64  `json:"resend_from"`
-	Fingerprint  string `json:"fingerprint"`
-	HeaderDigest string `json:"header_digest"`
-	ReadAt       string `json:"read_at"`
-	SyncedAt     string `json:"synced_at"`
+	ResendFrom  int64  `json:"resend_from"`
+	Fingerprint string `json:"fingerprint"`
+	// BaseFingerprint is the older Fingerprint whose settled rows the last
+	// write kept (an append built on them, a full write re-sent them). A
+	// store one commit ahead of the state (a crash between commit and state
+	// save) still holds them, so an append built on that base is sound.
+	BaseFingerprint string `json:"base_fingerprint,omitempty"`
+	HeaderDigest    string `json:"header_digest"`
+	ReadAt          string `json:"read_at"`
+	SyncedAt        string `json:"synced_at"`
 }
 
 // State is the watermark file.

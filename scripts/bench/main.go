@@ -1,8 +1,10 @@
-// Command bench prints avsync's benchmark table (run by `make bench`): a
+// Command bench prints avsync's one benchmark table (run by `make bench`): a
 // generated agentsview database of about 2,000 sessions, 200,000 messages and
-// 300+ MB of text is synced in full into the embedded SQLite store, beside a
-// baseline measured in the same run (`sqlite3 src.db .dump | sqlite3 copy.db`);
-// then a no-change cycle; with the peak RSS of each stage. Medians of runs.
+// 300+ MB of text is synced in full into each store (embedded SQLite,
+// PostgreSQL, ClickHouse), each beside a plain bulk load of the same rows
+// measured in the same run; then no-change and one-new-message cycles, the
+// peak RSS of each stage, av-mask's speed and recall, and the daemon's
+// latency. Medians of runs.
 package main
 
 import (
@@ -40,30 +42,95 @@ func main() {
 		messages = flag.Int("messages", 100, "average messages per session")
 		size     = flag.Int("bytes", 1100, "average bytes per message and per tool result")
 		runs     = flag.Int("runs", 3, "runs of each full sync (median reported)")
-		only     = flag.String("only", "all", "which table: sync, postgres, clickhouse, mask, daemon or all")
+		only     = flag.String("only", "all", "which areas: sync (SQLite), postgres, clickhouse, mask, daemon or all")
 		changes  = flag.Int("changes", 50, "commits timed by the daemon latency benchmark")
 	)
 	flag.Parse()
 	spec := gen.Spec{Sessions: *sessions, MessagesPerSession: *messages, AvgMessageBytes: *size, Seed: 1}
 	src, err := source(*dir, *template, spec)
-	if err == nil && (*only == "all" || *only == "sync") {
-		err = run(*dir, *bin, src, *runs)
-	}
-	if err == nil && (*only == "all" || *only == "postgres") {
-		err = postgresBench(*dir, *bin, src, *runs)
-	}
-	if err == nil && (*only == "all" || *only == "clickhouse") {
-		err = clickhouseBench(*dir, *bin, src, *runs)
-	}
-	if err == nil && (*only == "all" || *only == "mask") {
-		err = maskBench(*dir, *bin, src, *runs)
-	}
-	if err == nil && (*only == "all" || *only == "daemon") {
-		err = daemonBench(*dir, *bin, *template, *changes)
+	t := &table{}
+	for _, area := range []struct {
+		name string
+		run  func() error
+	}{
+		{"sync", func() error { return sqliteBench(t, *dir, *bin, src, *runs) }},
+		{"postgres", func() error { return postgresBench(t, *dir, *bin, src, *runs) }},
+		{"clickhouse", func() error { return clickhouseBench(t, *dir, *bin, src, *runs) }},
+		{"mask", func() error { return maskBench(t, *dir, *bin, src, *runs) }},
+		{"daemon", func() error { return daemonBench(t, *dir, *bin, *template, *changes) }},
+	} {
+		if err == nil && (*only == "all" || *only == area.name) {
+			err = area.run()
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	nSessions, nMessages, nTools, textMB, _ := describe(src)
+	fmt.Printf("\navsync benchmark — %s, %d cores, %s/%s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("source: %d sessions, %d messages, %d tool calls, %.0f MB of text (%s)\n\n", nSessions, nMessages, nTools, textMB, filepath.Base(src))
+	t.print(os.Stdout)
+}
+
+// table is the one table the bench prints: every measure under its area,
+// then a note per area saying what it measured.
+type table struct {
+	rows  [][5]string
+	notes []string
+}
+
+// area starts an area of the table and returns the func that adds its rows;
+// a row without a target has no verdict.
+func (t *table) area(name, note string) func(measure, value, target string, ok bool) {
+	if note != "" {
+		t.notes = append(t.notes, name+": "+note)
+	}
+	return func(measure, value, target string, ok bool) {
+		verdict := ""
+		if target != "" {
+			verdict = map[bool]string{true: "yes", false: "NO"}[ok]
+		}
+		t.rows = append(t.rows, [5]string{name, measure, value, target, verdict})
+	}
+}
+
+func (t *table) print(w io.Writer) {
+	head := [5]string{"area", "measure (median of runs)", "value", "target", "ok"}
+	width := [5]int{}
+	for _, r := range append([][5]string{head}, t.rows...) {
+		for i, c := range r {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	line := func(r [5]string) {
+		for i, c := range r {
+			pad := strings.Repeat(" ", width[i]-len([]rune(c)))
+			if i == 2 { // values align right
+				fmt.Fprintf(w, "| %s%s ", pad, c)
+			} else {
+				fmt.Fprintf(w, "| %s%s ", c, pad)
+			}
+		}
+		fmt.Fprintln(w, "|")
+	}
+	line(head)
+	for i := range width {
+		fmt.Fprintf(w, "|%s", strings.Repeat("-", width[i]+2))
+	}
+	fmt.Fprintln(w, "|")
+	prev := ""
+	for _, r := range t.rows {
+		if r[0] == prev {
+			r[0] = "" // name each area once
+		} else {
+			prev = r[0]
+		}
+		line(r)
+	}
+	fmt.Fprintln(w)
+	for _, n := range t.notes {
+		fmt.Fprintln(w, n)
 	}
 }
 
@@ -86,85 +153,6 @@ func source(dir, template string, spec gen.Spec) (string, error) {
 	}
 	fmt.Fprintf(os.Stderr, "bench: generated in %s\n", time.Since(t).Round(time.Second))
 	return src, nil
-}
-
-func run(dir, bin, src string, runs int) error {
-	nSessions, nMessages, nTools, textMB, err := describe(src)
-	if err != nil {
-		return err
-	}
-
-	var baseline, full []time.Duration
-	var rss [3]int64
-	for i := 0; i < runs; i++ {
-		copyDB := filepath.Join(dir, "baseline.db")
-		os.Remove(copyDB)
-		d, _, err := pipe([]*exec.Cmd{exec.Command("sqlite3", src, ".dump"), exec.Command("sqlite3", copyDB)})
-		if err != nil {
-			return fmt.Errorf("baseline (is sqlite3 installed?): %w", err)
-		}
-		baseline = append(baseline, d)
-		os.Remove(copyDB)
-
-		env := freshEnv(dir, src)
-		d, peak, err := syncOnce(bin, env)
-		if err != nil {
-			return err
-		}
-		full = append(full, d)
-		for j := range rss {
-			rss[j] = max(rss[j], peak[j])
-		}
-	}
-	// No-change cycles, on the store the last full sync left.
-	env := stateEnv(dir, src)
-	var idle []time.Duration
-	var idleRSS [3]int64
-	for i := 0; i < 10; i++ {
-		d, peak, err := syncOnce(bin, env)
-		if err != nil {
-			return err
-		}
-		idle = append(idle, d)
-		for j := range idleRSS {
-			idleRSS[j] = max(idleRSS[j], peak[j])
-		}
-	}
-
-	oneMsg, err := newMessageCycles(src, env, bin, 10)
-	if err != nil {
-		return err
-	}
-	b, f, n := median(baseline), median(full), median(idle)
-	fmt.Printf("\navsync benchmark — %s, %d cores, %s/%s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("source: %d sessions, %d messages, %d tool calls, %.0f MB of text (%s)\n\n", nSessions, nMessages, nTools, textMB, filepath.Base(src))
-	header()
-	row(fmt.Sprintf("baseline: sqlite3 .dump | sqlite3 (%d runs)", runs), secs(b), "", true)
-	row(fmt.Sprintf("full sync av-read|av-mask|av-write (%d runs)", runs), secs(f), "", true)
-	row("full sync / baseline", fmt.Sprintf("%.2fx", float64(f)/float64(b)), "<= 3x", float64(f) <= 3*float64(b))
-	row("full sync throughput", fmt.Sprintf("%.1f MB/s", textMB/f.Seconds()), "", true)
-	row("no-change cycle (10 runs)", fmt.Sprintf("%d ms", n.Milliseconds()), "< 50 ms", n < 50*time.Millisecond)
-	row("one-new-message cycle (10 runs)", fmt.Sprintf("%d ms", oneMsg.Milliseconds()), "", true)
-	for i, name := range []string{"av-read", "av-mask", "av-write"} {
-		row("peak RSS "+name+" (full sync)", fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
-	}
-	return nil
-}
-
-func header() {
-	fmt.Printf("| %-50s | %12s | %-12s | %-4s |\n", "measure (median of runs)", "value", "target", "ok")
-	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 52), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 6))
-}
-
-func row(name, value, target string, ok bool) {
-	mark := "yes"
-	if !ok {
-		mark = "NO"
-	}
-	if target == "" {
-		mark = ""
-	}
-	fmt.Printf("| %-50s | %12s | %-12s | %-4s |\n", name, value, target, mark)
 }
 
 // syncOnce runs the pipeline once and returns its time and each stage's peak RSS (KiB).
@@ -305,7 +293,7 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 // the whole process (JSON in and out) on one core and all, recall and decoy
 // precision on the generated corpus, and adversarial inputs at two sizes
 // (equal MB/s at both sizes means linear).
-func maskBench(dir, bin, src string, runs int) error {
+func maskBench(t *table, dir, bin, src string, runs int) error {
 	m, err := mask.New(nil, nil)
 	if err != nil {
 		return err
@@ -394,9 +382,8 @@ func maskBench(dir, bin, src string, runs int) error {
 	}
 
 	mbps := func(n int, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
-	fmt.Printf("\nav-mask — %d rules, ruleset %s; corpus: %.0f MB of session-like text with planted secrets\n\n",
-		len(m.Rules()), m.Ruleset(), float64(len(text))/1e6)
-	header()
+	row := t.area("av-mask", fmt.Sprintf("%d rules, ruleset %s; corpus %.0f MB of session-like text with planted secrets; adversarial inputs timed at 1 MB and 8 MB (linear when alike)",
+		len(m.Rules()), m.Ruleset(), float64(len(text))/1e6))
 	row("masking, one core", fmt.Sprintf("%.0f MB/s", mbps(len(text), one)), ">= 100 MB/s", mbps(len(text), one) >= 100)
 	row(fmt.Sprintf("masking, %d cores", cores), fmt.Sprintf("%.0f MB/s", mbps(cores*len(text), all)), "", true)
 	row(fmt.Sprintf("av-mask process, one core (%.0f MB stream)", float64(st.Size())/1e6), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), proc1)), ">= 50 MB/s", mbps(int(st.Size()), proc1) >= 50)
@@ -405,7 +392,6 @@ func maskBench(dir, bin, src string, runs int) error {
 	row(fmt.Sprintf("recall (%d planted secrets)", planted), fmt.Sprintf("%.2f%%", 100*float64(caught)/float64(planted)), "", true)
 	row(fmt.Sprintf("decoys left intact (%d decoys)", decoys), fmt.Sprintf("%.2f%%", 100*float64(intact)/float64(decoys)), "", true)
 
-	fmt.Printf("\nadversarial inputs (MB/s at 1 MB and at 8 MB: linear when alike)\n\n")
 	small, large := adversarial(1<<20), adversarial(8<<20)
 	var names []string
 	for n := range small {
@@ -415,7 +401,7 @@ func maskBench(dir, bin, src string, runs int) error {
 	for _, n := range names {
 		a := mbps(len(small[n]), timeFind(m, small[n]))
 		b := mbps(len(large[n]), timeFind(m, large[n]))
-		row(n, fmt.Sprintf("%.0f / %.0f", a, b), "b >= a/2", b >= a/2)
+		row("adversarial: "+n+" (MB/s at 1 / 8 MB)", fmt.Sprintf("%.0f / %.0f", a, b), "8 MB >= half", b >= a/2)
 	}
 	// A 50 MB line through the whole process.
 	line := filepath.Join(dir, "line50.ndjson")
@@ -424,7 +410,7 @@ func maskBench(dir, bin, src string, runs int) error {
 	in, _ := os.Open(line)
 	c := exec.Command(filepath.Join(bin, "av-mask"))
 	c.Stdin, c.Stdout = in, io.Discard
-	t := time.Now()
+	began := time.Now()
 	if err := c.Start(); err != nil {
 		return err
 	}
@@ -432,7 +418,7 @@ func maskBench(dir, bin, src string, runs int) error {
 	if err := c.Wait(); err != nil {
 		return fmt.Errorf("50 MB line: %w", err)
 	}
-	d := time.Since(t)
+	d := time.Since(began)
 	in.Close()
 	os.Remove(line)
 	row("one 50 MB line through av-mask (time, peak RSS)", fmt.Sprintf("%.1f s, %d MB", d.Seconds(), peak()>>10), "", true)
@@ -477,7 +463,7 @@ func medianOf(runs int, f func() time.Duration) time.Duration {
 // commits new messages as agentsview does (one WAL transaction inserting a
 // message and updating its session's file_hash); each is timed until it is
 // in the store.
-func daemonBench(dir, bin, template string, changes int) error {
+func daemonBench(t *table, dir, bin, template string, changes int) error {
 	work, err := os.MkdirTemp(dir, "daemon-")
 	if err != nil {
 		return err
@@ -563,16 +549,35 @@ func daemonBench(dir, bin, template string, changes int) error {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
-	fmt.Printf("\ndaemon — av-watch --exec scripts/av-sync, default debounce 500ms, %d commits as agentsview makes them\n\n", changes)
-	header()
+	row := t.area("daemon", fmt.Sprintf("av-watch --exec scripts/av-sync, default debounce 500ms, %d commits as agentsview makes them, each timed until it is in the store", changes))
 	row("commit to store, p50", fmt.Sprintf("%d ms", p50.Milliseconds()), "< 1000 ms", p50 < time.Second)
 	row("commit to store, p95", fmt.Sprintf("%d ms", p95.Milliseconds()), "", true)
 	return nil
 }
 
-// postgresBench syncs the generated database into PostgreSQL: a throwaway
-// cluster in the bench folder, or AVSYNC_PG_URL; a fresh schema per run.
-func postgresBench(dir, bin, src string, runs int) error {
+// sqliteBench syncs the generated database into the embedded store, beside
+// sqlite3's own copy of it.
+func sqliteBench(t *table, dir, bin, src string, runs int) error {
+	copyDB := filepath.Join(dir, "baseline.db")
+	return storeBench(t, dir, bin, src, runs, storeCase{
+		area: "SQLite", note: "the embedded store; baseline `sqlite3 src.db .dump | sqlite3 copy.db`",
+		freshStore: func() []string { return nil }, // freshEnv already starts a new store.db
+		baseline: func() (time.Duration, error) {
+			os.Remove(copyDB)
+			defer os.Remove(copyDB)
+			d, _, err := pipe([]*exec.Cmd{exec.Command("sqlite3", src, ".dump"), exec.Command("sqlite3", copyDB)})
+			if err != nil {
+				return 0, fmt.Errorf("baseline (is sqlite3 installed?): %w", err)
+			}
+			return d, nil
+		},
+		maxRatio: 3, maxIdle: 50 * time.Millisecond,
+	})
+}
+
+// postgresBench syncs it into PostgreSQL: a throwaway cluster in the bench
+// folder, or AVSYNC_PG_URL; a fresh schema per run.
+func postgresBench(t *table, dir, bin, src string, runs int) error {
 	url := os.Getenv("AVSYNC_PG_URL")
 	if url == "" {
 		abs, _ := filepath.Abs(filepath.Join(dir, "pg"))
@@ -585,15 +590,19 @@ func postgresBench(dir, bin, src string, runs int) error {
 		defer exec.Command("scripts/pg-cluster", "stop", abs).Run()
 		url = strings.TrimSpace(string(out))
 	}
-	return storeBench(dir, bin, src, runs, "PostgreSQL 15 store (local throwaway cluster, fsync off)", "PostgreSQL",
-		func() []string {
+	return storeBench(t, dir, bin, src, runs, storeCase{
+		area: "PostgreSQL", note: "PostgreSQL 15, a local throwaway cluster (fsync off); baseline `sqlite3 -csv | psql \\copy` of the same rows",
+		freshStore: func() []string {
 			return []string{"AV_STORE=" + url, fmt.Sprintf("AV_PG_SCHEMA=bench_%d", time.Now().UnixNano())}
-		}, 15, 100*time.Millisecond, `sqlite3 -csv | psql \copy`, func() (time.Duration, error) { return psqlCopyBaseline(src, url) })
+		},
+		baseline: func() (time.Duration, error) { return psqlCopyBaseline(src, url) },
+		minMBps:  15, maxIdle: 100 * time.Millisecond,
+	})
 }
 
 // clickhouseBench syncs it into ClickHouse: a throwaway server in the bench
 // folder, or AVSYNC_CH_URL; a fresh database per run.
-func clickhouseBench(dir, bin, src string, runs int) error {
+func clickhouseBench(t *table, dir, bin, src string, runs int) error {
 	base := os.Getenv("AVSYNC_CH_URL")
 	if base == "" {
 		abs, _ := filepath.Abs(filepath.Join(dir, "ch"))
@@ -604,10 +613,13 @@ func clickhouseBench(dir, bin, src string, runs int) error {
 		defer exec.Command("scripts/ch-server", "stop", abs).Run()
 		base = strings.TrimSpace(string(out))
 	}
-	return storeBench(dir, bin, src, runs, "ClickHouse store (local throwaway server)", "ClickHouse",
-		func() []string {
+	return storeBench(t, dir, bin, src, runs, storeCase{
+		area: "ClickHouse", note: "a local throwaway server; baseline `sqlite3 -csv | INSERT … FORMAT CSV` of the same rows",
+		freshStore: func() []string {
 			return []string{"AV_STORE=" + strings.TrimSuffix(base, "/avsync_test") + fmt.Sprintf("/bench_%d", time.Now().UnixNano())}
-		}, 0, 0, "sqlite3 -csv | INSERT FORMAT CSV", func() (time.Duration, error) { return clickhouseCSVBaseline(src, base) })
+		},
+		baseline: func() (time.Duration, error) { return clickhouseCSVBaseline(src, base) },
+	})
 }
 
 // clickhouseCSVBaseline loads the same rows into ClickHouse the plain way:
@@ -651,19 +663,33 @@ func clickhouseCSVBaseline(src, base string) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// storeBench syncs the database in full into a fresh store of a networked
-// backend per run (freshStore gives its environment), then times no-change
-// cycles. minMBps and maxIdle are the targets (0: none).
-func storeBench(dir, bin, src string, runs int, title, name string, freshStore func() []string, minMBps float64, maxIdle time.Duration, baselineName string, baseline func() (time.Duration, error)) error {
+// storeCase is one store backend in the bench, with its targets (0: none).
+type storeCase struct {
+	area, note string
+	freshStore func() []string // environment naming a new, empty store
+	baseline   func() (time.Duration, error)
+	minMBps    float64
+	maxRatio   float64 // full sync time / baseline time
+	maxIdle    time.Duration
+}
+
+// storeBench syncs the database in full into a fresh store per run, times
+// the baseline as often, then no-change and one-new-message cycles.
+func storeBench(t *table, dir, bin, src string, runs int, c storeCase) error {
 	_, _, _, textMB, err := describe(src)
 	if err != nil {
 		return err
 	}
-	var full []time.Duration
+	var full, base []time.Duration
 	var rss [3]int64
 	var env []string
 	for i := 0; i < runs; i++ {
-		env = append(freshEnv(dir, src), freshStore()...)
+		d, err := c.baseline()
+		if err != nil {
+			return err
+		}
+		base = append(base, d)
+		env = append(freshEnv(dir, src), c.freshStore()...)
 		d, peak, err := syncOnce(bin, env)
 		if err != nil {
 			return err
@@ -673,6 +699,7 @@ func storeBench(dir, bin, src string, runs int, title, name string, freshStore f
 			rss[j] = max(rss[j], peak[j])
 		}
 	}
+	// No-change cycles, on the store the last full sync left.
 	var idle []time.Duration
 	for i := 0; i < 10; i++ {
 		d, _, err := syncOnce(bin, env)
@@ -685,39 +712,23 @@ func storeBench(dir, bin, src string, runs int, title, name string, freshStore f
 	if err != nil {
 		return err
 	}
-	var base []time.Duration
-	for i := 0; baseline != nil && i < runs; i++ {
-		d, err := baseline()
-		if err != nil {
-			return err
+	f, b, n := median(full), median(base), median(idle)
+	ratio, mbps := float64(f)/float64(b), textMB/f.Seconds()
+	target := func(limit float64, format string) string {
+		if limit == 0 {
+			return ""
 		}
-		base = append(base, d)
+		return fmt.Sprintf(format, limit)
 	}
-	f, n := median(full), median(idle)
-	mbps := textMB / f.Seconds()
-	mbTarget, idleTarget := "", ""
-	if minMBps > 0 {
-		mbTarget = fmt.Sprintf(">= %.0f MB/s", minMBps)
-	}
-	if maxIdle > 0 {
-		idleTarget = fmt.Sprintf("< %d ms", maxIdle.Milliseconds())
-	}
-	fmt.Printf("\n%s\n\n", title)
-	header()
-	if len(base) > 0 {
-		b := median(base)
-		row(fmt.Sprintf("baseline: %s (%d runs)", baselineName, runs), secs(b), "", true)
-		row(fmt.Sprintf("full sync into %s (%d runs)", name, runs), secs(f), "", true)
-		row("full sync / baseline", fmt.Sprintf("%.2fx", float64(f)/float64(b)), "", true)
-	} else {
-		row(fmt.Sprintf("full sync into %s (%d runs)", name, runs), secs(f), "", true)
-	}
-	row("full sync throughput (text)", fmt.Sprintf("%.1f MB/s", mbps), mbTarget, mbps >= minMBps)
-	row(fmt.Sprintf("no-change cycle against %s (10 runs)", name), fmt.Sprintf("%d ms", n.Milliseconds()), idleTarget, maxIdle == 0 || n < maxIdle)
-	row(fmt.Sprintf("one-new-message cycle against %s (10 runs)", name), fmt.Sprintf("%d ms", oneMsg.Milliseconds()), "", true)
-	for i, tool := range []string{"av-read", "av-mask", "av-write"} {
-		row(fmt.Sprintf("peak RSS %s (%s sync)", tool, name), fmt.Sprintf("%d MB", rss[i]>>10), "< 64 MB", rss[i]>>10 < 64)
-	}
+	row := t.area(c.area, c.note)
+	row(fmt.Sprintf("baseline, same rows (%d runs)", runs), secs(b), "", true)
+	row(fmt.Sprintf("full sync, the whole pipeline (%d runs)", runs), secs(f), "", true)
+	row("full sync / baseline", fmt.Sprintf("%.2fx", ratio), target(c.maxRatio, "<= %.0fx"), c.maxRatio == 0 || ratio <= c.maxRatio)
+	row("full sync throughput (text)", fmt.Sprintf("%.1f MB/s", mbps), target(c.minMBps, ">= %.0f MB/s"), mbps >= c.minMBps)
+	row("no-change cycle (10 runs)", fmt.Sprintf("%d ms", n.Milliseconds()), target(float64(c.maxIdle.Milliseconds()), "< %.0f ms"), c.maxIdle == 0 || n < c.maxIdle)
+	row("one-new-message cycle (10 runs)", fmt.Sprintf("%d ms", oneMsg.Milliseconds()), "", true)
+	row("peak RSS av-read / av-mask / av-write", fmt.Sprintf("%d / %d / %d MB", rss[0]>>10, rss[1]>>10, rss[2]>>10), "< 64 MB each",
+		max(rss[0], rss[1], rss[2])>>10 < 64)
 	return nil
 }
 

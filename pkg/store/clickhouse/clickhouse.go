@@ -40,7 +40,7 @@ func init() { store.Register("clickhouse", Open) }
 
 // schemaVersion is the version of the tables below; a store with a newer
 // one is refused.
-const schemaVersion = 1
+const schemaVersion = 2
 
 var tables = []string{
 	`CREATE TABLE IF NOT EXISTS store_meta (key String, value String, _version UInt64)
@@ -67,8 +67,8 @@ var tables = []string{
 		commit_sha String, pr_url String, message_ordinal Int64, link_type String, confidence String, _version UInt64)
 		ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, machine, session_id, _gen, commit_sha, pr_url)`,
 	`CREATE TABLE IF NOT EXISTS sync_watermarks (org_id String, machine String, session_id String,
-		file_hash String, last_ordinal Int64, resend_from Int64, fingerprint String, header_digest String,
-		read_at String, synced_at String, _version UInt64)
+		file_hash String, last_ordinal Int64, resend_from Int64, fingerprint String, base_fingerprint String,
+		header_digest String, read_at String, synced_at String, _version UInt64)
 		ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, machine, session_id)`,
 	`CREATE TABLE IF NOT EXISTS marks_snapshots (org_id String, reporter String, user_id String, _gen UInt64,
 		_version UInt64) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, reporter, user_id)`,
@@ -81,6 +81,12 @@ var tables = []string{
 	`CREATE TABLE IF NOT EXISTS session_deletes (org_id String, reporter String, user_id String, _gen UInt64,
 		session_id String, machine String, deleted_at String, _version UInt64)
 		ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, reporter, user_id, _gen, session_id)`,
+}
+
+// addedColumns are the columns later schema versions added: CREATE TABLE IF
+// NOT EXISTS leaves an older store's tables as they were.
+var addedColumns = []struct{ table, column, decl string }{
+	{"sync_watermarks", "base_fingerprint", "String DEFAULT ''"}, // version 2
 }
 
 // order in which a batch's tables are sent: rows first, the rows that make
@@ -239,6 +245,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	}
+	for _, c := range addedColumns {
+		if err := s.addColumn(ctx, c.table, c.column, c.decl); err != nil {
+			return err
+		}
+	}
 	have := uint64(0)
 	if err := s.Query(ctx, "SELECT max(version) AS v FROM schema_migrations", func(r map[string]any) error {
 		have = num(r["v"])
@@ -265,6 +276,28 @@ func (s *Store) migrate(ctx context.Context) error {
 		s.id, _ = r["value"].(string)
 		return nil
 	})
+}
+
+// addColumn adds a column the table lacks (this ClickHouse has no ADD
+// COLUMN IF NOT EXISTS); another writer adding it first is fine.
+func (s *Store) addColumn(ctx context.Context, table, column, decl string) error {
+	has := func() (bool, error) {
+		n := uint64(0)
+		err := s.Query(ctx, "SELECT count() AS n FROM system.columns WHERE database = "+quote(s.db)+
+			" AND table = "+quote(table)+" AND name = "+quote(column), func(r map[string]any) error {
+			n = num(r["n"])
+			return nil
+		})
+		return n > 0, err
+	}
+	if ok, err := has(); err != nil || ok {
+		return err
+	}
+	err := s.run(ctx, "ALTER TABLE "+table+" ADD COLUMN "+column+" "+decl)
+	if ok, _ := has(); ok {
+		return nil
+	}
+	return err
 }
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "`" }
@@ -333,7 +366,8 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 func entryOf(r map[string]any) (string, watermark.Entry) {
 	str := func(k string) string { v, _ := r[k].(string); return v }
 	return str("session_id"), watermark.Entry{FileHash: str("file_hash"), LastOrdinal: int64(num(r["last_ordinal"])),
-		ResendFrom: int64(num(r["resend_from"])), Fingerprint: str("fingerprint"), HeaderDigest: str("header_digest"),
+		ResendFrom: int64(num(r["resend_from"])), Fingerprint: str("fingerprint"),
+		BaseFingerprint: str("base_fingerprint"), HeaderDigest: str("header_digest"),
 		ReadAt: str("read_at"), SyncedAt: str("synced_at")}
 }
 
@@ -462,7 +496,7 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	b.marks[b.machine+"\x00"+b.session] = e
 	return b.add("sync_watermarks", map[string]any{"org_id": b.s.org, "machine": b.machine, "session_id": b.session,
 		"file_hash": e.FileHash, "last_ordinal": e.LastOrdinal, "resend_from": e.ResendFrom,
-		"fingerprint": e.Fingerprint, "header_digest": e.HeaderDigest, "read_at": e.ReadAt, "synced_at": e.SyncedAt})
+		"fingerprint": e.Fingerprint, "base_fingerprint": e.BaseFingerprint, "header_digest": e.HeaderDigest, "read_at": e.ReadAt, "synced_at": e.SyncedAt})
 }
 
 // AbortGroup cuts every buffer back to where the group began.

@@ -143,8 +143,7 @@ func (s *Store) Close() error { return s.conn.Close(context.Background()) }
 
 // Watermarks implements store.Store.
 func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, watermark.Entry) error) error {
-	rows, err := s.conn.Query(ctx, `SELECT session_id, file_hash, last_ordinal, resend_from,
-		fingerprint, header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = $1 AND machine = $2`, s.org, machine)
+	rows, err := s.conn.Query(ctx, `SELECT session_id, `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = $1 AND machine = $2`, s.org, machine)
 	if err != nil {
 		return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
 	}
@@ -152,8 +151,7 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 	for rows.Next() {
 		var id string
 		var e watermark.Entry
-		if err := rows.Scan(&id, &e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint,
-			&e.HeaderDigest, &e.ReadAt, &e.SyncedAt); err != nil {
+		if err := rows.Scan(append([]any{&id}, sqlschema.EntryFields(&e)...)...); err != nil {
 			return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
 		}
 		if err := fn(id, e); err != nil {
@@ -200,9 +198,8 @@ func (b *batch) fail(what string, err error) error {
 
 func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.Entry, bool, error) {
 	var e watermark.Entry
-	err := b.tx.QueryRow(ctx, `SELECT file_hash, last_ordinal, resend_from, fingerprint, header_digest,
-		read_at, synced_at FROM sync_watermarks WHERE org_id = $1 AND machine = $2 AND session_id = $3`, b.s.org, machine, id).
-		Scan(&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint, &e.HeaderDigest, &e.ReadAt, &e.SyncedAt)
+	err := b.tx.QueryRow(ctx, `SELECT `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = $1 AND machine = $2 AND session_id = $3`, b.s.org, machine, id).
+		Scan(sqlschema.EntryFields(&e)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, false, nil
 	}
@@ -421,12 +418,9 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	if err := b.flush(ctx); err != nil {
 		return b.classify(err)
 	}
-	if _, err := b.tx.Exec(ctx, `INSERT INTO sync_watermarks VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET file_hash=excluded.file_hash,
-		last_ordinal=excluded.last_ordinal, resend_from=excluded.resend_from,
-		fingerprint=excluded.fingerprint, header_digest=excluded.header_digest,
-		read_at=excluded.read_at, synced_at=excluded.synced_at`,
-		b.s.org, b.machine, b.session, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
+	if _, err := b.tx.Exec(ctx, `INSERT INTO sync_watermarks (`+sqlschema.WatermarkColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
+		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET `+sqlschema.WatermarkUpdate,
+		sqlschema.EntryValues(b.s.org, b.machine, b.session, e)...); err != nil {
 		return err
 	}
 	if _, err := b.tx.Exec(ctx, "RELEASE SAVEPOINT grp"); err != nil {

@@ -130,8 +130,7 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Watermarks implements store.Store.
 func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, watermark.Entry) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT session_id, file_hash, last_ordinal, resend_from,
-		fingerprint, header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = ? AND machine = ?`, s.org, machine)
+	rows, err := s.db.QueryContext(ctx, `SELECT session_id, `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = ? AND machine = ?`, s.org, machine)
 	if err != nil {
 		return store.Errorf("read watermarks: %v", err)
 	}
@@ -139,8 +138,7 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 	for rows.Next() {
 		var id string
 		var e watermark.Entry
-		if err := rows.Scan(&id, &e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint,
-			&e.HeaderDigest, &e.ReadAt, &e.SyncedAt); err != nil {
+		if err := rows.Scan(append([]any{&id}, sqlschema.EntryFields(&e)...)...); err != nil {
 			return store.Errorf("read watermarks: %v", err)
 		}
 		if err := fn(id, e); err != nil {
@@ -197,10 +195,9 @@ type batch struct {
 
 func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.Entry, bool, error) {
 	var e watermark.Entry
-	err := b.tx.QueryRowContext(ctx, `SELECT file_hash, last_ordinal, resend_from, fingerprint,
-		header_digest, read_at, synced_at FROM sync_watermarks WHERE org_id = ? AND machine = ? AND session_id = ?`,
+	err := b.tx.QueryRowContext(ctx, `SELECT `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = ? AND machine = ? AND session_id = ?`,
 		b.org, machine, id).
-		Scan(&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint, &e.HeaderDigest, &e.ReadAt, &e.SyncedAt)
+		Scan(sqlschema.EntryFields(&e)...)
 	if err == sql.ErrNoRows {
 		return e, false, nil
 	}
@@ -328,12 +325,9 @@ func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
 }
 
 func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
-	if _, err := b.tx.ExecContext(ctx, `INSERT INTO sync_watermarks VALUES (?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET file_hash=excluded.file_hash,
-		last_ordinal=excluded.last_ordinal, resend_from=excluded.resend_from,
-		fingerprint=excluded.fingerprint, header_digest=excluded.header_digest,
-		read_at=excluded.read_at, synced_at=excluded.synced_at`,
-		b.org, b.machine, b.session, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt); err != nil {
+	if _, err := b.tx.ExecContext(ctx, `INSERT INTO sync_watermarks (`+sqlschema.WatermarkColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET `+sqlschema.WatermarkUpdate,
+		sqlschema.EntryValues(b.org, b.machine, b.session, e)...); err != nil {
 		return classify(err)
 	}
 	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {

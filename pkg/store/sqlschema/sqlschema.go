@@ -3,7 +3,11 @@
 // store fills in its dialect's integer and boolean types.
 package sqlschema
 
-import "strings"
+import (
+	"strings"
+
+	"avsync/pkg/watermark"
+)
 
 // Migrations returns the numbered migrations (index+1 is the version) for a
 // dialect. Append new ones; never edit one a store may have applied.
@@ -73,6 +77,28 @@ var migrations = []string{
 		org_id TEXT NOT NULL, reporter TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
 		machine TEXT NOT NULL, deleted_at TEXT NOT NULL,
 		PRIMARY KEY (org_id, reporter, user_id, session_id));`,
+	`ALTER TABLE sync_watermarks ADD COLUMN base_fingerprint TEXT NOT NULL DEFAULT '';`,
+}
+
+// The watermark columns and upsert, shared by both stores.
+const (
+	WatermarkColumns = "org_id, machine, session_id, file_hash, last_ordinal, resend_from, fingerprint, base_fingerprint, header_digest, read_at, synced_at"
+	WatermarkUpdate  = `file_hash=excluded.file_hash,
+		last_ordinal=excluded.last_ordinal, resend_from=excluded.resend_from,
+		fingerprint=excluded.fingerprint, base_fingerprint=excluded.base_fingerprint,
+		header_digest=excluded.header_digest, read_at=excluded.read_at, synced_at=excluded.synced_at`
+	// EntryColumns are read back into a watermark.Entry by EntryFields.
+	EntryColumns = "file_hash, last_ordinal, resend_from, fingerprint, base_fingerprint, header_digest, read_at, synced_at"
+)
+
+// EntryFields are the scan destinations of EntryColumns.
+func EntryFields(e *watermark.Entry) []any {
+	return []any{&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint, &e.BaseFingerprint, &e.HeaderDigest, &e.ReadAt, &e.SyncedAt}
+}
+
+// EntryValues are the values of WatermarkColumns for one session's entry.
+func EntryValues(org, machine, sessionID string, e watermark.Entry) []any {
+	return []any{org, machine, sessionID, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.BaseFingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt}
 }
 
 // The sessions upsert, shared by both stores.
