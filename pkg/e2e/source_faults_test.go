@@ -146,8 +146,8 @@ func TestStoreDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.sh("av-read | av-mask | av-write --batch-sessions 10")
-	if r.code != 5 || !strings.Contains(r.stderr, "full") {
-		t.Fatalf("disk full: exit %d\n%s", r.code, r.stderr)
+	if r.code != 5 || !strings.Contains(r.stderr, "store "+e.store+": ") || !strings.Contains(r.stderr, "full") {
+		t.Fatalf("disk full: want exit 5 and a line naming %s; exit %d\n%s", e.store, r.code, r.stderr)
 	}
 	if strings.Count(r.stderr, "\n") > 8 {
 		t.Fatalf("a full disk should stop the run, not fail session after session:\n%s", r.stderr)

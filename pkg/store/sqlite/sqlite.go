@@ -33,9 +33,10 @@ var migrations = sqlschema.Migrations("INTEGER", "INTEGER")
 
 // Store is an open SQLite store.
 type Store struct {
-	db  *sql.DB
-	id  string
-	org string
+	db   *sql.DB
+	id   string
+	org  string
+	path string // named in every error
 }
 
 // Open opens (creating if needed) the store file a sqlite:// URL names.
@@ -70,7 +71,7 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 		return nil, store.Errorf("store %s: %v", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, org: opt.Org}
+	s := &Store{db: db, org: opt.Org, path: path}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, store.Errorf("store %s: %v", path, err)
@@ -132,21 +133,21 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, watermark.Entry) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT session_id, `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = ? AND machine = ?`, s.org, machine)
 	if err != nil {
-		return store.Errorf("read watermarks: %v", err)
+		return store.Errorf("store %s: read watermarks: %v", s.path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var e watermark.Entry
 		if err := rows.Scan(append([]any{&id}, sqlschema.EntryFields(&e)...)...); err != nil {
-			return store.Errorf("read watermarks: %v", err)
+			return store.Errorf("store %s: read watermarks: %v", s.path, err)
 		}
 		if err := fn(id, e); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return store.Errorf("read watermarks: %v", err)
+		return store.Errorf("store %s: read watermarks: %v", s.path, err)
 	}
 	return nil
 }
@@ -155,9 +156,9 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, store.Errorf("begin: %v", err)
+		return nil, store.Errorf("store %s: begin: %v", s.path, err)
 	}
-	b := &batch{tx: tx, org: s.org}
+	b := &batch{tx: tx, org: s.org, path: s.path}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -179,7 +180,7 @@ func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
 		st, err := tx.PrepareContext(ctx, p.sql)
 		if err != nil {
 			tx.Rollback()
-			return nil, store.Errorf("prepare: %v", err)
+			return nil, store.Errorf("store %s: prepare: %v", s.path, err)
 		}
 		*p.stmt = st
 	}
@@ -188,7 +189,7 @@ func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
 
 type batch struct {
 	tx                      *sql.Tx
-	org                     string
+	org, path               string
 	machine, session        string // the open group's
 	putMessage, putToolCall *sql.Stmt
 }
@@ -202,14 +203,14 @@ func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.En
 		return e, false, nil
 	}
 	if err != nil {
-		return e, false, store.Errorf("read watermark of session %s: %v", id, err)
+		return e, false, store.Errorf("store %s: read watermark of session %s: %v", b.path, id, err)
 	}
 	return e, true, nil
 }
 
 func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
-		return store.Errorf("savepoint: %v", err)
+		return store.Errorf("store %s: savepoint: %v", b.path, err)
 	}
 	b.machine, b.session = s.Machine, s.ID
 	from := int64(-1 << 62) // mode full: every row goes
@@ -235,7 +236,7 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 		s.MessageCount, s.UserMessageCount, s.ParentSessionID, s.RelationshipType, s.CreatedAt,
 		s.FileHash, s.TotalOutputTokens, s.PeakContextTokens, s.DeletedAt, s.UserID, s.UserName,
 		s.ProjectID, s.ProjectName)
-	return classify(err)
+	return b.classify(err)
 }
 
 func (b *batch) PutLink(ctx context.Context, l store.Link) error {
@@ -299,12 +300,12 @@ func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error
 // classify marks the errors that mean the store itself cannot be written
 // (disk full, I/O error, read-only, gone): the run must stop, not skip to
 // the next session.
-func classify(err error) error {
+func (b *batch) classify(err error) error {
 	var se *sqlitedriver.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case 8, 10, 11, 13, 14, 26: // READONLY, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
-			return store.Errorf("store: %v", err)
+			return store.Errorf("store %s: %v", b.path, err)
 		}
 	}
 	return err
@@ -314,34 +315,34 @@ func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
 	_, err := b.putMessage.ExecContext(ctx, b.org, b.machine, m.SessionID, m.Ordinal, m.Role, m.Content, m.Thinking,
 		m.Timestamp, m.HasThinking, m.HasToolUse, m.ContentLength, m.Model, m.TokenUsage,
 		m.ContextTokens, m.OutputTokens, m.IsSystem)
-	return classify(err)
+	return b.classify(err)
 }
 
 func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
 	_, err := b.putToolCall.ExecContext(ctx, b.org, b.machine, t.SessionID, t.MessageOrdinal, t.CallIndex, t.ToolUseID,
 		t.ToolName, t.Category, t.InputJSON, t.SkillName, t.ResultContent, t.ResultContentLength,
 		t.SubagentSessionID)
-	return classify(err)
+	return b.classify(err)
 }
 
 func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	if _, err := b.tx.ExecContext(ctx, `INSERT INTO sync_watermarks (`+sqlschema.WatermarkColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET `+sqlschema.WatermarkUpdate,
 		sqlschema.EntryValues(b.org, b.machine, b.session, e)...); err != nil {
-		return classify(err)
+		return b.classify(err)
 	}
 	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
-		return store.Errorf("release savepoint: %v", err)
+		return store.Errorf("store %s: release savepoint: %v", b.path, err)
 	}
 	return nil
 }
 
 func (b *batch) AbortGroup(ctx context.Context) error {
 	if _, err := b.tx.ExecContext(ctx, "ROLLBACK TO grp"); err != nil {
-		return store.Errorf("roll back group: %v", err)
+		return store.Errorf("store %s: roll back group: %v", b.path, err)
 	}
 	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
-		return store.Errorf("roll back group: %v", err)
+		return store.Errorf("store %s: roll back group: %v", b.path, err)
 	}
 	return nil
 }
@@ -350,7 +351,7 @@ func (b *batch) Commit() error {
 	b.putMessage.Close()
 	b.putToolCall.Close()
 	if err := b.tx.Commit(); err != nil {
-		return store.Errorf("commit: %v", err)
+		return store.Errorf("store %s: commit: %v", b.path, err)
 	}
 	return nil
 }
