@@ -24,12 +24,12 @@ func (sn *snapshot) marks(ctx context.Context, state *watermark.State, out *reco
 	query := func(q string, scan func(func(...any) error) error) error {
 		rows, err := sn.conn.QueryContext(ctx, q)
 		if err != nil {
-			return sourceErrorf("%s: read marks: %v", sn.src.path, err)
+			return sourceErrorf("%s: read marks: %v", sn.src.path, sqliteReason(err))
 		}
 		defer rows.Close()
 		for rows.Next() {
 			if err := scan(rows.Scan); err != nil {
-				return sourceErrorf("%s: read marks: %v", sn.src.path, err)
+				return sourceErrorf("%s: read marks: %v", sn.src.path, sqliteReason(err))
 			}
 		}
 		return rows.Err()

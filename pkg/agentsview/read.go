@@ -69,14 +69,14 @@ func (s *Source) ReadChanges(ctx context.Context, state *watermark.State, opt Op
 	var st Stats
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return st, sourceErrorf("%s: %v", s.path, err)
+		return st, sourceErrorf("%s: %v", s.path, sqliteReason(err))
 	}
 	defer conn.Close()
 	// One deferred read transaction: its first SELECT pins a WAL snapshot, so
 	// every session's header, messages and tool calls agree, while agentsview
 	// goes on committing to the WAL.
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		return st, sourceErrorf("%s: begin snapshot: %v", s.path, err)
+		return st, sourceErrorf("%s: begin snapshot: %v", s.path, sqliteReason(err))
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 	user := opt.User
@@ -186,7 +186,7 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 	// than the rest of a no-change cycle; the few changed ones sort below.
 	rows, err := sn.conn.QueryContext(ctx, sn.src.headerSQL())
 	if err != nil {
-		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, err)
+		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, sqliteReason(err))
 	}
 	defer rows.Close()
 	var plans []plan
@@ -194,7 +194,7 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 	for rows.Next() {
 		path, err := sn.header(rows, &h)
 		if err != nil {
-			return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, err)
+			return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, sqliteReason(err))
 		}
 		st.Sessions++
 		if len(only) > 0 && !only[h.ID] {
@@ -217,7 +217,7 @@ func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Option
 		plans = append(plans, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, err)
+		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, sqliteReason(err))
 	}
 	rows.Close()
 	sort.Slice(plans, func(i, j int) bool {
@@ -322,7 +322,7 @@ func (sn *snapshot) send(ctx context.Context, p plan, out *record.Writer, st *St
 		if _, ok := err.(*sendError); ok {
 			return err
 		}
-		return sourceErrorf("%s: session %s: %s: %v", sn.src.path, p.id, what, err)
+		return sourceErrorf("%s: session %s: %s: %v", sn.src.path, p.id, what, sqliteReason(err))
 	}
 	var h record.Session
 	if _, err := sn.header(sn.conn.QueryRowContext(ctx, sn.src.headerSQL()+" WHERE id = ?", p.id), &h); err != nil {

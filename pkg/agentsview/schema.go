@@ -15,8 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+	sqlite "modernc.org/sqlite" // the pure-Go SQLite driver
 )
 
 // required lists the tables and columns avsync cannot do without. Every
@@ -62,7 +63,10 @@ func sourceErrorf(format string, args ...any) error {
 }
 
 // Open opens the agentsview database at path read-only and checks its schema.
-func Open(ctx context.Context, path string) (*Source, error) {
+// busy is how long to wait while another process holds the database locked
+// (a rollback-journal database being written; in WAL mode, agentsview's,
+// readers never wait).
+func Open(ctx context.Context, path string, busy time.Duration) (*Source, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, sourceErrorf("%s: %v", path, err)
@@ -78,10 +82,10 @@ func Open(ctx context.Context, path string) (*Source, error) {
 		return nil, sourceErrorf("%s: is a directory, not an agentsview database", path)
 	}
 	// mode=ro and query_only: we can never write agentsview's file. The busy
-	// timeout only matters while agentsview recovers a WAL; readers are not
-	// blocked by its writes in WAL mode.
+	// timeout only matters while agentsview recovers a WAL or writes a
+	// rollback-journal database; readers are not blocked by WAL writes.
 	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() +
-		"?mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)"
+		fmt.Sprintf("?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)", busy.Milliseconds())
 	src, err := open(ctx, path, dsn)
 	if err != nil && readOnlyFolder(abs) {
 		// SQLite cannot create the -shm file it needs for a WAL database in
@@ -143,7 +147,7 @@ func (s *Source) detect(ctx context.Context) error {
 	for _, table := range tables {
 		rows, err := s.db.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
 		if err != nil {
-			return sourceErrorf("%s: not a readable SQLite database: %v", s.path, sqliteReason(err))
+			return s.unreadable(err)
 		}
 		cols := map[string]bool{}
 		for rows.Next() {
@@ -157,7 +161,7 @@ func (s *Source) detect(ctx context.Context) error {
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return sourceErrorf("%s: not a readable SQLite database: %v", s.path, sqliteReason(err))
+			return s.unreadable(err)
 		}
 		s.schema[table] = cols
 	}
@@ -179,8 +183,25 @@ func (s *Source) detect(ctx context.Context) error {
 	return nil
 }
 
+// unreadable explains why the database could not be read.
+func (s *Source) unreadable(err error) error {
+	if locked(err) {
+		return sourceErrorf("%s: %s", s.path, sqliteReason(err))
+	}
+	return sourceErrorf("%s: not a readable SQLite database: %v", s.path, sqliteReason(err))
+}
+
+// locked tells a lock held past the busy timeout from a damaged database.
+func locked(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == 5 || se.Code()&0xff == 6) // SQLITE_BUSY, SQLITE_LOCKED
+}
+
 // sqliteReason shortens driver errors to their reason.
 func sqliteReason(err error) string {
+	if locked(err) {
+		return "locked by another process for longer than --busy-timeout; nothing was read (the next run tries again)"
+	}
 	msg := err.Error()
 	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "SQL logic error") {
 		return msg[i+2:]

@@ -47,6 +47,8 @@ With --session, only those sessions are considered (add --full to force them).`,
 				Usage: "only sessions whose project (agentsview name, project id or name) matches `GLOB` (repeatable)"},
 			&ucli.StringSliceFlag{Name: "exclude-project", EnvVars: []string{"AV_EXCLUDE_PROJECT"},
 				Usage: "leave out sessions whose project matches `GLOB` (repeatable)"},
+			&ucli.DurationFlag{Name: "busy-timeout", EnvVars: []string{"AV_BUSY_TIMEOUT"}, Value: 10 * time.Second,
+				Usage: "wait up to `DURATION` while another process holds the database locked (agentsview's WAL databases never make readers wait), then fail with exit 6"},
 			&ucli.IntFlag{Name: "limit", EnvVars: []string{"AV_LIMIT"},
 				Usage: "send at most `N` sessions this run, oldest first (0: all); the rest go next run"},
 			quietFlag(), progressFlag(),
@@ -71,7 +73,7 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	if err != nil {
 		return exitcode.Wrap(exitcode.State, err)
 	}
-	src, err := agentsview.Open(ctx, c.String("db"))
+	src, err := agentsview.Open(ctx, c.String("db"), c.Duration("busy-timeout"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.Source, err)
 	}

@@ -274,7 +274,7 @@ func TestHelpExplains(t *testing.T) {
 		envs []string
 	}{
 		"av-read": {ReadMain, []string{"AV_DB", "AV_STATE", "AV_FULL", "AV_SESSION", "AV_LIMIT", "AV_MACHINE",
-			"AV_USER_ID", "AV_USER_NAME", "AV_PROJECT", "AV_EXCLUDE_PROJECT"}},
+			"AV_BUSY_TIMEOUT", "AV_USER_ID", "AV_USER_NAME", "AV_PROJECT", "AV_EXCLUDE_PROJECT"}},
 		"av-write": {WriteMain, []string{"AV_STORE", "AV_STATE", "AV_ORG", "AV_WAIT", "AV_ALLOW_UNMASKED", "AV_MACHINE",
 			"AV_PG_SCHEMA", "AV_CONNECT_TIMEOUT", "AV_STATEMENT_TIMEOUT", "AV_PURGE_DELETED"}},
 		"av-mask":  {MaskMain, []string{"AV_MASK_WORKERS", "AV_MASK_RULES", "AV_MASK_ALLOW"}},

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"database/sql"
 	"os"
 	"os/exec"
@@ -69,6 +70,66 @@ func TestWriterHoldingTheSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.syncExpect(1, "the run after agentsview committed")
+	e.requireStoreEqualsSource()
+}
+
+// TestSourceLockedByAWriter: a rollback-journal database (not agentsview's
+// WAL mode, where readers never wait) held locked by a writer. av-read waits
+// up to --busy-timeout: a lock released in time costs only the wait; one held
+// longer gives exit 6 and one line naming the file, with nothing sent and
+// the state untouched, and the next run syncs.
+func TestSourceLockedByAWriter(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	e.editSource("PRAGMA journal_mode=DELETE")
+	e.sync()
+	state, _ := os.ReadFile(e.state)
+
+	// hold takes the exclusive lock a writer holds while it commits, changes
+	// a session under it, and commits after d; the channel closes then.
+	hold := func(d time.Duration, fileHash string) <-chan struct{} {
+		db, err := sql.Open("sqlite", "file:"+e.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := db.Conn(context.Background())
+		if err == nil {
+			_, err = conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE")
+		}
+		if err == nil {
+			_, err = conn.ExecContext(context.Background(), `UPDATE sessions SET file_hash = ?
+				WHERE id = (SELECT MIN(id) FROM sessions)`, fileHash)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(d)
+			conn.ExecContext(context.Background(), "COMMIT")
+			conn.Close()
+			db.Close()
+		}()
+		return done
+	}
+
+	committed := hold(5*time.Second, "changed under a long lock")
+	began := time.Now()
+	r := e.sh("av-read --busy-timeout 500ms | av-mask | av-write")
+	if r.code != 6 || !strings.Contains(r.stderr, e.src+": locked by another process") {
+		t.Fatalf("a lock held past --busy-timeout: want exit 6 naming %s; exit %d\n%s", e.src, r.code, r.stderr)
+	}
+	if took := time.Since(began); took > 4*time.Second {
+		t.Fatalf("av-read waited %s for the lock, not its 500ms busy timeout", took)
+	}
+	if now, _ := os.ReadFile(e.state); string(now) != string(state) {
+		t.Fatal("the state moved although nothing was read")
+	}
+	<-committed
+
+	// A short lock (a commit, in practice) is waited out with the default.
+	hold(time.Second, "changed under a short lock")
+	e.syncExpect(1, "the run waiting out a one-second lock")
 	e.requireStoreEqualsSource()
 }
 
