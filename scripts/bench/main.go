@@ -71,6 +71,21 @@ func main() {
 	fmt.Printf("\navsync benchmark — %s, %d cores, %s/%s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("source: %d sessions, %d messages, %d tool calls, %.0f MB of text (%s)\n\n", nSessions, nMessages, nTools, textMB, filepath.Base(src))
 	t.print(os.Stdout)
+	if n := t.missed(); n > 0 {
+		fmt.Fprintf(os.Stderr, "bench: %d targets missed (rows marked NO)\n", n)
+		os.Exit(1)
+	}
+}
+
+// missed counts the rows whose target was not met.
+func (t *table) missed() int {
+	n := 0
+	for _, r := range t.rows {
+		if r[4] == "NO" {
+			n++
+		}
+	}
+	return n
 }
 
 // table is the one table the bench prints: every measure under its area,
