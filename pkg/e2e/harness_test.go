@@ -90,28 +90,25 @@ func newEnvOn(t *testing.T, backend, fixture string) *env {
 }
 
 // postgresURL is the test cluster (.ci/run starts one: scripts/pg-cluster).
-// Without one, a local run skips saying how to get one; CI always has one.
 func postgresURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("AVSYNC_PG_URL")
-	if url == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("AVSYNC_PG_URL is not set: .ci/run must start the PostgreSQL test cluster")
-		}
-		t.Skip("no PostgreSQL configured: run `eval $(scripts/pg-cluster env /tmp/avsync-pg)` or set AVSYNC_PG_URL")
-	}
-	return url
+	return serverURL(t, "AVSYNC_PG_URL", "PostgreSQL", "scripts/pg-cluster env /tmp/avsync-pg")
 }
 
 // clickhouseURL is the test server (.ci/run starts one: scripts/ch-server).
 func clickhouseURL(t *testing.T) string {
+	return serverURL(t, "AVSYNC_CH_URL", "ClickHouse", "scripts/ch-server env /tmp/avsync-ch")
+}
+
+// serverURL reads a test server's URL from env. Without one, a local run
+// skips saying how to start one; CI always has one, so there it fails.
+func serverURL(t *testing.T, env, server, start string) string {
 	t.Helper()
-	url := os.Getenv("AVSYNC_CH_URL")
+	url := os.Getenv(env)
 	if url == "" {
 		if os.Getenv("CI") != "" {
-			t.Fatal("AVSYNC_CH_URL is not set: .ci/run must start the ClickHouse test server")
+			t.Fatalf("%s is not set: .ci/run must start the %s test server", env, server)
 		}
-		t.Skip("no ClickHouse configured: run `eval $(scripts/ch-server env /tmp/avsync-ch)` or set AVSYNC_CH_URL")
+		t.Skipf("no %s configured: run `eval $(%s)` or set %s", server, start, env)
 	}
 	return url
 }

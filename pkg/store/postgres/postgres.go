@@ -284,11 +284,8 @@ func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error
 	var n int64
 	// Watermarks stay: a state rebuilt from the store must not send the
 	// purged sessions again.
-	for _, table := range []string{"tool_calls", "messages", "git_links", "sessions"} {
-		idCol := "session_id"
-		if table == "sessions" {
-			idCol = "id"
-		}
+	for _, st := range sqlschema.SessionTables {
+		table, idCol := st.Table, st.IDColumn
 		tag, err := b.tx.Exec(ctx, `DELETE FROM `+table+` t USING session_deletes d
 			WHERE t.org_id = $1 AND d.org_id = $1 AND d.reporter = $2
 			AND d.machine = t.machine AND d.session_id = t.`+idCol, b.s.org, reporter)

@@ -279,11 +279,8 @@ func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error
 	var n int64
 	// Watermarks stay: a state rebuilt from the store must not send the
 	// purged sessions again.
-	for _, table := range []string{"tool_calls", "messages", "git_links", "sessions"} {
-		idCol := "session_id"
-		if table == "sessions" {
-			idCol = "id"
-		}
+	for _, st := range sqlschema.SessionTables {
+		table, idCol := st.Table, st.IDColumn
 		res, err := b.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE org_id = ? AND EXISTS (SELECT 1 FROM session_deletes d
 			WHERE d.org_id = ? AND d.reporter = ? AND d.machine = `+table+`.machine AND d.session_id = `+table+`.`+idCol+`)`,
 			b.org, b.org, reporter)

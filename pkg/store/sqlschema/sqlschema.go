@@ -80,6 +80,12 @@ var migrations = []string{
 	`ALTER TABLE sync_watermarks ADD COLUMN base_fingerprint TEXT NOT NULL DEFAULT '';`,
 }
 
+// SessionTables are the tables holding a session's rows, each with the
+// column naming the session; sessions last, so its count is the sessions'.
+var SessionTables = []struct{ Table, IDColumn string }{
+	{"tool_calls", "session_id"}, {"messages", "session_id"}, {"git_links", "session_id"}, {"sessions", "id"},
+}
+
 // The watermark columns and upsert, shared by both stores.
 const (
 	WatermarkColumns = "org_id, machine, session_id, file_hash, last_ordinal, resend_from, fingerprint, base_fingerprint, header_digest, read_at, synced_at"
