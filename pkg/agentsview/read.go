@@ -3,388 +3,404 @@ package agentsview
 import (
 	"context"
 	"database/sql"
-	"fmt"
+	"encoding/json"
 	"math"
-	"path"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
-	"avsync/pkg/identity"
 	"avsync/pkg/record"
 	"avsync/pkg/watermark"
 )
 
-// settleWindow bounds how far back a tool call still waiting for its result
-// holds the re-sent tail open. Older pending calls count as settled; if one
-// is filled in after all, the fingerprint changes and the session goes full,
-// so this only trades cost, never correctness.
-const settleWindow = 64
+// minOrdinal is below every ordinal: "from the first row".
+const minOrdinal = int64(math.MinInt64)
+
+// DefaultOverlap is how far back of the cursor markers are looked at again:
+// agentsview's markers are times, and times written out of order (a slow
+// commit, a small clock step) must not hide a change.
+const DefaultOverlap = 10 * time.Minute
+
+// Decorator resolves who and which project a session is about (git runs
+// there, not here) and applies the project filters.
+type Decorator interface {
+	// Decorate fills in h's user and project; false leaves the session out.
+	Decorate(ctx context.Context, h *record.Session, path string) bool
+	// UserID is who the stars and pins belong to.
+	UserID() string
+}
 
 // Options says what ReadChanges sends.
 type Options struct {
-	Full     bool     // ignore the watermark; send every session in mode full
+	Full     bool     // send every session whole, in mode full
+	Verify   bool     // check every session's content, not only those the markers name
 	Sessions []string // only these sessions (all when empty)
-	Limit    int      // send at most this many sessions (0: no limit)
-	// Machine names this machine: it replaces agentsview's "local" (every
-	// agentsview calls its own machine so), so stores can tell machines apart.
-	Machine string
-	// User is carried on every session sent; it is asked for only when
-	// something is sent (resolving it runs git).
-	User func() identity.User
-	// Projects and ExcludeProjects are globs over a session's agentsview
-	// project, project id and project name: only matching sessions go.
-	Projects, ExcludeProjects []string
-	// Progress, when set, is told after each session sent.
-	Progress func(sent, planned int)
+	Limit    int      // send at most this many sessions (0: no limit), oldest change first
+	// Machine keys this machine's rows (its stable id); Key seeds the
+	// content digests.
+	Machine   string
+	Key       []byte
+	ReadSeq   int64         // this run's read sequence number
+	Overlap   time.Duration // see DefaultOverlap
+	Now       func() time.Time
+	Decorator Decorator
+	// Progress, when set, is told after each session examined.
+	Progress func(done, planned int)
 }
 
 // Stats counts what ReadChanges did.
 type Stats struct {
-	Sessions  int // sessions in the source
-	Unchanged int
-	Full      int
-	Append    int
-	Filtered  int // changed, but left out by --project / --exclude-project
-	Messages  int64
-	ToolCalls int64
-	Marks     bool // a stars/pins/deletions snapshot was sent
+	Examined   int // sessions whose content was looked at or whose markers were compared
+	Unchanged  int
+	Full       int
+	Append     int
+	Filtered   int // changed, but left out by --project / --exclude-project
+	Tombstones int
+	Messages   int64
+	ToolCalls  int64
+	Marks      bool     // a stars/pins snapshot was sent
+	Verified   bool     // every session was checked (a verification pass)
+	Missing    []string // --session ids the source does not hold
+	Limited    bool     // --limit left changed sessions for the next run
 }
 
-// plan is the decision for one session, made in the first pass.
-type plan struct {
-	id      string
-	mode    string
-	entry   watermark.Entry
-	project identity.Project
-	// what orders the plans and resolves the project
-	createdAt, path, sourceProject string
+// snapshot is one av-read run over the source.
+type snapshot struct {
+	conn  *sql.Conn
+	src   *Source
+	state *watermark.State
+	opt   Options
+	key   []byte
+	out   *record.Writer
+	st    Stats
 }
 
-// ReadChanges sends, inside one read transaction, every session that changed
-// since state: new sessions, those whose file_hash or header changed, and
-// all of them when state is from an older sync version or opt.Full is set.
+// ReadChanges sends every session that changed since the state's cursor
+// (every session, when the source has no markers, the cursor belongs to
+// another database, or opt.Verify or opt.Full is set), the tombstones of
+// sessions gone from the source, the stars and pins when they changed, and
+// closes the stream with the cursor av-write saves once all is stored.
 func (s *Source) ReadChanges(ctx context.Context, state *watermark.State, opt Options, out *record.Writer) (Stats, error) {
-	var st Stats
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return st, sourceErrorf("%s: %v", s.path, sqliteReason(err))
+		return Stats{}, sourceErrorf("%s: %v", s.path, sqliteReason(err))
 	}
 	defer conn.Close()
-	// One deferred read transaction: its first SELECT pins a WAL snapshot, so
-	// every session's header, messages and tool calls agree, while agentsview
-	// goes on committing to the WAL.
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		return st, sourceErrorf("%s: begin snapshot: %v", s.path, sqliteReason(err))
+	if opt.Overlap <= 0 {
+		opt.Overlap = DefaultOverlap
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	user := opt.User
-	if user == nil {
-		user = func() identity.User { return identity.User{} }
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
-	snap := &snapshot{conn: conn, src: s, machine: opt.Machine, user: sync.OnceValue(user), projects: identity.NewProjects(),
-		readAt: time.Now().UTC().Format(time.RFC3339Nano)}
+	if opt.Decorator == nil {
+		opt.Decorator = noDecorator{}
+	}
+	sn := &snapshot{conn: conn, src: s, state: state, opt: opt, key: opt.Key, out: out}
+	err = sn.run(ctx)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return sn.st, err
+}
 
-	plans, err := snap.plan(ctx, state, opt, &st)
+type noDecorator struct{}
+
+func (noDecorator) Decorate(context.Context, *record.Session, string) bool { return true }
+func (noDecorator) UserID() string                                         { return "" }
+
+func (sn *snapshot) run(ctx context.Context) error {
+	var cur record.Cursor
+	var err error
+	if err := sn.readTx(ctx, "find changes", func(tx *sql.Tx) error {
+		cur, err = sn.cursorNow(ctx, tx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if len(sn.opt.Sessions) > 0 {
+		return sn.only(ctx)
+	}
+	meta := sn.state.Meta
+	verify := sn.opt.Verify || sn.opt.Full || !sn.src.hasMarkers() || meta.Source != cur.Source
+	if verify {
+		sn.st.Verified = true
+		err = sn.verifyPass(ctx, &cur)
+	} else {
+		err = sn.markerPass(ctx, &cur)
+	}
 	if err != nil {
-		return st, err
+		return err
 	}
-	for i, p := range plans {
-		if err := ctx.Err(); err != nil {
-			return st, err
+	if err := sn.marks(ctx); err != nil {
+		return err
+	}
+	if sn.st.Limited && verify {
+		return nil // no cursor: the next run goes on verifying
+	}
+	cur.Kind, cur.ReadSeq, cur.Limited = record.KindCursor, sn.opt.ReadSeq, sn.st.Limited
+	return sn.write(&cur)
+}
+
+// cursorNow reads where the source is now: its identity, the marker high
+// water (capped at this machine's time, so a session dated in the future
+// does not push the cursor past changes still to come) and the deletion
+// journal's revision. Taken before any session is read, so whatever changes
+// while the run goes on is found by the next one.
+func (sn *snapshot) cursorNow(ctx context.Context, tx *sql.Tx) (record.Cursor, error) {
+	var cur record.Cursor
+	id, err := sn.identity(ctx, tx)
+	if err != nil {
+		return cur, err
+	}
+	cur.Source = id
+	if sn.src.hasMarkers() {
+		var max sql.NullString
+		if err := tx.QueryRowContext(ctx, "SELECT MAX(sync_marker) FROM sessions").Scan(&max); err != nil {
+			return cur, err
 		}
-		if err := snap.send(ctx, p, out, &st); err != nil {
-			return st, err
-		}
-		if opt.Progress != nil {
-			opt.Progress(i+1, len(plans))
+		cur.Marker = max.String
+		if now := formatMarker(sn.opt.Now()); cur.Marker > now {
+			cur.Marker = now
 		}
 	}
-	if len(opt.Sessions) == 0 {
-		sent, err := snap.marks(ctx, state, out)
+	if sn.src.hasJournal() {
+		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(revision), 0) FROM session_deletion_changes").Scan(&cur.Deletions); err != nil {
+			return cur, err
+		}
+	}
+	return cur, nil
+}
+
+// formatMarker writes a time the way agentsview's triggers write markers.
+func formatMarker(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// markerPass examines the sessions whose marker is at or after the cursor
+// (less the overlap; never with an upper bound), oldest change first, and
+// the sessions the deletion journal names since its cursor.
+func (sn *snapshot) markerPass(ctx context.Context, cur *record.Cursor) error {
+	meta := sn.state.Meta
+	from := ""
+	if t, err := time.Parse(time.RFC3339Nano, meta.Marker); err == nil {
+		from = formatMarker(t.Add(-sn.opt.Overlap))
+	}
+	type candidate struct{ id, marker string }
+	var cands []candidate
+	var gone []string
+	seen := map[string]bool{}
+	err := sn.readTx(ctx, "find changes", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(sync_marker, '') FROM sessions
+			WHERE sync_marker >= ? OR sync_marker IS NULL ORDER BY sync_marker, id`, from)
 		if err != nil {
-			return st, err
-		}
-		st.Marks = sent
-	}
-	return st, nil
-}
-
-type snapshot struct {
-	conn     *sql.Conn
-	src      *Source
-	machine  string
-	user     func() identity.User
-	projects *identity.Projects
-	readAt   string
-}
-
-// header reads one session header row, naming the machine; it returns the
-// session's working directory (August build) or its project when that is a path.
-func (sn *snapshot) header(sc interface{ Scan(...any) error }, h *record.Session) (path string, err error) {
-	if path, err = scanHeader(sc, h); err != nil {
-		return "", err
-	}
-	if (h.Machine == "" || h.Machine == "local") && sn.machine != "" {
-		h.Machine = sn.machine
-	}
-	if path == "" && strings.HasPrefix(h.Project, "/") {
-		path = h.Project
-	}
-	return path, nil
-}
-
-// headerSQL selects a session record's fields, with empty values for the
-// columns this schema lacks.
-func (s *Source) headerSQL() string {
-	c := func(name, fallback string) string { return s.schema.col("", "sessions", name, fallback) }
-	return "SELECT id, " + strings.Join([]string{
-		c("project", "''"), c("machine", "''"), c("agent", "''"),
-		c("first_message", "''"), c("display_name", "''"),
-		c("started_at", "''"), c("ended_at", "''"),
-		c("message_count", "0"), c("user_message_count", "0"),
-		c("parent_session_id", "''"), c("relationship_type", "''"),
-		c("created_at", "''"), c("file_hash", "''"),
-		c("total_output_tokens", "0"), c("peak_context_tokens", "0"),
-		c("deleted_at", "''"), c("cwd", "''"),
-	}, ", ") + " FROM sessions"
-}
-
-func scanHeader(sc interface{ Scan(...any) error }, h *record.Session) (cwd string, err error) {
-	*h = record.Session{Kind: record.KindSession}
-	err = sc.Scan(&h.ID, &h.Project, &h.Machine, &h.Agent, &h.FirstMessage, &h.DisplayName,
-		&h.StartedAt, &h.EndedAt, &h.MessageCount, &h.UserMessageCount,
-		&h.ParentSessionID, &h.RelationshipType, &h.CreatedAt, &h.FileHash,
-		&h.TotalOutputTokens, &h.PeakContextTokens, &h.DeletedAt, &cwd)
-	return cwd, err
-}
-
-// headerDigest condenses the header fields (not the sync fields) so that a
-// rename or a new end time is noticed even when file_hash stays. It runs for
-// every session on every no-change cycle, so it hashes fields directly.
-func headerDigest(h *record.Session) string {
-	d := watermark.NewDigest()
-	for _, f := range []string{h.ID, h.Project, h.Machine, h.Agent, h.FirstMessage, h.DisplayName,
-		h.StartedAt, h.EndedAt, h.ParentSessionID, h.RelationshipType, h.CreatedAt, h.FileHash, h.DeletedAt} {
-		d.String(f)
-	}
-	for _, n := range []int64{h.MessageCount, h.UserMessageCount, h.TotalOutputTokens, h.PeakContextTokens} {
-		d.Int(n)
-	}
-	return d.Sum()
-}
-
-// plan walks all session headers once and keeps only the decisions, so
-// memory grows with the number of changed sessions, not with their size.
-func (sn *snapshot) plan(ctx context.Context, state *watermark.State, opt Options, st *Stats) ([]plan, error) {
-	only := map[string]bool{}
-	for _, id := range opt.Sessions {
-		only[id] = true
-	}
-	// No ORDER BY: sorting every header with its first message costs more
-	// than the rest of a no-change cycle; the few changed ones sort below.
-	rows, err := sn.conn.QueryContext(ctx, sn.src.headerSQL())
-	if err != nil {
-		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, sqliteReason(err))
-	}
-	defer rows.Close()
-	var plans []plan
-	var h record.Session
-	for rows.Next() {
-		path, err := sn.header(rows, &h)
-		if err != nil {
-			return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, sqliteReason(err))
-		}
-		st.Sessions++
-		if len(only) > 0 && !only[h.ID] {
-			continue
-		}
-		e, known := state.Sessions[h.ID]
-		if state.Version < watermark.Version {
-			e, known = watermark.Entry{}, false // its fingerprints meant something else
-		}
-		p := plan{id: h.ID, entry: e, createdAt: h.CreatedAt, path: path, sourceProject: h.Project}
-		switch {
-		case opt.Full || !known:
-			p.mode = record.ModeFull
-		case e.FileHash != h.FileHash || e.HeaderDigest != headerDigest(&h):
-			p.mode = record.ModeAppend
-		default:
-			st.Unchanged++
-			continue
-		}
-		plans = append(plans, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, sourceErrorf("%s: read sessions: %v", sn.src.path, sqliteReason(err))
-	}
-	rows.Close()
-	sort.Slice(plans, func(i, j int) bool {
-		a, b := plans[i], plans[j]
-		return a.createdAt < b.createdAt || a.createdAt == b.createdAt && a.id < b.id
-	})
-	// Projects are resolved (git runs) only for sessions that go.
-	kept := plans[:0]
-	for _, p := range plans {
-		if opt.Limit > 0 && len(kept) >= opt.Limit {
-			break
-		}
-		p.project = sn.projects.Resolve(ctx, p.path, p.sourceProject)
-		if !wanted(opt, p.sourceProject, p.project) {
-			st.Filtered++
-			continue
-		}
-		kept = append(kept, p)
-	}
-	return kept, nil
-}
-
-// wanted applies --project and --exclude-project.
-func wanted(opt Options, project string, p identity.Project) bool {
-	match := func(globs []string) bool {
-		for _, g := range globs {
-			for _, name := range []string{project, p.ID, p.Name} {
-				if ok, _ := path.Match(g, name); ok && name != "" {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	if len(opt.Projects) > 0 && !match(opt.Projects) {
-		return false
-	}
-	return !match(opt.ExcludeProjects)
-}
-
-// tail finds the session's last ordinal and where its unsettled tail starts:
-// the last message (a reply may still be growing in place) or, in builds that
-// update stored rows, the first recent message with a tool call still waiting
-// for its result (older builds never fill a result in later).
-func (sn *snapshot) tail(ctx context.Context, id string) (last, resendFrom int64, err error) {
-	if err = sn.conn.QueryRowContext(ctx,
-		"SELECT COALESCE(MAX(ordinal), -1) FROM messages WHERE session_id = ?", id).Scan(&last); err != nil {
-		return 0, 0, err
-	}
-	if last < 0 {
-		return -1, 0, nil
-	}
-	if !sn.src.updatesInPlace() {
-		return last, last, nil
-	}
-	var pending sql.NullInt64
-	err = sn.conn.QueryRowContext(ctx, `
-		SELECT MIN(m.ordinal) FROM tool_calls t JOIN messages m ON m.id = t.message_id
-		WHERE t.session_id = ? AND t.result_content IS NULL AND m.ordinal >= COALESCE(
-			(SELECT ordinal FROM messages WHERE session_id = ? ORDER BY ordinal DESC LIMIT 1 OFFSET ?), -1)`,
-		id, id, settleWindow-1).Scan(&pending)
-	if err != nil {
-		return 0, 0, err
-	}
-	resendFrom = last
-	if pending.Valid && pending.Int64 < resendFrom {
-		resendFrom = pending.Int64
-	}
-	return last, resendFrom, nil
-}
-
-// fingerprint condenses the rows before ordinal `before` — counts, id sums,
-// lengths, pending results — without reading any content.
-func (sn *snapshot) fingerprint(ctx context.Context, id string, before int64) (string, error) {
-	var n, sumID, sumLen, tn, tSumID, tPending, tSumLen int64
-	if err := sn.conn.QueryRowContext(ctx, `
-		SELECT COUNT(*), COALESCE(SUM(id), 0), COALESCE(SUM(`+sn.src.schema.col("", "messages", "content_length", "0")+`), 0)
-		FROM messages WHERE session_id = ? AND ordinal < ?`, id, before).Scan(&n, &sumID, &sumLen); err != nil {
-		return "", err
-	}
-	resultLen := sn.src.schema.col("t", "tool_calls", "result_content_length", "0")
-	pending := "0"
-	if sn.src.schema.has("tool_calls", "result_content") {
-		pending = "t.result_content IS NULL"
-	}
-	if err := sn.conn.QueryRowContext(ctx, `
-		SELECT COUNT(*), COALESCE(SUM(t.id), 0), COALESCE(SUM(`+pending+`), 0), COALESCE(SUM(`+resultLen+`), 0)
-		FROM tool_calls t JOIN messages m ON m.id = t.message_id
-		WHERE t.session_id = ? AND m.ordinal < ?`, id, before).Scan(&tn, &tSumID, &tPending, &tSumLen); err != nil {
-		return "", err
-	}
-	return watermark.Fingerprint(before, n, sumID, sumLen, tn, tSumID, tPending, tSumLen), nil
-}
-
-// send emits one session's group: header, messages each followed by its tool
-// calls, and session_end with the watermark the writer will record.
-func (sn *snapshot) send(ctx context.Context, p plan, out *record.Writer, st *Stats) error {
-	fail := func(what string, err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if _, ok := err.(*sendError); ok {
 			return err
 		}
-		return sourceErrorf("%s: session %s: %s: %v", sn.src.path, p.id, what, sqliteReason(err))
-	}
-	var h record.Session
-	if _, err := sn.header(sn.conn.QueryRowContext(ctx, sn.src.headerSQL()+" WHERE id = ?", p.id), &h); err != nil {
-		return fail("read header", err)
-	}
-	u := sn.user()
-	h.UserID, h.UserName = u.ID, u.Name
-	h.ProjectID, h.ProjectName = p.project.ID, p.project.Name
-	last, resendFrom, err := sn.tail(ctx, p.id)
-	if err != nil {
-		return fail("find tail", err)
-	}
-	since := int64(math.MinInt64)
-	if p.entry.Fingerprint != "" {
-		// The settled rows the state describes: an append builds on them, and
-		// must not if a re-parse rewrote them (then the whole session goes
-		// again). A full write that still holds them says so too, so a store
-		// a commit ahead of the state still takes appends built on them.
-		fp, err := sn.fingerprint(ctx, p.id, p.entry.ResendFrom)
-		if err != nil {
-			return fail("fingerprint", err)
-		}
-		switch {
-		case fp == p.entry.Fingerprint:
-			h.BaseFingerprint = fp
-			if p.mode == record.ModeAppend {
-				since = p.entry.ResendFrom
-				h.SinceOrdinal = &since
+		defer rows.Close()
+		for rows.Next() {
+			var c candidate
+			if err := rows.Scan(&c.id, &c.marker); err != nil {
+				return err
 			}
-		case p.mode == record.ModeAppend:
-			p.mode = record.ModeFull
+			cands = append(cands, c)
+			seen[c.id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if !sn.src.hasJournal() {
+			return nil
+		}
+		jr, err := tx.QueryContext(ctx, `SELECT j.session_id, j.deleted, EXISTS (SELECT 1 FROM sessions s WHERE s.id = j.session_id)
+			FROM session_deletion_changes j WHERE j.revision > ? ORDER BY j.revision`, meta.Deletions)
+		if err != nil {
+			return err
+		}
+		defer jr.Close()
+		for jr.Next() {
+			var id string
+			var deleted, exists bool
+			if err := jr.Scan(&id, &deleted, &exists); err != nil {
+				return err
+			}
+			switch {
+			case !exists:
+				gone = append(gone, id)
+			case !seen[id]: // back again: its rows may not have changed its marker
+				cands = append(cands, candidate{id: id})
+				seen[id] = true
+			}
+		}
+		return jr.Err()
+	})
+	if err != nil {
+		return err
+	}
+	for i, c := range cands {
+		if sn.opt.Limit > 0 && sn.st.Full+sn.st.Append >= sn.opt.Limit {
+			// Oldest change first: the cursor stays at the first session
+			// left for the next run.
+			sn.st.Limited = true
+			if c.marker < cur.Marker {
+				cur.Marker = c.marker
+			}
+			break
+		}
+		if err := sn.examine(ctx, c.id); err != nil {
+			return err
+		}
+		sn.progress(i+1, len(cands))
+	}
+	return sn.tombstones(ctx, gone)
+}
+
+// verifyPass examines every session, in pages each read in its own
+// transaction, then gives a tombstone to every session the state holds
+// that the source no longer does. Pages go in id order (the primary key:
+// cheap), or with --limit oldest change first (sync_marker, else
+// created_at), so that a limited run is fair.
+func (sn *snapshot) verifyPass(ctx context.Context, cur *record.Cursor) error {
+	const page = 500
+	order := "''"
+	if sn.opt.Limit > 0 {
+		order = "COALESCE(created_at, '')"
+		if sn.src.hasMarkers() {
+			order = "COALESCE(sync_marker, '')"
 		}
 	}
-	h.Mode = p.mode
-	h.ReadAt = sn.readAt
-	digest := headerDigest(&h)
-	if err := out.Write(&h); err != nil {
+	afterKey, after := "", ""
+	done := 0
+	for {
+		var ids, keys []string
+		if err := sn.readTx(ctx, "list sessions", func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, "SELECT id, "+order+" FROM sessions WHERE ("+order+", id) > (?, ?) ORDER BY "+order+", id LIMIT ?",
+				afterKey, after, page)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id, key string
+				if err := rows.Scan(&id, &key); err != nil {
+					return err
+				}
+				ids, keys = append(ids, id), append(keys, key)
+			}
+			return rows.Err()
+		}); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if sn.opt.Limit > 0 && sn.st.Full+sn.st.Append >= sn.opt.Limit {
+				sn.st.Limited = true
+				return nil
+			}
+			if err := sn.examine(ctx, id); err != nil {
+				return err
+			}
+			done++
+			sn.progress(done, 0)
+		}
+		if len(ids) < page {
+			break
+		}
+		afterKey, after = keys[len(keys)-1], ids[len(ids)-1]
+	}
+	// Sessions the state holds that the source lost, a page at a time.
+	after = ""
+	for {
+		entries, err := sn.state.Page(ctx, after, page)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, e := range entries {
+			ids = append(ids, e.ID)
+		}
+		present := map[string]bool{}
+		if err := sn.readTx(ctx, "list sessions", func(tx *sql.Tx) error {
+			have, err := queryStrings(ctx, tx, "SELECT id FROM sessions WHERE id IN (SELECT value FROM json_each(?))", jsonArray(ids))
+			for _, id := range have {
+				present[id] = true
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+		var gone []string
+		for _, id := range ids {
+			if !present[id] {
+				gone = append(gone, id)
+			}
+		}
+		if err := sn.tombstones(ctx, gone); err != nil {
+			return err
+		}
+		if len(entries) < page {
+			return nil
+		}
+		after = entries[len(entries)-1].ID
+	}
+}
+
+// only examines the sessions --session names (a partial pass: no cursor).
+func (sn *snapshot) only(ctx context.Context) error {
+	for i, id := range sn.opt.Sessions {
+		if err := sn.examine(ctx, id); err != nil {
+			return err
+		}
+		sn.progress(i+1, len(sn.opt.Sessions))
+	}
+	return nil
+}
+
+// tombstones sends one for each session gone from the source that the
+// store holds and does not yet know is gone.
+func (sn *snapshot) tombstones(ctx context.Context, gone []string) error {
+	entries, err := sn.state.Lookup(ctx, gone)
+	if err != nil {
+		return err
+	}
+	for _, id := range gone {
+		e, ok := entries[id]
+		if !ok || e.Tombstone == watermark.Removed {
+			continue
+		}
+		if err := sn.write(&record.Tombstone{Kind: record.KindTombstone, SessionID: id, Machine: sn.opt.Machine,
+			Reason: watermark.Removed, ReadSeq: sn.opt.ReadSeq}); err != nil {
+			return err
+		}
+		sn.st.Tombstones++
+	}
+	return nil
+}
+
+func (sn *snapshot) progress(done, planned int) {
+	if sn.opt.Progress != nil {
+		sn.opt.Progress(done, planned)
+	}
+}
+
+// readTx runs fn in a read transaction of its own: short, so agentsview's
+// WAL can be checkpointed between sessions however slow the store is.
+func (sn *snapshot) readTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := sn.conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return sourceErrorf("%s: %s: %v", sn.src.path, what, sqliteReason(err))
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		if _, ok := err.(*sendError); ok || ctx.Err() != nil {
+			return err
+		}
+		if _, ok := err.(*SourceError); ok {
+			return err
+		}
+		return sourceErrorf("%s: %s: %v", sn.src.path, what, sqliteReason(err))
+	}
+	return nil
+}
+
+// write sends one record; a failure is ours (the pipe), not the source's.
+func (sn *snapshot) write(v any) error {
+	if err := sn.out.Write(v); err != nil {
 		return &sendError{err}
 	}
-	nm, nt, err := sn.stream(ctx, p.id, since, out)
-	if err != nil {
-		return fail("read messages", err)
-	}
-	fp, err := sn.fingerprint(ctx, p.id, resendFrom)
-	if err != nil {
-		return fail("fingerprint", err)
-	}
-	end := record.SessionEnd{
-		Kind: record.KindSessionEnd, SessionID: p.id, FileHash: h.FileHash,
-		LastOrdinal: last, Fingerprint: fp, ResendFrom: resendFrom, HeaderDigest: digest,
-		Messages: nm, ToolCalls: nt,
-	}
-	if err := out.Write(&end); err != nil {
-		return &sendError{err}
-	}
-	if p.mode == record.ModeFull {
-		st.Full++
-	} else {
-		st.Append++
-	}
-	st.Messages += nm
-	st.ToolCalls += nt
 	return nil
 }
 
@@ -394,95 +410,28 @@ type sendError struct{ err error }
 func (e *sendError) Error() string { return e.err.Error() }
 func (e *sendError) Unwrap() error { return e.err }
 
-// stream emits the messages with ordinal >= since, each followed by its tool
-// calls, merging two ordered cursors so that only one row is held at a time.
-func (sn *snapshot) stream(ctx context.Context, id string, since int64, out *record.Writer) (nm, nt int64, err error) {
-	sc := sn.src.schema
-	m := func(name, fallback string) string { return sc.col("", "messages", name, fallback) }
-	msgs, err := sn.conn.QueryContext(ctx, `SELECT id, ordinal, role, content, `+strings.Join([]string{
-		m("thinking_text", "''"), m("timestamp", "''"), m("has_thinking", "0"), m("has_tool_use", "0"),
-		m("content_length", "0"), m("model", "''"), m("token_usage", "''"),
-		m("context_tokens", "0"), m("output_tokens", "0"), m("is_system", "0"),
-	}, ", ")+` FROM messages WHERE session_id = ? AND ordinal >= ? ORDER BY ordinal`, id, since)
+func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	defer msgs.Close()
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
 
-	t := func(name, fallback string) string { return sc.col("t", "tool_calls", name, fallback) }
-	order := "t.id"
-	if sc.has("tool_calls", "call_index") {
-		order = "t.call_index, t.id"
+// jsonArray passes a list as one parameter (json_each reads it).
+func jsonArray(ids []string) string {
+	if ids == nil {
+		ids = []string{}
 	}
-	resultContent, resultLen := "NULL", "NULL"
-	if sc.has("tool_calls", "result_content") {
-		resultContent = "t.result_content"
-	}
-	if sc.has("tool_calls", "result_content_length") {
-		resultLen = "t.result_content_length"
-	}
-	tools, err := sn.conn.QueryContext(ctx, `SELECT t.message_id, `+strings.Join([]string{
-		t("tool_use_id", "''"), "t.tool_name", t("category", "''"), t("input_json", "''"),
-		t("skill_name", "''"), resultContent, resultLen, t("subagent_session_id", "''"),
-	}, ", ")+` FROM tool_calls t JOIN messages m ON m.id = t.message_id
-		WHERE t.session_id = ? AND m.ordinal >= ? ORDER BY m.ordinal, `+order, id, since)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer tools.Close()
-
-	var (
-		msg     = record.Message{Kind: record.KindMessage, SessionID: id}
-		tc      = record.ToolCall{Kind: record.KindToolCall, SessionID: id}
-		msgID   int64
-		toolMsg int64
-		content sql.NullString
-		haveTC  bool
-	)
-	nextTool := func() error {
-		var result sql.NullString
-		var resultN sql.NullInt64
-		haveTC = tools.Next()
-		if !haveTC {
-			return tools.Err()
-		}
-		if err := tools.Scan(&toolMsg, &tc.ToolUseID, &tc.ToolName, &tc.Category, &tc.InputJSON,
-			&tc.SkillName, &result, &resultN, &tc.SubagentSessionID); err != nil {
-			return err
-		}
-		tc.ResultContent, tc.ResultContentLength = nil, nil
-		if result.Valid {
-			tc.ResultContent = &result.String
-		}
-		if resultN.Valid {
-			tc.ResultContentLength = &resultN.Int64
-		}
-		return nil
-	}
-	if err := nextTool(); err != nil {
-		return 0, 0, err
-	}
-	for msgs.Next() {
-		if err := msgs.Scan(&msgID, &msg.Ordinal, &msg.Role, &content, &msg.Thinking, &msg.Timestamp,
-			&msg.HasThinking, &msg.HasToolUse, &msg.ContentLength, &msg.Model, &msg.TokenUsage,
-			&msg.ContextTokens, &msg.OutputTokens, &msg.IsSystem); err != nil {
-			return nm, nt, fmt.Errorf("message at ordinal after %d: %w", msg.Ordinal, err)
-		}
-		msg.Content = content.String
-		if err := out.Write(&msg); err != nil {
-			return nm, nt, &sendError{err}
-		}
-		nm++
-		for idx := int64(0); haveTC && toolMsg == msgID; idx++ {
-			tc.MessageOrdinal, tc.CallIndex = msg.Ordinal, idx
-			if err := out.Write(&tc); err != nil {
-				return nm, nt, &sendError{err}
-			}
-			nt++
-			if err := nextTool(); err != nil {
-				return nm, nt, err
-			}
-		}
-	}
-	return nm, nt, msgs.Err()
+	b, _ := json.Marshal(ids)
+	return string(b)
 }

@@ -1,8 +1,10 @@
 // Package agentsview reads agentsview's SQLite database: it detects which
-// schema build wrote it, takes one read-only snapshot per run, finds the
-// sessions that changed since the watermark and streams them as records. It
-// never writes the source: the database is opened read-only and query-only,
-// and agentsview (in WAL mode) keeps writing while we read.
+// schema build wrote it, finds the sessions that changed since the state's
+// cursor from the source's own change markers (sync_marker, the revisions,
+// the deletion journal), proves each change by content digests, and streams
+// the changed sessions as records, each in a short read transaction of its
+// own. It never writes the source (read-only, query-only) and never runs
+// git: who and which project are the caller's business.
 package agentsview
 
 import (
@@ -48,6 +50,7 @@ func (s schema) col(alias, table, column, fallback string) string {
 // Source is an open agentsview database.
 type Source struct {
 	path   string
+	abs    string
 	db     *sql.DB
 	schema schema
 }
@@ -86,7 +89,7 @@ func Open(ctx context.Context, path string, busy time.Duration) (*Source, error)
 	// rollback-journal database; readers are not blocked by WAL writes.
 	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() +
 		fmt.Sprintf("?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)", busy.Milliseconds())
-	src, err := open(ctx, path, dsn)
+	src, err := open(ctx, path, abs, dsn)
 	if err != nil && readOnlyFolder(abs) {
 		// SQLite cannot create the -shm file it needs for a WAL database in
 		// a read-only folder. Nobody can write the database there either, so
@@ -95,18 +98,18 @@ func Open(ctx context.Context, path string, busy time.Duration) (*Source, error)
 		if st, werr := os.Stat(abs + "-wal"); werr == nil && st.Size() > 0 {
 			return nil, sourceErrorf("%s: in a read-only folder with a non-empty %s-wal: its last commits cannot be read safely; copy the database out or checkpoint it", path, filepath.Base(abs))
 		}
-		src, err = open(ctx, path, dsn+"&immutable=1")
+		src, err = open(ctx, path, abs, dsn+"&immutable=1")
 	}
 	return src, err
 }
 
-func open(ctx context.Context, path, dsn string) (*Source, error) {
+func open(ctx context.Context, path, abs, dsn string) (*Source, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, sourceErrorf("%s: %v", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	src := &Source{path: path, db: db}
+	src := &Source{path: path, abs: abs, db: db}
 	if err := src.detect(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -136,7 +139,16 @@ func (s *Source) Close() error { return s.db.Close() }
 func (s *Source) Path() string { return s.path }
 
 // optional tables are read when the build has them (the August build does).
-var optional = []string{"starred_sessions", "pinned_messages"}
+var optional = []string{"starred_sessions", "pinned_messages", "session_deletion_changes", "archive_metadata"}
+
+// hasMarkers tells whether the build keeps sessions.sync_marker (indexed,
+// kept by triggers), so changed sessions can be found without a scan.
+func (s *Source) hasMarkers() bool { return s.schema.has("sessions", "sync_marker") }
+
+// hasJournal tells whether the build journals hard deletes.
+func (s *Source) hasJournal() bool {
+	return s.schema.has("session_deletion_changes", "revision") && s.schema.has("session_deletion_changes", "deleted")
+}
 
 func (s *Source) detect(ctx context.Context) error {
 	s.schema = schema{}

@@ -2,15 +2,17 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"avsync/pkg/agentsview"
 	"avsync/pkg/exitcode"
-	"avsync/pkg/identity"
+	identityPkg "avsync/pkg/identity"
 	"avsync/pkg/record"
 	"avsync/pkg/watermark"
 )
@@ -21,22 +23,30 @@ func ReadMain(ctx context.Context, args []string, s Streams) int {
 		Name:      "av-read",
 		Usage:     "stream the agentsview sessions that changed since the last sync, as NDJSON",
 		UsageText: "av-read [options] | av-mask | av-write",
-		Description: `Opens agentsview's database read-only (agentsview may keep writing: one
-read transaction gives a consistent snapshot without blocking it), compares
-each session with the watermark in --state, and writes the changed ones to
-stdout as wire-format records: a session header, its messages each followed
-by its tool calls, and a session_end. New sessions, and all sessions when the
-state comes from an older avsync, go in mode "full"; changed ones in mode
-"append" with only the unsettled tail and what follows it, or "full" again
-when earlier messages were rewritten. av-read never writes the state: av-write
-advances it after the store commits, so an interrupted pipeline re-sends.
-With --session, only those sessions are considered (add --full to force them).`,
+		Description: `Opens agentsview's database read-only and sends, as wire-format records, the
+sessions that changed since the last sync: a session header, its messages
+each followed by its tool calls, and a session_end. Changed sessions are
+found from agentsview's own change markers (sync_marker, revisions, the
+deletion journal) since the cursor in --state, so a cycle costs what changed;
+every session is verified instead when the build has no markers, the
+database was replaced, the state is new, or --verify is given. A change is
+proven by content digests: when the rows already stored are unchanged only
+the unsettled tail goes (mode "append"), otherwise the whole session (mode
+"full"). Sessions gone from the database get a tombstone. Each session is
+read in a short read transaction of its own. av-read never writes the
+source; av-write advances the state after the store commits, so an
+interrupted pipeline re-sends. With --session, only those sessions are
+considered (add --full to force them).`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: defaultSourcePath(),
 				Usage: "agentsview database `FILE`"},
 			stateFlag(), machineFlag(),
 			&ucli.BoolFlag{Name: "full", EnvVars: []string{"AV_FULL"},
 				Usage: "ignore the watermark: send every session whole, in mode full"},
+			&ucli.BoolFlag{Name: "verify", EnvVars: []string{"AV_VERIFY"},
+				Usage: "check every session's content against the state, not only those agentsview's markers name (reads every session; av-watch's reconcile ticks do it)"},
+			&ucli.DurationFlag{Name: "marker-overlap", EnvVars: []string{"AV_MARKER_OVERLAP"}, Value: agentsview.DefaultOverlap,
+				Usage: "look again at sessions whose change marker is up to `DURATION` older than the cursor (markers are agentsview's clock times)"},
 			&ucli.StringSliceFlag{Name: "session", EnvVars: []string{"AV_SESSION"},
 				Usage: "only this session `ID` (repeatable)"},
 			&ucli.StringFlag{Name: "user-id", EnvVars: []string{"AV_USER_ID"},
@@ -50,7 +60,7 @@ With --session, only those sessions are considered (add --full to force them).`,
 			&ucli.DurationFlag{Name: "busy-timeout", EnvVars: []string{"AV_BUSY_TIMEOUT"}, Value: 10 * time.Second,
 				Usage: "wait up to `DURATION` while another process holds the database locked (agentsview's WAL databases never make readers wait), then fail with exit 6"},
 			&ucli.IntFlag{Name: "limit", EnvVars: []string{"AV_LIMIT"},
-				Usage: "send at most `N` sessions this run, oldest first (0: all); the rest go next run"},
+				Usage: "send at most `N` sessions this run, oldest change first (0: all); the rest go next run"},
 			quietFlag(), progressFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -69,23 +79,39 @@ With --session, only those sessions are considered (add --full to force them).`,
 func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	start := time.Now()
 	log := &logger{name: "av-read", w: s.Err}
-	state, err := watermark.Load(c.String("state"))
+	id, err := identity(c)
+	if err != nil {
+		return err
+	}
+	state, err := watermark.Open(ctx, c.String("state"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.State, err)
 	}
+	defer state.Close()
 	src, err := agentsview.Open(ctx, c.String("db"), c.Duration("busy-timeout"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.Source, err)
 	}
 	defer src.Close()
+	readSeq, err := state.NextReadSeq(ctx)
+	if err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	key, _ := hex.DecodeString(id.Key)
 
 	prog := newProgress(log, c.String("progress"))
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
-		Full: c.Bool("full"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"), Machine: c.String("machine"),
-		User:     func() identity.User { return identity.ResolveUser(ctx, c.String("user-id"), c.String("user-name")) },
-		Projects: c.StringSlice("project"), ExcludeProjects: c.StringSlice("exclude-project"),
-		Progress: func(sent, planned int) { prog.show("%d/%d sessions", sent, planned) },
+		Full: c.Bool("full"), Verify: c.Bool("verify"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
+		Machine: id.ID, Key: key, ReadSeq: readSeq, Overlap: c.Duration("marker-overlap"),
+		Decorator: identityDecorator(ctx, c),
+		Progress: func(done, planned int) {
+			if planned > 0 {
+				prog.show("%d/%d sessions examined", done, planned)
+			} else {
+				prog.show("%d sessions verified", done)
+			}
+		},
 	}, out)
 	if err == nil {
 		err = out.Flush()
@@ -102,18 +128,39 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	case err != nil:
 		return err
 	}
+	for _, missing := range st.Missing {
+		log.Printf("warning: --session %s: no such session in %s", missing, c.String("db"))
+	}
 	if !c.Bool("quiet") {
-		marks := ""
+		var notes []string
+		if st.Verified {
+			notes = append(notes, "verified every session")
+		}
+		if st.Tombstones > 0 {
+			notes = append(notes, fmt.Sprintf("%d tombstones", st.Tombstones))
+		}
 		if st.Marks {
-			marks = "; stars, pins and deletions changed"
+			notes = append(notes, "stars and pins changed")
 		}
-		filtered := ""
 		if st.Filtered > 0 {
-			filtered = fmt.Sprintf(", %d left out by --project/--exclude-project", st.Filtered)
+			notes = append(notes, fmt.Sprintf("%d left out by --project/--exclude-project", st.Filtered))
 		}
-		log.Printf("sent %d sessions (%d full, %d append; %d unchanged of %d%s), %d messages, %d tool calls%s in %s",
-			st.Full+st.Append, st.Full, st.Append, st.Unchanged, st.Sessions, filtered, st.Messages, st.ToolCalls,
-			marks, time.Since(start).Round(time.Millisecond))
+		if st.Limited {
+			notes = append(notes, "--limit left changes for the next run")
+		}
+		extra := ""
+		if len(notes) > 0 {
+			extra = "; " + strings.Join(notes, ", ")
+		}
+		log.Printf("sent %d sessions (%d full, %d append; %d examined, %d unchanged), %d messages, %d tool calls%s in %s",
+			st.Full+st.Append, st.Full, st.Append, st.Examined, st.Unchanged, st.Messages, st.ToolCalls,
+			extra, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// identityDecorator resolves who and which project, and the project filters.
+func identityDecorator(ctx context.Context, c *ucli.Context) *identityPkg.Decorator {
+	return identityPkg.NewDecorator(ctx, c.String("user-id"), c.String("user-name"),
+		c.StringSlice("project"), c.StringSlice("exclude-project"))
 }

@@ -188,14 +188,19 @@ func printStatus(statePath string, s Streams) error {
 			out["running"] = false
 		}
 	}
-	st, err := watermark.Load(statePath)
-	if err != nil {
-		return exitcode.Wrap(exitcode.State, err)
+	if _, err := os.Stat(statePath); err == nil {
+		st, err := watermark.Open(context.Background(), statePath)
+		if err != nil {
+			return exitcode.Wrap(exitcode.State, err)
+		}
+		m := st.Meta
+		st.Close()
+		out["last_sync_at"] = m.LastSyncedAt
+		out["sessions_synced_total"] = m.TotalSynced
+		out["secrets_masked_total"] = m.TotalMasked
+		out["sessions_tracked"] = m.Sessions
+		out["machine"] = m.Machine
 	}
-	out["last_sync_at"] = st.LastSyncedAt
-	out["sessions_synced_total"] = st.TotalSynced
-	out["secrets_masked_total"] = st.TotalMasked
-	out["sessions_tracked"] = len(st.Sessions)
 	if data, err := os.ReadFile(daemonStatus(statePath)); err == nil {
 		var d map[string]any
 		if json.Unmarshal(data, &d) == nil {

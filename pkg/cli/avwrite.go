@@ -29,15 +29,19 @@ func WriteMain(ctx context.Context, args []string, s Streams) int {
 messages, tool calls, session_end) into the store inside a batch transaction:
 upserts on natural keys, so re-sending is always safe; mode "full" replaces the
 session's rows, mode "append" its rows from since_ordinal on. Only after a
-batch commits does the watermark of exactly its sessions advance (the state
-file is replaced atomically). A group cut off before its session_end, or with
+batch commits does the state of exactly its sessions advance (one state
+transaction per batch). A group cut off before its session_end, or with
 a malformed line, is discarded and reported; the others go on. Records
 without av-mask's stamp are refused.
 
 Prints one {"kind":"result"} line per session on stdout, then one
 {"kind":"summary"}. One av-write runs at a time per state file (a lock beside
 it); a second one fails at once naming the holder, or queues with --wait.
-A state made for another store is rebuilt from what this store holds.`,
+A state made for another store, or one the store is behind (restored from
+a backup), is rebuilt from what this store holds, comparing the store's
+commit sequence with the state's (never clocks); the next run re-sends what
+the store lacks. Sessions gone from agentsview keep a tombstone, and their
+rows unless --purge-deleted.`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "store", EnvVars: []string{"AV_STORE"}, Value: defaultStoreURL(),
 				Usage: "store `URL`: sqlite:///abs/path/store.db or postgres://user@host:5432/db?sslmode=require"},
@@ -53,7 +57,7 @@ A state made for another store is rebuilt from what this store holds.`,
 			&ucli.BoolFlag{Name: "wait", EnvVars: []string{"AV_WAIT"},
 				Usage: "wait for another av-write to finish instead of failing"},
 			&ucli.BoolFlag{Name: "purge-deleted", EnvVars: []string{"AV_PURGE_DELETED"},
-				Usage: "remove the rows of sessions deleted in agentsview (their tombstones stay)"},
+				Usage: "remove the rows of sessions deleted in agentsview or gone from it (their tombstones stay; a session that comes back is sent whole)"},
 			&ucli.BoolFlag{Name: "allow-unmasked", EnvVars: []string{"AV_ALLOW_UNMASKED"},
 				Usage: "accept records av-mask did not stamp (secrets may reach the store)"},
 			&ucli.IntFlag{Name: "batch-sessions", EnvVars: []string{"AV_BATCH_SESSIONS"}, Value: 50,
@@ -108,24 +112,15 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	}
 	defer lock.Release()
 
-	// Loaded under the lock, so it includes what any earlier writer committed.
-	state, err := watermark.Load(statePath)
+	// Opened under the lock, so it includes what any earlier writer committed.
+	state, err := watermark.Open(ctx, statePath)
 	if err != nil {
 		return exitcode.Wrap(exitcode.State, err)
 	}
-	before := state.StoreID
-	rebuilt, err := ingest.Bind(ctx, st, state, c.String("org"), c.String("machine"))
+	defer state.Close()
+	id, err := identity(c)
 	if err != nil {
-		return exitcode.Wrap(exitcode.Store, err)
-	}
-	if rebuilt {
-		log.Printf("state %s described store %s, not this one (%s, org %q, machine %q): rebuilt it from the store (%d sessions); sessions the store lacks will be re-sent",
-			statePath, orNone(before), st.ID(), c.String("org"), c.String("machine"), len(state.Sessions))
-	}
-	if before != state.StoreID {
-		if err := state.Save(statePath); err != nil {
-			return exitcode.Wrap(exitcode.State, err)
-		}
+		return err
 	}
 
 	prog := newProgress(log, c.String("progress"))
@@ -134,10 +129,11 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	w := ingest.New(st, state, record.NewReader(s.In, "stdin"), out, ingest.Options{
 		AllowUnmasked: c.Bool("allow-unmasked"),
 		PurgeDeleted:  c.Bool("purge-deleted"),
-		Machine:       c.String("machine"),
+		Org:           c.String("org"),
+		Machine:       id.ID,
+		Hostname:      watermark.Hostname(),
 		BatchSessions: c.Int("batch-sessions"),
 		BatchBytes:    c.Int64("batch-mb") << 20,
-		StatePath:     statePath,
 		Log:           log.Printf,
 		Progress: func(p ingest.Progress) {
 			prog.show("%d sessions, %d messages, %d tool calls, %s", p.Sessions, p.Messages, p.ToolCalls, mib(p.Bytes))
@@ -163,11 +159,4 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		return exitcode.Errorf(exitcode.Failed, "%d sessions failed (see above); the rest was stored", sum.SessionsFailed)
 	}
 	return nil
-}
-
-func orNone(id string) string {
-	if id == "" {
-		return "(none recorded)"
-	}
-	return id
 }

@@ -21,11 +21,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"avsync/pkg/exitcode"
+	"avsync/pkg/watermark"
 )
 
 // Default locations, following the XDG base directory spec.
 func defaultStatePath() string {
-	return filepath.Join(xdgDir("XDG_STATE_HOME", ".local/state"), "avsync", "state.json")
+	return filepath.Join(xdgDir("XDG_STATE_HOME", ".local/state"), "avsync", "state.db")
 }
 
 func defaultStoreURL() string {
@@ -154,13 +155,29 @@ func isTerminal(s any) bool {
 // Flags shared by several tools.
 func stateFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: defaultStatePath(),
-		Usage: "watermark `FILE` shared by av-read and av-write (a .lock file sits beside it)"}
+		Usage: "state database `FILE` shared by av-read and av-write (SQLite; a .lock file and this machine's identity, machine.json, sit beside it)"}
 }
 
 func machineFlag() *ucli.StringFlag {
-	host, _ := os.Hostname()
-	return &ucli.StringFlag{Name: "machine", EnvVars: []string{"AV_MACHINE"}, Value: host,
-		Usage: "`NAME` of this machine, stored instead of agentsview's \"local\" (rows are keyed by machine)"}
+	return &ucli.StringFlag{Name: "machine", EnvVars: []string{"AV_MACHINE"},
+		Usage: "`ID` keying this machine's rows in the store; default: the id made once and kept in machine.json beside --state (the hostname is only shown, so renaming the machine changes nothing)"}
+}
+
+// identity is this machine's identity, kept beside the state; --machine
+// overrides its id.
+func identity(c *ucli.Context) (watermark.Identity, error) {
+	id, created, err := watermark.LoadIdentity(filepath.Dir(c.String("state")))
+	if err != nil {
+		return id, exitcode.Wrap(exitcode.State, err)
+	}
+	if created && !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, "%s: this machine is %q in the store from now on (kept in %s)\n",
+			c.App.Name, id.ID, filepath.Join(filepath.Dir(c.String("state")), watermark.IdentityFile))
+	}
+	if m := c.String("machine"); m != "" {
+		id.ID = m
+	}
+	return id, nil
 }
 
 func quietFlag() *ucli.BoolFlag {

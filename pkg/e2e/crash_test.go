@@ -101,52 +101,64 @@ func (e *env) killPipelineStage(stage int, after time.Duration, full bool) bool 
 }
 
 // requireStateNotAheadOfStore: every session the state says is synced is in
-// the store with that read or a newer one. (The store may be ahead: a kill
-// between a commit and the state save; the next run repairs that.)
+// the store with that read or a newer one, and the state has not seen a
+// commit the store lacks. (The store may be ahead: a kill between a commit
+// and the state save; the next run catches up.)
 func (e *env) requireStateNotAheadOfStore() {
 	e.t.Helper()
 	if !exists(e.state) {
 		return
 	}
-	var st struct {
-		Sessions map[string]struct {
-			ReadAt string `json:"read_at"`
+	entries, meta := e.stateEntries()
+	store := e.storeReadSeqs()
+	for id, w := range entries {
+		if s, ok := store[id]; !ok || s < w.ReadSeq {
+			e.t.Fatalf("the state is ahead of the store for session %s: state read %d, store %d (held: %v)", id, w.ReadSeq, s, ok)
 		}
 	}
-	data, err := os.ReadFile(e.state)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := jsonUnmarshal(data, &st); err != nil {
-		e.t.Fatalf("the state is not whole after a kill: %v", err)
-	}
-	store := e.storeReadAts()
-	for id, w := range st.Sessions {
-		at, _ := time.Parse(time.RFC3339Nano, w.ReadAt)
-		if s, ok := store[id]; !ok || s.Before(at) {
-			e.t.Fatalf("the state is ahead of the store for session %s: state read %s, store %v", id, w.ReadAt, store[id])
-		}
+	if seq := e.storeMachineSeq(); seq < meta.StoreSeq {
+		e.t.Fatalf("the state saw commit %d of this machine, the store holds %d", meta.StoreSeq, seq)
 	}
 }
 
-// storeReadAts is, per session, the read the store holds.
-func (e *env) storeReadAts() map[string]time.Time {
+// storeReadSeqs is, per session, the read the store holds.
+func (e *env) storeReadSeqs() map[string]int64 {
 	e.t.Helper()
 	var pairs []string
 	if e.backend == "clickhouse" {
-		for _, r := range chRows(e.t, e.storeURL(), "SELECT concat(session_id, ' ', read_at) FROM sync_watermarks FINAL") {
+		for _, r := range chRows(e.t, e.storeURL(), "SELECT concat(session_id, ' ', toString(read_seq)) FROM sync_watermarks FINAL") {
 			s, _ := strconv.Unquote(r)
 			pairs = append(pairs, s)
 		}
 	} else {
-		pairs = textColumn(e.t, e.storeDB(), "SELECT session_id || ' ' || read_at FROM sync_watermarks")
+		pairs = textColumn(e.t, e.storeDB(), "SELECT session_id || ' ' || CAST(read_seq AS TEXT) FROM sync_watermarks")
 	}
-	out := map[string]time.Time{}
+	out := map[string]int64{}
 	for _, p := range pairs {
-		id, at, _ := strings.Cut(p, " ")
-		out[id], _ = time.Parse(time.RFC3339Nano, at)
+		id, n, _ := strings.Cut(p, " ")
+		out[id], _ = strconv.ParseInt(n, 10, 64)
 	}
 	return out
+}
+
+// storeMachineSeq is the store's commit sequence for the env's machine.
+func (e *env) storeMachineSeq() int64 {
+	e.t.Helper()
+	var v []string
+	if e.backend == "clickhouse" {
+		v = chRows(e.t, e.storeURL(), "SELECT toString(max(seq)) FROM store_machines WHERE machine = '"+e.machine+"'")
+		if len(v) == 1 {
+			s, _ := strconv.Unquote(v[0])
+			v[0] = s
+		}
+	} else {
+		v = textColumn(e.t, e.storeDB(), "SELECT CAST(seq AS TEXT) FROM store_machines WHERE machine = '"+e.machine+"'")
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(v[0], 10, 64)
+	return n
 }
 
 // appendLikeAgentsview keeps committing to the source from another process's

@@ -74,7 +74,7 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 func TestOneDaemonPerState(t *testing.T) {
 	e := newEnv(t, "small-march.db")
 	first, _ := e.daemon("av-read | av-mask | av-write")
-	waitFor(t, "the first sync", func() bool { return exists(e.state) })
+	waitFor(t, "the first sync", func() bool { return exists(e.store) && len(e.stateSessions()) > 0 })
 	r := e.sh("av-watch --exec true")
 	if r.code != 4 || !strings.Contains(r.stderr, "pid "+itoa(first.Process.Pid)) {
 		t.Fatalf("second daemon: exit %d: %s", r.code, r.stderr)
@@ -105,7 +105,7 @@ func TestOneDaemonPerState(t *testing.T) {
 func TestDaemonFollowsCommits(t *testing.T) {
 	e := newEnv(t, "small-august.db")
 	_, log := e.daemon(filepath.Join(repoRoot(t), "scripts", "av-sync"), "--debounce", "200ms")
-	waitFor(t, "the first sync", func() bool { return exists(e.state) })
+	waitFor(t, "the first sync", func() bool { return exists(e.store) && len(e.stateSessions()) > 0 })
 	e.editSource("UPDATE sessions SET display_name = 'renamed while watched', file_hash = 'x' WHERE id = (SELECT MIN(id) FROM sessions)")
 	waitFor(t, "the rename in the store", func() bool {
 		return len(textColumn(t, e.storeDB(), "SELECT id FROM sessions WHERE display_name = 'renamed while watched'")) == 1

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,10 +34,13 @@ func TestStateBoundToStore(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
-			if !strings.Contains(r.stderr, "rebuilt it from the store") {
+			if !strings.Contains(r.stderr, "rebuilding it from the store") {
 				t.Fatalf("no word about the state not matching the store:\n%s", r.stderr)
 			}
-			e.syncExpect(27, "the run after re-pointing")
+			// av-read may have read the state before or after av-write
+			// rebuilt it: together the two runs send every session once.
+			first := parseWriteOutput(t, r.stdout).summary.SessionsSynced
+			e.syncExpect(27-first, "the run after re-pointing")
 			e.requireStoreEqualsSource()
 		})
 	}
@@ -59,9 +61,13 @@ func TestStaleAppendIsNotApplied(t *testing.T) {
 	copyFile(t, backup, e.store)
 	os.Remove(e.store + "-wal")
 	os.Remove(e.store + "-shm")
-	// agentsview goes on: every session's file changes again.
+	// agentsview goes on: every session's file changes again. av-read
+	// reads with the state as it was (before av-write notices the restore).
 	e.editSource("UPDATE sessions SET file_hash = 'x' || file_hash")
-	r := e.sh("av-read | av-mask | av-write")
+	if r := e.sh("av-read > stream.ndjson"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r := e.sh("av-mask < stream.ndjson | av-write")
 	if r.code != 1 || strings.Count(r.stderr, "does not hold the rows this append builds on") != 3 {
 		t.Fatalf("want the 3 sessions the backup lacks refused, exit 1; got exit %d\n%s", r.code, r.stderr)
 	}
@@ -195,10 +201,7 @@ func TestSecondWriterWaits(t *testing.T) {
 func TestStoreUnavailableKeepsWatermark(t *testing.T) {
 	e := newEnv(t, "small-march.db")
 	e.sync()
-	before, err := os.ReadFile(e.state)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := e.stateSnapshot()
 	e.useFixture("small-march-2.db")
 	holder := openDB(t, e.store, false)
 	holder.SetMaxOpenConns(1)
@@ -209,8 +212,7 @@ func TestStoreUnavailableKeepsWatermark(t *testing.T) {
 	if r.code != 5 || !strings.Contains(r.stderr, "store.db") {
 		t.Fatalf("want exit 5 naming the store, got %d:\n%s", r.code, r.stderr)
 	}
-	after, _ := os.ReadFile(e.state)
-	if string(after) != string(before) {
+	if e.stateSnapshot() != before {
 		t.Fatal("the state moved although the store took nothing")
 	}
 	holder.Exec("ROLLBACK")
@@ -237,10 +239,10 @@ func TestTwoMachinesIntoOneStore(t *testing.T) {
 		}
 	}
 	db := a.storeDB()
-	// The March build says "local" (named laptop-a by av-read); the August
-	// build names its machine "vm" itself.
+	// Rows are keyed by each machine's id, whatever agentsview calls it
+	// ("local" in the March build, "vm" in the August one).
 	requireEqualMachineRows(t, a.src, db, "laptop-a", "laptop-a")
-	requireEqualMachineRows(t, b.src, db, "vm", "laptop-b")
+	requireEqualMachineRows(t, b.src, db, "laptop-b", "laptop-b")
 }
 
 // TestServerKilledMidBatch: the PostgreSQL server dies while av-write is in
@@ -268,7 +270,7 @@ func TestServerKilledMidBatch(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a first commit", func() bool { return exists(e.state) && len(stateSessions(t, e.state)) >= 10 })
+	waitFor(t, "a first commit", func() bool { return exists(e.state) && len(e.stateSessions()) >= 10 })
 	if err := exec.Command(cluster, "kill", pgDir).Run(); err != nil {
 		t.Fatalf("kill the server: %v", err)
 	}
@@ -277,17 +279,17 @@ func TestServerKilledMidBatch(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
 		t.Fatalf("av-write after the kill: %v, want exit 5\n%s", err, out.String())
 	}
-	committed := stateSessions(t, e.state)
+	committed := e.stateSessions()
 	if len(committed) == 0 || len(committed) >= 300 {
 		t.Fatalf("%d sessions in the state: the kill did not land mid-run", len(committed))
 	}
 	// While the server is down, a run fails fast and moves nothing.
-	before, _ := os.ReadFile(e.state)
+	before := e.stateSnapshot()
 	began := time.Now()
 	if r := e.sh("av-read | av-mask | av-write --connect-timeout 3s"); r.code != 5 || !strings.Contains(r.stderr, "127.0.0.1") {
 		t.Fatalf("with the server down: exit %d\n%s", r.code, r.stderr)
 	}
-	if after, _ := os.ReadFile(e.state); !bytes.Equal(before, after) || time.Since(began) > 10*time.Second {
+	if e.stateSnapshot() != before || time.Since(began) > 10*time.Second {
 		t.Fatalf("state moved, or the run hung for %s, while the server was down", time.Since(began))
 	}
 	if err := exec.Command(cluster, "restart", pgDir).Run(); err != nil {
@@ -301,21 +303,4 @@ func TestServerKilledMidBatch(t *testing.T) {
 	}
 	e.sync()
 	e.requireStoreEqualsSource()
-}
-
-func stateSessions(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	var st struct{ Sessions map[string]any }
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]bool{}
-	for id := range st.Sessions {
-		out[id] = true
-	}
-	return out
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 )
@@ -72,14 +71,14 @@ func TestBrokenGroupIsUndone(t *testing.T) {
 func TestClickHouseErrorsKeepTheWatermark(t *testing.T) {
 	e := newEnvOn(t, "clickhouse", "small-march.db")
 	e.sync()
-	before, _ := os.ReadFile(e.state)
+	before := e.stateSnapshot()
 	e.useFixture("small-march-2.db")
 	for _, store := range []string{e.storeURL() + "?user=nobody", "clickhouse://127.0.0.1:1/db"} {
 		r := e.sh("av-read | av-mask | av-write --connect-timeout 2s --store '" + store + "'")
 		if r.code != 5 || !strings.Contains(r.stderr, "av-write: store clickhouse://") {
 			t.Fatalf("%s: exit %d\n%s", store, r.code, r.stderr)
 		}
-		if after, _ := os.ReadFile(e.state); string(after) != string(before) {
+		if e.stateSnapshot() != before {
 			t.Fatalf("%s: the state moved", store)
 		}
 	}
@@ -94,12 +93,12 @@ func TestClickHouseErrorsKeepTheWatermark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before, _ = os.ReadFile(e.state)
+	before = e.stateSnapshot()
 	r := e.sh("av-read --full | av-mask | av-write")
 	if r.code != 5 || !strings.Contains(r.stderr, "HTTP 500") {
 		t.Fatalf("a ClickHouse answering 500: exit %d\n%s", r.code, r.stderr)
 	}
-	if after, _ := os.ReadFile(e.state); string(after) != string(before) {
+	if e.stateSnapshot() != before {
 		t.Fatal("the state moved although ClickHouse refused the rows")
 	}
 	// The operator drops the broken table; av-write recreates it and a full

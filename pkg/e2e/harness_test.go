@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"avsync/pkg/mask"
+	"avsync/pkg/watermark"
 )
 
 // binDir holds the binaries built once for all tests.
@@ -47,17 +48,18 @@ func TestMain(m *testing.M) {
 
 // env is one user's setup: a source copy, a state file and a store.
 type env struct {
-	t       *testing.T
-	dir     string
-	src     string // the agentsview DB av-read reads
-	state   string
-	store   string // file path of the SQLite store
-	backend string // "sqlite" or "postgres"
-	pgURL   string // postgres: the test cluster, with the test's own schema
-	chURL   string // clickhouse: the test server (the test's database is schema)
-	schema  string
-	machine string  // what av-read names agentsview's "local" machine
-	db      *sql.DB // the store, opened once for reading
+	t        *testing.T
+	dir      string
+	src      string // the agentsview DB av-read reads
+	state    string
+	store    string // file path of the SQLite store
+	backend  string // "sqlite" or "postgres"
+	pgURL    string // postgres: the test cluster, with the test's own schema
+	chURL    string // clickhouse: the test server (the test's database is schema)
+	schema   string
+	machine  string  // --machine ("": the identity kept beside the state)
+	hostname string  // AV_HOSTNAME, the name shown beside the machine
+	db       *sql.DB // the store, opened once for reading
 }
 
 func newEnv(t *testing.T, fixture string) *env { return newEnvOn(t, "sqlite", fixture) }
@@ -68,7 +70,7 @@ func newEnvOn(t *testing.T, backend, fixture string) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, src: filepath.Join(dir, "sessions.db"), backend: backend, machine: testMachine,
-		state: filepath.Join(dir, "state", "state.json"), store: filepath.Join(dir, "store.db")}
+		state: filepath.Join(dir, "state", "state.db"), store: filepath.Join(dir, "store.db")}
 	if backend == "clickhouse" {
 		e.chURL = clickhouseURL(t)
 		e.schema = fmt.Sprintf("t_%d_%d", os.Getpid(), time.Now().UnixNano())
@@ -196,7 +198,7 @@ func (e *env) environ() []string {
 	return append(os.Environ(),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE="+e.storeURL(), "AV_PG_SCHEMA="+e.schema, "AV_MACHINE="+e.machine,
-		"AV_USER_ID=dev@acme.io", "AV_USER_NAME=Dev One",
+		"AV_USER_ID=dev@acme.io", "AV_USER_NAME=Dev One", "AV_HOSTNAME="+e.hostname,
 		"XDG_STATE_HOME="+filepath.Join(e.dir, "xdg-state"), "XDG_DATA_HOME="+filepath.Join(e.dir, "xdg-data"))
 }
 
@@ -261,6 +263,8 @@ type result struct {
 type summary struct {
 	SessionsSynced  int64 `json:"sessions_synced"`
 	SessionsSkipped int64 `json:"sessions_skipped"`
+	Tombstones      int64 `json:"tombstones"`
+	StateRebuilt    bool  `json:"state_rebuilt"`
 	SessionsFailed  int64 `json:"sessions_failed"`
 	Messages        int64 `json:"messages"`
 	ToolCalls       int64 `json:"tool_calls"`
@@ -402,7 +406,7 @@ func sourceRowsAs(t *testing.T, path, machine string) (sessions, messages, tools
 		}
 		return fallback
 	}
-	sessions = rows(t, db, `SELECT id, project, CASE WHEN machine IN ('', 'local') THEN '`+machine+`' ELSE machine END, agent, COALESCE(first_message,''), `+
+	sessions = rows(t, db, `SELECT id, project, '`+machine+`', agent, COALESCE(first_message,''), `+
 		c("sessions", "display_name", "''")+`, COALESCE(started_at,''), COALESCE(ended_at,''), message_count, user_message_count,
 		COALESCE(parent_session_id,''), relationship_type, created_at, COALESCE(file_hash,''), `+
 		c("sessions", "total_output_tokens", "0")+", "+c("sessions", "peak_context_tokens", "0")+", "+
@@ -577,6 +581,12 @@ func firstDiff(want, got []string) string {
 			g = got[i]
 		}
 		if w != g {
+			wf, gf := strings.Split(w, " | "), strings.Split(g, " | ")
+			for c := 0; c < len(wf) && c < len(gf); c++ {
+				if wf[c] != gf[c] {
+					return fmt.Sprintf("row %d (%.80s), column %d:\n source: %.300s\n store:  %.300s", i, wf[0], c, wf[c], gf[c])
+				}
+			}
 			return fmt.Sprintf("row %d:\n source: %.300s\n store:  %.300s", i, w, g)
 		}
 	}
@@ -628,3 +638,60 @@ func (e *env) syncExpect(want int64, why string, readArgs ...string) writeOutput
 }
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// stateEntries reads the state database (read-only) as av-read would.
+func (e *env) stateEntries() (map[string]watermark.Entry, watermark.Meta) {
+	e.t.Helper()
+	if !exists(e.state) {
+		return map[string]watermark.Entry{}, watermark.Meta{}
+	}
+	st, err := watermark.Open(ctx(e.t), e.state)
+	if err != nil {
+		e.t.Fatalf("the state is not whole: %v", err)
+	}
+	defer st.Close()
+	out := map[string]watermark.Entry{}
+	after := ""
+	for {
+		page, err := st.Page(ctx(e.t), after, 1000)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, p := range page {
+			out[p.ID] = p.Entry
+		}
+		if len(page) < 1000 {
+			return out, st.Meta
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// stateSnapshot condenses what the state says (entries and meta; not the
+// read counter every av-read advances), to tell whether a run moved it.
+func (e *env) stateSnapshot() string {
+	e.t.Helper()
+	entries, meta := e.stateEntries()
+	ids := make([]string, 0, len(entries))
+	for id := range entries {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%+v\n", meta)
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%s %+v\n", id, entries[id])
+	}
+	return b.String()
+}
+
+// stateSessions lists the sessions the state holds.
+func (e *env) stateSessions() map[string]bool {
+	e.t.Helper()
+	entries, _ := e.stateEntries()
+	out := map[string]bool{}
+	for id := range entries {
+		out[id] = true
+	}
+	return out
+}

@@ -2,8 +2,7 @@ package e2e
 
 import (
 	"database/sql"
-	"encoding/json"
-	"net/url"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +10,8 @@ import (
 	"testing"
 
 	"avsync/pkg/gen"
+	"avsync/pkg/store/sqlschema"
+	"avsync/pkg/watermark"
 )
 
 // TestPipelineFollowsFixtures: a full sync equals the source, a second run
@@ -143,20 +144,9 @@ func TestRewrittenSessionGoesFull(t *testing.T) {
 		e := newEnvOn(t, backend, "small-august.db")
 		e.sync()
 		// Rewrite a settled message: one before the re-sent tail.
-		var state struct {
-			Sessions map[string]struct {
-				ResendFrom int64 `json:"resend_from"`
-			} `json:"sessions"`
-		}
-		data, err := os.ReadFile(e.state)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(data, &state); err != nil {
-			t.Fatal(err)
-		}
+		entries, _ := e.stateEntries()
 		var id string
-		for sid, w := range state.Sessions {
+		for sid, w := range entries {
 			if w.ResendFrom >= 3 && (id == "" || sid < id) {
 				id = sid
 			}
@@ -233,17 +223,14 @@ func TestOlderStateVersionResendsFull(t *testing.T) {
 	eachStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-march.db")
 		e.sync()
-		data, err := os.ReadFile(e.state)
-		if err != nil {
+		if _, meta := e.stateEntries(); meta.Version != watermark.Version {
+			t.Fatalf("state version %d, want %d", meta.Version, watermark.Version)
+		}
+		db := openDB(t, e.state, false)
+		if _, err := db.Exec("UPDATE meta SET value = ? WHERE key = 'version'", watermark.Version-1); err != nil {
 			t.Fatal(err)
 		}
-		var state map[string]any
-		if err := json.Unmarshal(data, &state); err != nil || state["version"] != float64(1) {
-			t.Fatalf("state version: %v %v", state["version"], err)
-		}
-		state["version"] = 0
-		data, _ = json.Marshal(state)
-		os.WriteFile(e.state, data, 0o600)
+		db.Close()
 		out := e.syncExpect(27, "after a state from an older version")
 		for id, r := range out.results {
 			if r.Mode != "full" {
@@ -254,46 +241,50 @@ func TestOlderStateVersionResendsFull(t *testing.T) {
 	})
 }
 
-// TestOlderStoreSchemaIsUpgraded: a store made before sync_watermarks had
-// base_fingerprint (SQL migration 3, ClickHouse schema 2) is upgraded in
-// place by the next av-write, keeps its rows and takes appends.
-func TestOlderStoreSchemaIsUpgraded(t *testing.T) {
-	eachStore(t, func(t *testing.T, backend string) {
-		e := newEnvOn(t, backend, "small-march.db")
-		e.sync()
-		downgrade := []string{"ALTER TABLE sync_watermarks DROP COLUMN base_fingerprint", "DELETE FROM schema_migrations WHERE version > 2"}
-		switch backend {
-		case "clickhouse": // its schema version only guards against newer stores
-			u, _ := url.Parse(e.storeURL())
-			if _, err := chPost(u.Host, e.schema, downgrade[0]); err != nil {
-				t.Fatal(err)
-			}
-		case "sqlite":
-			db := openDB(t, e.store, false)
-			execAll(t, db, downgrade)
-			db.Close()
-		default:
-			execAll(t, e.storeDB(), downgrade)
-		}
-		e.useFixture("small-march-2.db")
-		out := e.syncExpect(3, "after the upgrade")
-		appends := 0
-		for _, r := range out.results {
-			if r.Mode == "append" {
-				appends++
-			}
-		}
-		e.requireStoreEqualsSource()
-		var bases []string
-		if backend == "clickhouse" {
-			bases = chRows(t, e.storeURL(), "SELECT base_fingerprint FROM sync_watermarks FINAL WHERE base_fingerprint != ''")
-		} else {
-			bases = textColumn(t, e.storeDB(), "SELECT base_fingerprint FROM sync_watermarks WHERE base_fingerprint != ''")
-		}
-		if appends == 0 || len(bases) != appends {
-			t.Fatalf("want the bases of the %d appends recorded, got %q", appends, bases)
-		}
+// TestUpgradeFromAvsync1: a store made by avsync 1 (SQL migration 3: rows
+// keyed by the hostname, count-fingerprint watermarks) and its state.json
+// are upgraded in place: the machine keeps its old key (no second copy of
+// its sessions), the new migration runs, every session is verified and
+// re-sent once, and the store then equals the source.
+func TestUpgradeFromAvsync1(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	const oldName = "MacBook-Pro.local"
+	// What avsync 1 stored: the rows of a sync keyed by the hostname.
+	made := newEnv(t, "small-august.db")
+	made.machine = oldName
+	made.sync()
+	old := openDB(t, e.store, false)
+	execAll(t, old, []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"})
+	for v, m := range sqlschema.Migrations("INTEGER", "INTEGER")[:3] {
+		execAll(t, old, []string{m})
+		execAll(t, old, []string{fmt.Sprintf("INSERT INTO schema_migrations VALUES (%d, '2026-08-01T00:00:00Z')", v+1)})
+	}
+	execAll(t, old, []string{
+		"INSERT INTO store_meta VALUES ('store_id', 'avsync1store')",
+		"ATTACH '" + made.store + "' AS made",
+		"INSERT INTO sessions SELECT org_id, id, project, machine, agent, first_message, display_name, started_at, ended_at, message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash, total_output_tokens, peak_context_tokens, deleted_at, user_id, user_name, project_id, project_name FROM made.sessions",
+		"INSERT INTO messages SELECT * FROM made.messages",
+		"INSERT INTO tool_calls SELECT * FROM made.tool_calls",
+		"INSERT INTO git_links SELECT * FROM made.git_links",
+		"INSERT INTO sync_watermarks SELECT org_id, machine, id, file_hash, 0, 0, 'v1:x', '', '2026-08-01T00:00:00Z', '2026-08-01T00:00:00Z', '' FROM made.sessions",
 	})
+	old.Close()
+	os.MkdirAll(filepath.Dir(e.state), 0o700)
+	os.WriteFile(filepath.Join(filepath.Dir(e.state), "state.json"),
+		[]byte(`{"version":1,"store_id":"avsync1store","org":"","machine":"`+oldName+`","sessions":{}}`), 0o600)
+	e.machine = "" // the machine id is the one avsync 1 used, kept from now on
+
+	out := e.syncExpect(27, "the first run after the upgrade")
+	for id, r := range out.results {
+		if r.Mode != "full" {
+			t.Fatalf("%s went %s: an upgrade verifies and re-sends every session whole", id, r.Mode)
+		}
+	}
+	if n := textColumn(t, e.storeDB(), "SELECT COUNT(*) || ' ' || COUNT(DISTINCT machine) FROM sessions"); n[0] != "27 1" {
+		t.Fatalf("sessions and machines after the upgrade: %s, want 27 1 (no second copy)", n[0])
+	}
+	requireEqualMachineRows(t, e.src, e.storeDB(), oldName, oldName)
+	e.syncExpect(0, "the run after")
 }
 
 func execAll(t *testing.T, db *sql.DB, statements []string) {

@@ -33,7 +33,7 @@ func TestDamagedSource(t *testing.T) {
 			if r.code != 6 || !strings.Contains(r.stderr, "sessions.db") {
 				t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 			}
-			if exists(e.state) && len(stateSessions(t, e.state)) > 0 {
+			if exists(e.state) && len(e.stateSessions()) > 0 {
 				t.Fatal("the state moved on a damaged source")
 			}
 		})
@@ -82,7 +82,7 @@ func TestSourceLockedByAWriter(t *testing.T) {
 	e := newEnv(t, "small-august.db")
 	e.editSource("PRAGMA journal_mode=DELETE")
 	e.sync()
-	state, _ := os.ReadFile(e.state)
+	state := e.stateSnapshot()
 
 	// hold takes the exclusive lock a writer holds while it commits, changes
 	// a session under it, and commits after d; the channel closes then.
@@ -122,7 +122,7 @@ func TestSourceLockedByAWriter(t *testing.T) {
 	if took := time.Since(began); took > 4*time.Second {
 		t.Fatalf("av-read waited %s for the lock, not its 500ms busy timeout", took)
 	}
-	if now, _ := os.ReadFile(e.state); string(now) != string(state) {
+	if e.stateSnapshot() != state {
 		t.Fatal("the state moved although nothing was read")
 	}
 	<-committed

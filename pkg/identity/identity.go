@@ -9,10 +9,14 @@ import (
 	"context"
 	"net/url"
 	"os/exec"
+	pathpkg "path"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+
+	"avsync/pkg/record"
 )
 
 // User is who ran the sessions.
@@ -120,4 +124,52 @@ func git(ctx context.Context, dir string, args ...string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// Decorator fills in who ran each session and which project it is about,
+// and applies the project filters: av-read asks it only about sessions that
+// go, so git runs only then.
+type Decorator struct {
+	user             func() User
+	projects         *Projects
+	Include, Exclude []string // globs over agentsview's project, the project id and name
+}
+
+// NewDecorator resolves the user once, on first use, from id and name (or git).
+func NewDecorator(ctx context.Context, id, name string, include, exclude []string) *Decorator {
+	return &Decorator{user: sync.OnceValue(func() User { return ResolveUser(ctx, id, name) }),
+		projects: NewProjects(), Include: include, Exclude: exclude}
+}
+
+// Decorate implements agentsview.Decorator.
+func (d *Decorator) Decorate(ctx context.Context, h *record.Session, path string) bool {
+	p := d.projects.Resolve(ctx, path, h.Project)
+	if !d.wanted(h.Project, p) {
+		return false
+	}
+	u := d.user()
+	h.UserID, h.UserName = u.ID, u.Name
+	h.ProjectID, h.ProjectName = p.ID, p.Name
+	return true
+}
+
+// UserID implements agentsview.Decorator.
+func (d *Decorator) UserID() string { return d.user().ID }
+
+// wanted applies --project and --exclude-project.
+func (d *Decorator) wanted(project string, p Project) bool {
+	match := func(globs []string) bool {
+		for _, g := range globs {
+			for _, name := range []string{project, p.ID, p.Name} {
+				if ok, _ := pathpkg.Match(g, name); ok && name != "" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if len(d.Include) > 0 && !match(d.Include) {
+		return false
+	}
+	return !match(d.Exclude)
 }

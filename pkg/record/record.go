@@ -12,11 +12,12 @@ const (
 	KindMessage    = "message"
 	KindToolCall   = "tool_call"
 	KindSessionEnd = "session_end"
-	KindMarks      = "marks" // opens a snapshot of one user's stars, pins and deletions
+	KindMarks      = "marks" // opens a snapshot of one user's stars and pins
 	KindStar       = "star"
 	KindPin        = "pin"
-	KindDelete     = "delete"
 	KindMarksEnd   = "marks_end"
+	KindTombstone  = "tombstone" // a session gone from the source
+	KindCursor     = "cursor"    // closes av-read's stream: how far it got
 	KindResult     = "result"
 	KindSummary    = "summary"
 )
@@ -39,9 +40,11 @@ type Stamp struct {
 
 // Session opens a group. Fields the source lacks are empty or 0.
 type Session struct {
-	Kind              string `json:"kind"`
-	ID                string `json:"id"`
-	Project           string `json:"project"`
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Project string `json:"project"`
+	// Machine keys the session's rows: this machine's stable id, never the
+	// hostname (the store shows that beside the machine, in store_machines).
 	Machine           string `json:"machine"`
 	Agent             string `json:"agent"`
 	FirstMessage      string `json:"first_message"`
@@ -66,13 +69,14 @@ type Session struct {
 	// SinceOrdinal, in mode append, is the first ordinal the group carries:
 	// the store replaces its rows from there on (the unsettled tail).
 	SinceOrdinal *int64 `json:"since_ordinal,omitempty"`
-	// BaseFingerprint is the fingerprint of the settled rows the state had:
-	// in mode append the group builds on them, and a store that does not
-	// hold them must not take it; in mode full the group still holds them.
-	BaseFingerprint string `json:"base_fingerprint,omitempty"`
-	// ReadAt is when av-read took its snapshot; a store keeps the newest.
-	ReadAt string `json:"read_at,omitempty"`
-	Masked *Stamp `json:"masked,omitempty"`
+	// BaseDigest is the digest of the settled rows the state had: in mode
+	// append the group builds on them, and a store that does not hold them
+	// must not take it; in mode full the group still holds them.
+	BaseDigest string `json:"base_digest,omitempty"`
+	// ReadSeq numbers av-read's run: a store never takes a read older than
+	// the one it holds (no clocks are compared).
+	ReadSeq int64  `json:"read_seq"`
+	Masked  *Stamp `json:"masked,omitempty"`
 }
 
 // Message is one message of the session being sent.
@@ -120,21 +124,25 @@ type SessionEnd struct {
 	SessionID   string `json:"session_id"`
 	FileHash    string `json:"file_hash"`
 	LastOrdinal int64  `json:"last_ordinal"`
-	Fingerprint string `json:"fingerprint"`
 	// ResendFrom is the first ordinal of the unsettled tail: the next append
-	// re-sends from there. Fingerprint covers the rows before it.
-	ResendFrom int64 `json:"resend_from"`
-	// HeaderDigest lets av-read notice header-only changes (a rename).
-	HeaderDigest string `json:"header_digest"`
+	// re-sends from there. PrefixDigest covers every synced column of the
+	// rows before it, Digest the header and every row: keyed digests of the
+	// source's content, so an append is proven by content, not by counts.
+	ResendFrom   int64  `json:"resend_from"`
+	PrefixDigest string `json:"prefix_digest"`
+	Digest       string `json:"digest"`
+	// Marker and Revision are the source's change markers as read.
+	Marker   string `json:"marker"`
+	Revision string `json:"revision"`
 	// Messages and ToolCalls count the group's records, so the writer can
 	// tell a complete group from one that lost lines on the way.
 	Messages  int64 `json:"messages"`
 	ToolCalls int64 `json:"tool_calls"`
 }
 
-// Marks opens a snapshot of one user's stars, pins and deletions on one
-// machine: the store replaces that user's previous snapshot with it, so an
-// unstar propagates.
+// Marks opens a snapshot of one user's stars and pins on one machine: the
+// store replaces that user's previous snapshot with it, so an unstar
+// propagates.
 type Marks struct {
 	Kind    string `json:"kind"`
 	Machine string `json:"machine"`
@@ -160,22 +168,41 @@ type Pin struct {
 	Masked    *Stamp `json:"masked,omitempty"`
 }
 
-// Delete is a session the user deleted in agentsview (a tombstone).
-type Delete struct {
+// Tombstone says a session is gone from agentsview's database. The store
+// keeps a tombstone (and, unless --purge-deleted, the rows) that no later
+// snapshot erases; a session deleted in agentsview but still in its
+// database gets its tombstone from its header's deleted_at instead.
+type Tombstone struct {
 	Kind      string `json:"kind"`
 	SessionID string `json:"session_id"`
-	Machine   string `json:"machine"` // the session's machine, as its rows are keyed
-	DeletedAt string `json:"deleted_at"`
+	Machine   string `json:"machine"`
+	Reason    string `json:"reason"` // "removed"
+	ReadSeq   int64  `json:"read_seq"`
 	Masked    *Stamp `json:"masked,omitempty"`
+}
+
+// Cursor closes av-read's stream: how far its pass through the source got.
+// av-write saves it only when every group before it was stored, so a
+// session that failed is found again by the next run.
+type Cursor struct {
+	Kind string `json:"kind"`
+	// Source names the database the cursor belongs to; a replaced database
+	// has another name and is verified whole.
+	Source    string `json:"source"`
+	Marker    string `json:"marker"`    // sync_marker high water
+	Deletions int64  `json:"deletions"` // deletion journal revision
+	ReadSeq   int64  `json:"read_seq"`
+	// Limited says --limit left changed sessions for the next run.
+	Limited bool   `json:"limited,omitempty"`
+	Masked  *Stamp `json:"masked,omitempty"`
 }
 
 // MarksEnd closes a marks snapshot with its counts and digest.
 type MarksEnd struct {
-	Kind    string `json:"kind"`
-	Digest  string `json:"digest"`
-	Stars   int64  `json:"stars"`
-	Pins    int64  `json:"pins"`
-	Deletes int64  `json:"deletes"`
+	Kind   string `json:"kind"`
+	Digest string `json:"digest"`
+	Stars  int64  `json:"stars"`
+	Pins   int64  `json:"pins"`
 }
 
 // Result reports what av-write did with one session.
@@ -208,9 +235,13 @@ type Summary struct {
 	Links           int64  `json:"git_links"`
 	Stars           int64  `json:"stars"`
 	Pins            int64  `json:"pins"`
-	Deletes         int64  `json:"deletes"`
+	Tombstones      int64  `json:"tombstones"`
 	Purged          int64  `json:"sessions_purged"`
 	BadLines        int64  `json:"bad_lines"`
 	InvalidUTF8     int64  `json:"invalid_utf8_lines"` // stored with U+FFFD for the bad bytes
-	DurationMS      int64  `json:"duration_ms"`
+	// StateRebuilt says the state was rebuilt from the store this run (it
+	// described another store, or the store was restored from a backup):
+	// the next run re-sends what the store lacks.
+	StateRebuilt bool  `json:"state_rebuilt,omitempty"`
+	DurationMS   int64 `json:"duration_ms"`
 }

@@ -31,18 +31,31 @@ type Store interface {
 	// ID identifies this store: it is made when the schema is created, so a
 	// wiped and recreated store has a new one.
 	ID() string
-	// Watermarks calls fn for every session watermark the store holds for
-	// one machine: a state file describes one machine's sessions.
-	Watermarks(ctx context.Context, machine string, fn func(sessionID string, e watermark.Entry) error) error
-	// Begin opens a batch.
-	Begin(ctx context.Context) (Batch, error)
+	// Machine says what the store holds of one machine: the commit sequence
+	// of its last batch (0: none yet) and the newest read it took.
+	Machine(ctx context.Context, machine string) (MachineInfo, error)
+	// Watermarks calls fn for every session watermark of a machine written
+	// by a batch after commit sequence after (0: all of them), so a state
+	// catches up with what the store holds in what it lacks, not in all.
+	Watermarks(ctx context.Context, machine string, after int64, fn func(sessionID string, e watermark.Entry) error) error
+	// Begin opens a batch writing one machine's sessions; it takes the
+	// machine's next commit sequence, which every entry it writes carries.
+	Begin(ctx context.Context, machine, hostname string) (Batch, error)
 	Close() error
 }
 
-// Batch is one transaction of groups.
+// MachineInfo is what a store holds of one machine.
+type MachineInfo struct {
+	Seq     int64 // commit sequence of its last batch
+	ReadSeq int64 // the newest read sequence among its sessions
+}
+
+// Batch is one transaction of groups, all of one machine.
 type Batch interface {
-	// Watermark returns what the store holds of a machine's session, if anything.
-	Watermark(ctx context.Context, machine, sessionID string) (watermark.Entry, bool, error)
+	// Seq is the commit sequence this batch writes.
+	Seq() int64
+	// Watermark returns what the store holds of a session, if anything.
+	Watermark(ctx context.Context, sessionID string) (watermark.Entry, bool, error)
 	// BeginGroup starts a session's group and clears the rows it replaces:
 	// all of them in mode full, those from SinceOrdinal on in mode append.
 	BeginGroup(ctx context.Context, s *record.Session) error
@@ -50,15 +63,20 @@ type Batch interface {
 	PutToolCall(ctx context.Context, t *record.ToolCall) error
 	// PutLink records a commit or PR the open group's tool calls produced.
 	PutLink(ctx context.Context, l Link) error
-	// EndGroup records the group's watermark and keeps the group.
+	// EndGroup records the group's watermark and keeps the group. A
+	// watermark with a Tombstone (the header's deleted_at is set) records
+	// one, dated deleted_at; one without removes the session's tombstone.
 	EndGroup(ctx context.Context, e watermark.Entry) error
-	// ReplaceMarks replaces one user's stars, pins and deletions reported
-	// by one machine with a new snapshot.
+	// Tombstone records that a session is gone from the source, with its
+	// watermark e; the rows stay unless purged.
+	Tombstone(ctx context.Context, sessionID string, e watermark.Entry) error
+	// ReplaceMarks replaces one user's stars and pins reported by this
+	// machine with a new snapshot.
 	ReplaceMarks(ctx context.Context, m *Marks) error
-	// PurgeDeleted removes the rows of the sessions deleted in agentsview on
-	// the reporting machine (tombstones and watermarks stay) and says how
-	// many sessions went.
-	PurgeDeleted(ctx context.Context, reporter string) (int64, error)
+	// PurgeDeleted removes the rows of this machine's sessions that carry a
+	// tombstone (tombstones stay, watermarks are marked purged) and returns
+	// the sessions purged now.
+	PurgeDeleted(ctx context.Context) ([]string, error)
 	// AbortGroup undoes the open group.
 	AbortGroup(ctx context.Context) error
 	Commit() error
@@ -72,13 +90,11 @@ type Link struct {
 	LinkType, Confidence string
 }
 
-// Marks is one user's snapshot of stars, pins and deletions, as reported by
-// one machine.
+// Marks is one user's snapshot of stars and pins, as reported by one machine.
 type Marks struct {
 	Reporter, UserID string
 	Stars            []record.Star
 	Pins             []record.Pin
-	Deletes          []record.Delete
 }
 
 // Options configures a store.

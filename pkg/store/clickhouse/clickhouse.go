@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func init() { store.Register("clickhouse", Open) }
 
 // schemaVersion is the version of the tables below; a store with a newer
 // one is refused.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var tables = []string{
 	`CREATE TABLE IF NOT EXISTS store_meta (key String, value String, _version UInt64)
@@ -53,6 +54,8 @@ var tables = []string{
 		created_at String, file_hash String, total_output_tokens Int64, peak_context_tokens Int64, deleted_at String,
 		user_id String, user_name String, project_id String, project_name String, _version UInt64)
 		ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, machine, id)`,
+	`CREATE TABLE IF NOT EXISTS store_machines (org_id String, machine String, seq Int64, read_seq Int64,
+		hostname String) ENGINE = ReplacingMergeTree(seq) ORDER BY (org_id, machine)`,
 	`CREATE TABLE IF NOT EXISTS messages (org_id String, machine String, session_id String, _gen UInt64, ordinal Int64,
 		role String, content String, thinking String, timestamp String, has_thinking UInt8, has_tool_use UInt8,
 		content_length Int64, model String, token_usage String, context_tokens Int64, output_tokens Int64,
@@ -78,21 +81,31 @@ var tables = []string{
 	`CREATE TABLE IF NOT EXISTS message_pins (org_id String, reporter String, user_id String, _gen UInt64,
 		session_id String, ordinal Int64, note String, created_at String, _version UInt64)
 		ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, reporter, user_id, _gen, session_id, ordinal)`,
-	`CREATE TABLE IF NOT EXISTS session_deletes (org_id String, reporter String, user_id String, _gen UInt64,
-		session_id String, machine String, deleted_at String, _version UInt64)
-		ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, reporter, user_id, _gen, session_id)`,
+	// Tombstones; _deleted marks one that was lifted (the session came back).
+	`CREATE TABLE IF NOT EXISTS session_deletes (org_id String, machine String, session_id String,
+		reason String, deleted_at String, _deleted UInt8, _version UInt64)
+		ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, machine, session_id)`,
 }
 
 // addedColumns are the columns later schema versions added: CREATE TABLE IF
 // NOT EXISTS leaves an older store's tables as they were.
 var addedColumns = []struct{ table, column, decl string }{
 	{"sync_watermarks", "base_fingerprint", "String DEFAULT ''"}, // version 2
+	{"sync_watermarks", "prefix_digest", "String DEFAULT ''"},
+	{"sync_watermarks", "digest", "String DEFAULT ''"},
+	{"sync_watermarks", "base_digest", "String DEFAULT ''"},
+	{"sync_watermarks", "marker", "String DEFAULT ''"},
+	{"sync_watermarks", "revision", "String DEFAULT ''"},
+	{"sync_watermarks", "read_seq", "Int64 DEFAULT 0"},
+	{"sync_watermarks", "seq", "Int64 DEFAULT 0"},
+	{"sync_watermarks", "tombstone", "String DEFAULT ''"},
+	{"sync_watermarks", "purged", "UInt8 DEFAULT 0"},
 }
 
 // order in which a batch's tables are sent: rows first, the rows that make
 // them current (sessions, marks_snapshots) and the watermarks last.
 var sendOrder = []string{"messages", "tool_calls", "git_links", "session_stars", "message_pins",
-	"session_deletes", "marks_snapshots", "sessions", "sync_watermarks"}
+	"session_deletes", "marks_snapshots", "sessions", "sync_watermarks", "store_machines"}
 
 // Store is an open ClickHouse store.
 type Store struct {
@@ -242,6 +255,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.run(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(s.db)); err != nil {
 		return err
 	}
+	// Version 3 keys tombstones by the session's machine, not by a marks
+	// snapshot: the old table is kept aside under another name.
+	if old, err := s.hasColumn(ctx, "session_deletes", "reporter"); err != nil {
+		return err
+	} else if old {
+		if err := s.run(ctx, "RENAME TABLE session_deletes TO session_deletes_v2"); err != nil {
+			return err
+		}
+	}
 	for _, t := range tables {
 		if err := s.run(ctx, t); err != nil {
 			return err
@@ -283,23 +305,24 @@ func (s *Store) migrate(ctx context.Context) error {
 // addColumn adds a column the table lacks (this ClickHouse has no ADD
 // COLUMN IF NOT EXISTS); another writer adding it first is fine.
 func (s *Store) addColumn(ctx context.Context, table, column, decl string) error {
-	has := func() (bool, error) {
-		n := uint64(0)
-		err := s.Query(ctx, "SELECT count() AS n FROM system.columns WHERE database = "+quote(s.db)+
-			" AND table = "+quote(table)+" AND name = "+quote(column), func(r map[string]any) error {
-			n = num(r["n"])
-			return nil
-		})
-		return n > 0, err
-	}
-	if ok, err := has(); err != nil || ok {
+	if ok, err := s.hasColumn(ctx, table, column); err != nil || ok {
 		return err
 	}
 	err := s.run(ctx, "ALTER TABLE "+table+" ADD COLUMN "+column+" "+decl)
-	if ok, _ := has(); ok {
+	if ok, _ := s.hasColumn(ctx, table, column); ok {
 		return nil
 	}
 	return err
+}
+
+func (s *Store) hasColumn(ctx context.Context, table, column string) (bool, error) {
+	n := uint64(0)
+	err := s.Query(ctx, "SELECT count() AS n FROM system.columns WHERE database = "+quote(s.db)+
+		" AND table = "+quote(table)+" AND name = "+quote(column), func(r map[string]any) error {
+		n = num(r["n"])
+		return nil
+	})
+	return n > 0, err
 }
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "`" }
@@ -352,9 +375,24 @@ func (s *Store) ID() string { return s.id }
 // Close implements store.Store.
 func (s *Store) Close() error { s.http.CloseIdleConnections(); return nil }
 
+// Machine implements store.Store.
+func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
+	var m store.MachineInfo
+	err := s.Query(ctx, "SELECT max(seq) AS seq, max(read_seq) AS read_seq FROM store_machines WHERE org_id = "+quote(s.org)+
+		" AND machine = "+quote(machine), func(r map[string]any) error {
+		m.Seq, m.ReadSeq = int64(num(r["seq"])), int64(num(r["read_seq"]))
+		return nil
+	})
+	if err != nil {
+		return m, store.Errorf("store %s: read machine %s: %v", s.shown, machine, err)
+	}
+	return m, nil
+}
+
 // Watermarks implements store.Store.
-func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, watermark.Entry) error) error {
-	err := s.Query(ctx, "SELECT * FROM sync_watermarks FINAL WHERE org_id = "+quote(s.org)+" AND machine = "+quote(machine),
+func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn func(string, watermark.Entry) error) error {
+	err := s.Query(ctx, "SELECT * FROM sync_watermarks FINAL WHERE org_id = "+quote(s.org)+" AND machine = "+quote(machine)+
+		" AND seq > "+strconv.FormatInt(after, 10)+" ORDER BY seq",
 		func(r map[string]any) error {
 			id, e := entryOf(r)
 			return fn(id, e)
@@ -367,24 +405,40 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 
 func entryOf(r map[string]any) (string, watermark.Entry) {
 	str := func(k string) string { v, _ := r[k].(string); return v }
-	return str("session_id"), watermark.Entry{FileHash: str("file_hash"), LastOrdinal: int64(num(r["last_ordinal"])),
-		ResendFrom: int64(num(r["resend_from"])), Fingerprint: str("fingerprint"),
-		BaseFingerprint: str("base_fingerprint"), HeaderDigest: str("header_digest"),
-		ReadAt: str("read_at"), SyncedAt: str("synced_at")}
+	n := func(k string) int64 { return int64(num(r[k])) }
+	return str("session_id"), watermark.Entry{FileHash: str("file_hash"), LastOrdinal: n("last_ordinal"),
+		ResendFrom: n("resend_from"), PrefixDigest: str("prefix_digest"), Digest: str("digest"),
+		BaseDigest: str("base_digest"), Marker: str("marker"), Revision: str("revision"),
+		ReadSeq: n("read_seq"), Seq: n("seq"), Tombstone: str("tombstone"), Purged: n("purged") != 0,
+		SyncedAt: str("synced_at")}
 }
 
-// Begin implements store.Store: the current watermarks and generations are
-// read once, so a batch costs no query per session.
-func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
-	b := &batch{s: s, files: map[string]*os.File{}, marks: map[string]watermark.Entry{}, gens: map[string]uint64{}}
-	err := s.Query(ctx, "SELECT * FROM sync_watermarks FINAL WHERE org_id = "+quote(s.org), func(r map[string]any) error {
+func entryRow(org, machine, id string, e watermark.Entry) map[string]any {
+	return map[string]any{"org_id": org, "machine": machine, "session_id": id,
+		"file_hash": e.FileHash, "last_ordinal": e.LastOrdinal, "resend_from": e.ResendFrom,
+		"prefix_digest": e.PrefixDigest, "digest": e.Digest, "base_digest": e.BaseDigest,
+		"marker": e.Marker, "revision": e.Revision, "read_seq": e.ReadSeq, "seq": e.Seq,
+		"tombstone": e.Tombstone, "purged": b2i(e.Purged), "synced_at": e.SyncedAt}
+}
+
+// Begin implements store.Store: the machine's watermarks and generations
+// are read once, so a batch costs no query per session.
+func (s *Store) Begin(ctx context.Context, machine, hostname string) (store.Batch, error) {
+	info, err := s.Machine(ctx, machine)
+	if err != nil {
+		return nil, err
+	}
+	b := &batch{s: s, machine: machine, hostname: hostname, seq: info.Seq + 1, readSeq: info.ReadSeq,
+		files: map[string]*os.File{}, marks: map[string]watermark.Entry{}, gens: map[string]uint64{}}
+	where := " WHERE org_id = " + quote(s.org) + " AND machine = " + quote(machine)
+	err = s.Query(ctx, "SELECT * FROM sync_watermarks FINAL"+where, func(r map[string]any) error {
 		id, e := entryOf(r)
-		b.marks[r["machine"].(string)+"\x00"+id] = e
+		b.marks[id] = e
 		return nil
 	})
 	if err == nil {
-		err = s.Query(ctx, "SELECT machine, id, _gen FROM sessions FINAL WHERE org_id = "+quote(s.org), func(r map[string]any) error {
-			b.gens[r["machine"].(string)+"\x00"+r["id"].(string)] = num(r["_gen"])
+		err = s.Query(ctx, "SELECT id, _gen FROM sessions FINAL"+where, func(r map[string]any) error {
+			b.gens[r["id"].(string)] = num(r["_gen"])
 			return nil
 		})
 	}
@@ -395,19 +449,21 @@ func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
 }
 
 type batch struct {
-	s       *Store
-	files   map[string]*os.File
-	marks   map[string]watermark.Entry // machine\x00session → watermark in the store
-	gens    map[string]uint64          // machine\x00session → current generation
-	machine string
-	session string
-	gen     uint64
-	starts  map[string]int64 // each file's size when the open group began
-	since   *int64
+	s                 *Store
+	files             map[string]*os.File
+	marks             map[string]watermark.Entry // session → watermark in the store
+	gens              map[string]uint64          // session → current generation
+	machine, hostname string
+	seq, readSeq      int64
+	session, deleted  string
+	gen               uint64
+	starts            map[string]int64 // each file's size when the open group began
 }
 
-func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.Entry, bool, error) {
-	e, ok := b.marks[machine+"\x00"+id]
+func (b *batch) Seq() int64 { return b.seq }
+
+func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
+	e, ok := b.marks[id]
 	return e, ok, nil
 }
 
@@ -429,7 +485,9 @@ func (b *batch) add(table string, row map[string]any) error {
 	if err != nil {
 		return store.Errorf("buffer rows: %v", err)
 	}
-	row["_version"] = b.s.version()
+	if table != "store_machines" {
+		row["_version"] = b.s.version()
+	}
 	data, err := json.Marshal(row)
 	if err != nil {
 		return err
@@ -439,14 +497,13 @@ func (b *batch) add(table string, row map[string]any) error {
 }
 
 func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
-	b.machine, b.session = s.Machine, s.ID
+	b.session, b.deleted = s.ID, s.DeletedAt
 	b.starts = map[string]int64{}
 	for t, f := range b.files {
 		off, _ := f.Seek(0, io.SeekCurrent)
 		b.starts[t] = off
 	}
-	key := s.Machine + "\x00" + s.ID
-	cur, ok := b.gens[key]
+	cur, ok := b.gens[s.ID]
 	switch {
 	case s.Mode == record.ModeFull || !ok:
 		// A new generation: the old rows stay but are never read again.
@@ -454,7 +511,7 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	default:
 		b.gen = cur
 	}
-	return b.add("sessions", map[string]any{"org_id": b.s.org, "machine": s.Machine, "id": s.ID, "_gen": b.gen,
+	return b.add("sessions", map[string]any{"org_id": b.s.org, "machine": b.machine, "id": s.ID, "_gen": b.gen,
 		"project": s.Project, "agent": s.Agent, "first_message": s.FirstMessage, "display_name": s.DisplayName,
 		"started_at": s.StartedAt, "ended_at": s.EndedAt, "message_count": s.MessageCount,
 		"user_message_count": s.UserMessageCount, "parent_session_id": s.ParentSessionID,
@@ -494,11 +551,25 @@ func (b *batch) PutLink(ctx context.Context, l store.Link) error {
 }
 
 func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
-	b.gens[b.machine+"\x00"+b.session] = b.gen
-	b.marks[b.machine+"\x00"+b.session] = e
-	return b.add("sync_watermarks", map[string]any{"org_id": b.s.org, "machine": b.machine, "session_id": b.session,
-		"file_hash": e.FileHash, "last_ordinal": e.LastOrdinal, "resend_from": e.ResendFrom,
-		"fingerprint": e.Fingerprint, "base_fingerprint": e.BaseFingerprint, "header_digest": e.HeaderDigest, "read_at": e.ReadAt, "synced_at": e.SyncedAt})
+	b.gens[b.session] = b.gen
+	return b.putWatermark(b.session, e, b.deleted)
+}
+
+func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
+	return b.putWatermark(id, e, time.Now().UTC().Format(time.RFC3339))
+}
+
+// putWatermark records a session's watermark and its tombstone, or lifts it.
+func (b *batch) putWatermark(id string, e watermark.Entry, deletedAt string) error {
+	b.marks[id] = e
+	if e.ReadSeq > b.readSeq {
+		b.readSeq = e.ReadSeq
+	}
+	if err := b.add("session_deletes", map[string]any{"org_id": b.s.org, "machine": b.machine, "session_id": id,
+		"reason": e.Tombstone, "deleted_at": deletedAt, "_deleted": b2i(e.Tombstone == "")}); err != nil {
+		return err
+	}
+	return b.add("sync_watermarks", entryRow(b.s.org, b.machine, id, e))
 }
 
 // AbortGroup cuts every buffer back to where the group began.
@@ -529,32 +600,36 @@ func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
 			return err
 		}
 	}
-	for _, d := range m.Deletes {
-		if err := b.add("session_deletes", map[string]any{"org_id": b.s.org, "reporter": m.Reporter, "user_id": m.UserID,
-			"_gen": gen, "session_id": d.SessionID, "machine": d.Machine, "deleted_at": d.DeletedAt}); err != nil {
-			return err
-		}
-	}
 	return b.add("marks_snapshots", map[string]any{"org_id": b.s.org, "reporter": m.Reporter, "user_id": m.UserID, "_gen": gen})
 }
 
-// PurgeDeleted hides the deleted sessions by moving them to an empty
-// generation: nothing is read from them again; merges drop nothing, which
-// keeps the store insert-only.
-func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error) {
-	var n int64
-	err := b.s.Query(ctx, `SELECT s.machine AS machine, s.id AS id FROM sessions AS s FINAL
-		WHERE s.org_id = `+quote(b.s.org)+` AND (s.machine, s.id) IN (SELECT d.machine, d.session_id FROM session_deletes AS d FINAL
-		WHERE d.org_id = `+quote(b.s.org)+` AND d.reporter = `+quote(reporter)+`
-		AND (d.org_id, d.reporter, d.user_id, d._gen) IN (SELECT org_id, reporter, user_id, _gen FROM marks_snapshots FINAL))
-		AND s._gen != 0`, func(r map[string]any) error {
-		n++
-		return b.add("sessions", map[string]any{"org_id": b.s.org, "machine": r["machine"], "id": r["id"], "_gen": 0})
+// PurgeDeleted hides this machine's sessions that carry a tombstone by
+// moving them to an empty generation: nothing is read from them again.
+func (b *batch) PurgeDeleted(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := b.s.Query(ctx, `SELECT session_id FROM session_deletes FINAL WHERE org_id = `+quote(b.s.org)+
+		` AND machine = `+quote(b.machine)+` AND _deleted = 0`, func(r map[string]any) error {
+		id, _ := r["session_id"].(string)
+		if e, ok := b.marks[id]; ok && !e.Purged {
+			ids = append(ids, id)
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, store.Errorf("store %s: %v", b.s.shown, err)
+		return nil, store.Errorf("store %s: %v", b.s.shown, err)
 	}
-	return n, nil
+	for _, id := range ids {
+		e := b.marks[id]
+		e.Purged, e.Seq = true, b.seq
+		b.marks[id] = e
+		if err := b.add("sessions", map[string]any{"org_id": b.s.org, "machine": b.machine, "id": id, "_gen": 0}); err != nil {
+			return nil, err
+		}
+		if err := b.add("sync_watermarks", entryRow(b.s.org, b.machine, id, e)); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 // Commit sends each table's rows in one request, the tables that make rows
@@ -563,6 +638,12 @@ func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error
 func (b *batch) Commit() error {
 	defer b.Rollback()
 	ctx := context.Background()
+	// The machine's commit sequence lands last: a batch that failed before
+	// it leaves the sequence where it was.
+	if err := b.add("store_machines", map[string]any{"org_id": b.s.org, "machine": b.machine, "seq": b.seq,
+		"read_seq": b.readSeq, "hostname": b.hostname}); err != nil {
+		return err
+	}
 	for _, t := range sendOrder {
 		f, ok := b.files[t]
 		if !ok {

@@ -141,9 +141,20 @@ func (s *Store) ID() string { return s.id }
 // Close implements store.Store.
 func (s *Store) Close() error { return s.conn.Close(context.Background()) }
 
+// Machine implements store.Store.
+func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
+	var m store.MachineInfo
+	err := s.conn.QueryRow(ctx, "SELECT seq, read_seq FROM store_machines WHERE org_id = $1 AND machine = $2", s.org, machine).
+		Scan(&m.Seq, &m.ReadSeq)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return m, store.Errorf("read machine %s from %s: %s", machine, s.url, reason(err))
+	}
+	return m, nil
+}
+
 // Watermarks implements store.Store.
-func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, watermark.Entry) error) error {
-	rows, err := s.conn.Query(ctx, `SELECT session_id, `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = $1 AND machine = $2`, s.org, machine)
+func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn func(string, watermark.Entry) error) error {
+	rows, err := s.conn.Query(ctx, sqlschema.Rebind(sqlschema.WatermarksSince), s.org, machine, after)
 	if err != nil {
 		return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
 	}
@@ -151,7 +162,7 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 	for rows.Next() {
 		var id string
 		var e watermark.Entry
-		if err := rows.Scan(append([]any{&id}, sqlschema.EntryFields(&e)...)...); err != nil {
+		if err := rows.Scan(append([]any{&id}, watermark.Fields(&e)...)...); err != nil {
 			return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
 		}
 		if err := fn(id, e); err != nil {
@@ -165,41 +176,54 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 }
 
 // Begin implements store.Store.
-func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
+func (s *Store) Begin(ctx context.Context, machine, hostname string) (store.Batch, error) {
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
 		return nil, store.Errorf("store %s: begin: %s", s.url, reason(err))
 	}
+	b := &batch{s: s, tx: tx, machine: clean(machine)}
 	// Staging tables for upserts of groups that did not clear their rows.
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_messages (LIKE messages) ON COMMIT DELETE ROWS;
 		CREATE TEMP TABLE IF NOT EXISTS stage_tool_calls (LIKE tool_calls) ON COMMIT DELETE ROWS`); err != nil {
 		tx.Rollback(context.Background())
 		return nil, store.Errorf("store %s: %s", s.url, reason(err))
 	}
-	return &batch{s: s, tx: tx}, nil
+	// The machine's next commit sequence; the row stays locked until the
+	// batch ends, so two writers of one machine take turns.
+	if err := tx.QueryRow(ctx, `INSERT INTO store_machines VALUES ($1, $2, 1, 0, $3)
+		ON CONFLICT (org_id, machine) DO UPDATE SET seq = store_machines.seq + 1, hostname = excluded.hostname
+		RETURNING seq`, s.org, b.machine, clean(hostname)).Scan(&b.seq); err != nil {
+		tx.Rollback(context.Background())
+		return nil, store.Errorf("store %s: begin: %s", s.url, reason(err))
+	}
+	return b, nil
 }
 
 // flushBytes bounds the rows a group holds in memory before they are sent.
 const flushBytes = 8 << 20
 
 type batch struct {
-	s                *Store
-	tx               pgx.Tx
-	machine, session string // the open group's
-	direct           bool   // the group cleared its rows: COPY straight into the tables
-	msgs             [][]any
-	tools            [][]any
-	bytes            int
+	s                  *Store
+	tx                 pgx.Tx
+	machine            string
+	seq, readSeq       int64
+	session, deletedAt string // the open group's
+	direct             bool   // the group cleared its rows: COPY straight into the tables
+	msgs               [][]any
+	tools              [][]any
+	bytes              int
 }
 
 func (b *batch) fail(what string, err error) error {
 	return store.Errorf("store %s: %s: %s", b.s.url, what, reason(err))
 }
 
-func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.Entry, bool, error) {
+func (b *batch) Seq() int64 { return b.seq }
+
+func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
 	var e watermark.Entry
-	err := b.tx.QueryRow(ctx, `SELECT `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = $1 AND machine = $2 AND session_id = $3`, b.s.org, machine, id).
-		Scan(sqlschema.EntryFields(&e)...)
+	err := b.tx.QueryRow(ctx, `SELECT `+watermark.Columns+` FROM sync_watermarks WHERE org_id = $1 AND machine = $2 AND session_id = $3`, b.s.org, b.machine, id).
+		Scan(watermark.Fields(&e)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, false, nil
 	}
@@ -211,7 +235,7 @@ func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.En
 
 func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	b.msgs, b.tools, b.bytes = b.msgs[:0], b.tools[:0], 0
-	b.machine, b.session = clean(s.Machine), s.ID
+	b.session, b.deletedAt = s.ID, clean(s.DeletedAt)
 	if _, err := b.tx.Exec(ctx, "SAVEPOINT grp"); err != nil {
 		return b.fail("savepoint", err)
 	}
@@ -253,7 +277,7 @@ func (b *batch) PutLink(ctx context.Context, l store.Link) error {
 }
 
 func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
-	for _, table := range []string{"session_stars", "message_pins", "session_deletes"} {
+	for _, table := range []string{"session_stars", "message_pins"} {
 		if _, err := b.tx.Exec(ctx, "DELETE FROM "+table+" WHERE org_id = $1 AND reporter = $2 AND user_id = $3",
 			b.s.org, m.Reporter, m.UserID); err != nil {
 			return err
@@ -271,35 +295,31 @@ func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
 			return err
 		}
 	}
-	for _, d := range m.Deletes {
-		if _, err := b.tx.Exec(ctx, `INSERT INTO session_deletes VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
-			b.s.org, m.Reporter, m.UserID, d.SessionID, clean(d.Machine), d.DeletedAt); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
-func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error) {
-	var n int64
-	// Watermarks stay: a state rebuilt from the store must not send the
-	// purged sessions again.
+func (b *batch) PurgeDeleted(ctx context.Context) ([]string, error) {
+	// Watermarks stay, marked purged: a session that comes back is sent whole.
+	rows, err := b.tx.Query(ctx, `UPDATE sync_watermarks w SET purged = TRUE, seq = $3 FROM session_deletes d
+		WHERE w.org_id = $1 AND w.machine = $2 AND NOT w.purged
+		AND d.org_id = w.org_id AND d.machine = w.machine AND d.session_id = w.session_id
+		RETURNING w.session_id`, b.s.org, b.machine, b.seq)
+	if err != nil {
+		return nil, b.classify(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(ids) == 0 {
+		return nil, b.classify(err)
+	}
 	for _, st := range sqlschema.SessionTables {
-		table, idCol := st.Table, st.IDColumn
-		tag, err := b.tx.Exec(ctx, `DELETE FROM `+table+` t USING session_deletes d
-			WHERE t.org_id = $1 AND d.org_id = $1 AND d.reporter = $2
-			AND d.machine = t.machine AND d.session_id = t.`+idCol, b.s.org, reporter)
-		if err != nil {
-			return 0, err
-		}
-		if table == "sessions" {
-			n = tag.RowsAffected()
+		if _, err := b.tx.Exec(ctx, `DELETE FROM `+st.Table+` WHERE org_id = $1 AND machine = $2 AND `+st.IDColumn+` = ANY($3)`,
+			b.s.org, b.machine, ids); err != nil {
+			return nil, b.classify(err)
 		}
 	}
-	return n, nil
+	return ids, nil
 }
 
-// classify marks the errors that mean the store itself cannot be written
 // (connection lost, server shutting down, disk full): the run must stop.
 func (b *batch) classify(err error) error {
 	if err == nil {
@@ -415,15 +435,37 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	if err := b.flush(ctx); err != nil {
 		return b.classify(err)
 	}
-	if _, err := b.tx.Exec(ctx, `INSERT INTO sync_watermarks (`+sqlschema.WatermarkColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
-		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET `+sqlschema.WatermarkUpdate,
-		sqlschema.EntryValues(b.s.org, b.machine, b.session, e)...); err != nil {
+	if err := b.putWatermark(ctx, b.session, e, b.deletedAt); err != nil {
 		return err
 	}
 	if _, err := b.tx.Exec(ctx, "RELEASE SAVEPOINT grp"); err != nil {
 		return b.fail("release savepoint", err)
 	}
 	return nil
+}
+
+func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
+	return b.putWatermark(ctx, id, e, time.Now().UTC().Format(time.RFC3339))
+}
+
+// putWatermark records a session's watermark and its tombstone, if any.
+func (b *batch) putWatermark(ctx context.Context, id string, e watermark.Entry, deletedAt string) error {
+	if _, err := b.tx.Exec(ctx, sqlschema.Rebind(sqlschema.WatermarkUpsert),
+		append([]any{b.s.org, b.machine, id}, watermark.Values(e)...)...); err != nil {
+		return b.classify(err)
+	}
+	var err error
+	if e.Tombstone != "" {
+		_, err = b.tx.Exec(ctx, `INSERT INTO session_deletes VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (org_id, machine, session_id) DO UPDATE SET reason = excluded.reason, deleted_at = excluded.deleted_at`,
+			b.s.org, b.machine, id, e.Tombstone, deletedAt)
+	} else {
+		_, err = b.tx.Exec(ctx, "DELETE FROM session_deletes WHERE org_id = $1 AND machine = $2 AND session_id = $3", b.s.org, b.machine, id)
+	}
+	if e.ReadSeq > b.readSeq {
+		b.readSeq = e.ReadSeq
+	}
+	return b.classify(err)
 }
 
 func (b *batch) AbortGroup(ctx context.Context) error {
@@ -437,6 +479,11 @@ func (b *batch) AbortGroup(ctx context.Context) error {
 func (b *batch) Commit() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if _, err := b.tx.Exec(ctx, "UPDATE store_machines SET read_seq = GREATEST(read_seq, $3) WHERE org_id = $1 AND machine = $2",
+		b.s.org, b.machine, b.readSeq); err != nil {
+		b.tx.Rollback(context.Background())
+		return b.fail("commit", err)
+	}
 	if err := b.tx.Commit(ctx); err != nil {
 		return b.fail("commit", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -129,9 +130,20 @@ func (s *Store) ID() string { return s.id }
 // Close implements store.Store.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Machine implements store.Store.
+func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
+	var m store.MachineInfo
+	err := s.db.QueryRowContext(ctx, "SELECT seq, read_seq FROM store_machines WHERE org_id = ? AND machine = ?", s.org, machine).
+		Scan(&m.Seq, &m.ReadSeq)
+	if err != nil && err != sql.ErrNoRows {
+		return m, store.Errorf("store %s: read machine %s: %v", s.path, machine, err)
+	}
+	return m, nil
+}
+
 // Watermarks implements store.Store.
-func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, watermark.Entry) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT session_id, `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = ? AND machine = ?`, s.org, machine)
+func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn func(string, watermark.Entry) error) error {
+	rows, err := s.db.QueryContext(ctx, sqlschema.WatermarksSince, s.org, machine, after)
 	if err != nil {
 		return store.Errorf("store %s: read watermarks: %v", s.path, err)
 	}
@@ -139,7 +151,7 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 	for rows.Next() {
 		var id string
 		var e watermark.Entry
-		if err := rows.Scan(append([]any{&id}, sqlschema.EntryFields(&e)...)...); err != nil {
+		if err := rows.Scan(append([]any{&id}, watermark.Fields(&e)...)...); err != nil {
 			return store.Errorf("store %s: read watermarks: %v", s.path, err)
 		}
 		if err := fn(id, e); err != nil {
@@ -153,12 +165,18 @@ func (s *Store) Watermarks(ctx context.Context, machine string, fn func(string, 
 }
 
 // Begin implements store.Store.
-func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
+func (s *Store) Begin(ctx context.Context, machine, hostname string) (store.Batch, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, store.Errorf("store %s: begin: %v", s.path, err)
 	}
-	b := &batch{tx: tx, org: s.org, path: s.path}
+	b := &batch{tx: tx, org: s.org, path: s.path, machine: machine}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO store_machines VALUES (?, ?, 1, 0, ?)
+		ON CONFLICT (org_id, machine) DO UPDATE SET seq = seq + 1, hostname = excluded.hostname RETURNING seq`,
+		s.org, machine, hostname).Scan(&b.seq); err != nil {
+		tx.Rollback()
+		return nil, store.Errorf("store %s: begin: %v", s.path, err)
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -189,16 +207,19 @@ func (s *Store) Begin(ctx context.Context) (store.Batch, error) {
 
 type batch struct {
 	tx                      *sql.Tx
-	org, path               string
-	machine, session        string // the open group's
+	org, path, machine      string
+	seq, readSeq            int64
+	session, deletedAt      string // the open group's
 	putMessage, putToolCall *sql.Stmt
 }
 
-func (b *batch) Watermark(ctx context.Context, machine, id string) (watermark.Entry, bool, error) {
+func (b *batch) Seq() int64 { return b.seq }
+
+func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
 	var e watermark.Entry
-	err := b.tx.QueryRowContext(ctx, `SELECT `+sqlschema.EntryColumns+` FROM sync_watermarks WHERE org_id = ? AND machine = ? AND session_id = ?`,
-		b.org, machine, id).
-		Scan(sqlschema.EntryFields(&e)...)
+	err := b.tx.QueryRowContext(ctx, `SELECT `+watermark.Columns+` FROM sync_watermarks WHERE org_id = ? AND machine = ? AND session_id = ?`,
+		b.org, b.machine, id).
+		Scan(watermark.Fields(&e)...)
 	if err == sql.ErrNoRows {
 		return e, false, nil
 	}
@@ -212,7 +233,7 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
 		return store.Errorf("store %s: savepoint: %v", b.path, err)
 	}
-	b.machine, b.session = s.Machine, s.ID
+	b.session, b.deletedAt = s.ID, s.DeletedAt
 	from := int64(-1 << 62) // mode full: every row goes
 	clear := s.Mode == record.ModeFull
 	if s.Mode == record.ModeAppend && s.SinceOrdinal != nil {
@@ -224,7 +245,7 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 			"DELETE FROM git_links WHERE org_id = ? AND machine = ? AND session_id = ? AND message_ordinal >= ?",
 			"DELETE FROM messages WHERE org_id = ? AND machine = ? AND session_id = ? AND ordinal >= ?",
 		} {
-			if _, err := b.tx.ExecContext(ctx, q, b.org, s.Machine, s.ID, from); err != nil {
+			if _, err := b.tx.ExecContext(ctx, q, b.org, b.machine, s.ID, from); err != nil {
 				return err
 			}
 		}
@@ -232,7 +253,7 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	_, err := b.tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlschema.SessionColumns+`)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (org_id, machine, id) DO UPDATE SET `+sqlschema.SessionUpdate,
-		b.org, s.ID, s.Project, s.Machine, s.Agent, s.FirstMessage, s.DisplayName, s.StartedAt, s.EndedAt,
+		b.org, s.ID, s.Project, b.machine, s.Agent, s.FirstMessage, s.DisplayName, s.StartedAt, s.EndedAt,
 		s.MessageCount, s.UserMessageCount, s.ParentSessionID, s.RelationshipType, s.CreatedAt,
 		s.FileHash, s.TotalOutputTokens, s.PeakContextTokens, s.DeletedAt, s.UserID, s.UserName,
 		s.ProjectID, s.ProjectName)
@@ -248,7 +269,7 @@ func (b *batch) PutLink(ctx context.Context, l store.Link) error {
 }
 
 func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
-	for _, table := range []string{"session_stars", "message_pins", "session_deletes"} {
+	for _, table := range []string{"session_stars", "message_pins"} {
 		if _, err := b.tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE org_id = ? AND reporter = ? AND user_id = ?",
 			b.org, m.Reporter, m.UserID); err != nil {
 			return err
@@ -266,32 +287,50 @@ func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
 			return err
 		}
 	}
-	for _, d := range m.Deletes {
-		if _, err := b.tx.ExecContext(ctx, "INSERT OR REPLACE INTO session_deletes VALUES (?,?,?,?,?,?)",
-			b.org, m.Reporter, m.UserID, d.SessionID, d.Machine, d.DeletedAt); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
-func (b *batch) PurgeDeleted(ctx context.Context, reporter string) (int64, error) {
-	var n int64
-	// Watermarks stay: a state rebuilt from the store must not send the
-	// purged sessions again.
+func (b *batch) PurgeDeleted(ctx context.Context) ([]string, error) {
+	ids, err := b.strings(ctx, `SELECT w.session_id FROM sync_watermarks w JOIN session_deletes d
+		ON d.org_id = w.org_id AND d.machine = w.machine AND d.session_id = w.session_id
+		WHERE w.org_id = ? AND w.machine = ? AND NOT w.purged`, b.org, b.machine)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
 	for _, st := range sqlschema.SessionTables {
-		table, idCol := st.Table, st.IDColumn
-		res, err := b.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE org_id = ? AND EXISTS (SELECT 1 FROM session_deletes d
-			WHERE d.org_id = ? AND d.reporter = ? AND d.machine = `+table+`.machine AND d.session_id = `+table+`.`+idCol+`)`,
-			b.org, b.org, reporter)
-		if err != nil {
-			return 0, err
-		}
-		if table == "sessions" {
-			n, _ = res.RowsAffected()
+		if _, err := b.tx.ExecContext(ctx, `DELETE FROM `+st.Table+` WHERE org_id = ? AND machine = ? AND `+st.IDColumn+
+			` IN (SELECT value FROM json_each(?))`, b.org, b.machine, jsonList(ids)); err != nil {
+			return nil, b.classify(err)
 		}
 	}
-	return n, nil
+	// Watermarks stay, marked purged: a session that comes back is sent whole.
+	if _, err := b.tx.ExecContext(ctx, `UPDATE sync_watermarks SET purged = 1, seq = ? WHERE org_id = ? AND machine = ?
+		AND session_id IN (SELECT value FROM json_each(?))`, b.seq, b.org, b.machine, jsonList(ids)); err != nil {
+		return nil, b.classify(err)
+	}
+	return ids, nil
+}
+
+func (b *batch) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := b.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, b.classify(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func jsonList(ids []string) string {
+	b, _ := json.Marshal(ids)
+	return string(b)
 }
 
 // classify marks the errors that mean the store itself cannot be written
@@ -323,15 +362,37 @@ func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
 }
 
 func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
-	if _, err := b.tx.ExecContext(ctx, `INSERT INTO sync_watermarks (`+sqlschema.WatermarkColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET `+sqlschema.WatermarkUpdate,
-		sqlschema.EntryValues(b.org, b.machine, b.session, e)...); err != nil {
-		return b.classify(err)
+	if err := b.putWatermark(ctx, b.session, e, b.deletedAt); err != nil {
+		return err
 	}
 	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
 		return store.Errorf("store %s: release savepoint: %v", b.path, err)
 	}
 	return nil
+}
+
+func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
+	return b.putWatermark(ctx, id, e, time.Now().UTC().Format(time.RFC3339))
+}
+
+// putWatermark records a session's watermark and its tombstone, if any.
+func (b *batch) putWatermark(ctx context.Context, id string, e watermark.Entry, deletedAt string) error {
+	if _, err := b.tx.ExecContext(ctx, sqlschema.WatermarkUpsert,
+		append([]any{b.org, b.machine, id}, watermark.Values(e)...)...); err != nil {
+		return b.classify(err)
+	}
+	var err error
+	if e.Tombstone != "" {
+		_, err = b.tx.ExecContext(ctx, `INSERT INTO session_deletes VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (org_id, machine, session_id) DO UPDATE SET reason = excluded.reason, deleted_at = excluded.deleted_at`,
+			b.org, b.machine, id, e.Tombstone, deletedAt)
+	} else {
+		_, err = b.tx.ExecContext(ctx, "DELETE FROM session_deletes WHERE org_id = ? AND machine = ? AND session_id = ?", b.org, b.machine, id)
+	}
+	if e.ReadSeq > b.readSeq {
+		b.readSeq = e.ReadSeq
+	}
+	return b.classify(err)
 }
 
 func (b *batch) AbortGroup(ctx context.Context) error {
@@ -347,6 +408,11 @@ func (b *batch) AbortGroup(ctx context.Context) error {
 func (b *batch) Commit() error {
 	b.putMessage.Close()
 	b.putToolCall.Close()
+	if _, err := b.tx.Exec("UPDATE store_machines SET read_seq = MAX(read_seq, ?) WHERE org_id = ? AND machine = ?",
+		b.readSeq, b.org, b.machine); err != nil {
+		b.tx.Rollback()
+		return store.Errorf("store %s: commit: %v", b.path, err)
+	}
 	if err := b.tx.Commit(); err != nil {
 		return store.Errorf("store %s: commit: %v", b.path, err)
 	}

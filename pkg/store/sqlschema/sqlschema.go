@@ -4,6 +4,7 @@
 package sqlschema
 
 import (
+	"strconv"
 	"strings"
 
 	"avsync/pkg/watermark"
@@ -12,7 +13,7 @@ import (
 // Migrations returns the numbered migrations (index+1 is the version) for a
 // dialect. Append new ones; never edit one a store may have applied.
 func Migrations(intType, boolType string) []string {
-	r := strings.NewReplacer("{int}", intType, "{bool}", boolType)
+	r := strings.NewReplacer("{int}", intType, "{bool}", boolType, "{watermark}", watermark.ColumnDecls(intType))
 	out := make([]string, len(migrations))
 	for i, m := range migrations {
 		out[i] = r.Replace(m)
@@ -78,6 +79,30 @@ var migrations = []string{
 		machine TEXT NOT NULL, deleted_at TEXT NOT NULL,
 		PRIMARY KEY (org_id, reporter, user_id, session_id));`,
 	`ALTER TABLE sync_watermarks ADD COLUMN base_fingerprint TEXT NOT NULL DEFAULT '';`,
+	// 4: convergence v2. Watermarks prove content with digests and are
+	// ordered by the store's commit sequence per machine (store_machines);
+	// the v1 watermarks (count fingerprints) mean nothing to it, so they
+	// go, and every session is verified and re-sent once. store_machines
+	// shows each machine's hostname (a display name, never a key; it is
+	// not repeated on every session, so renaming a machine re-sends
+	// nothing). Deletions become
+	// tombstones of the session's machine that no snapshot erases.
+	`DROP TABLE sync_watermarks;
+	CREATE TABLE sync_watermarks (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL, {watermark},
+		PRIMARY KEY (org_id, machine, session_id));
+	CREATE INDEX sync_watermarks_seq ON sync_watermarks (org_id, machine, seq);
+	CREATE TABLE store_machines (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, seq {int} NOT NULL, read_seq {int} NOT NULL,
+		hostname TEXT NOT NULL, PRIMARY KEY (org_id, machine));
+	CREATE TABLE session_tombstones (
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
+		reason TEXT NOT NULL, deleted_at TEXT NOT NULL,
+		PRIMARY KEY (org_id, machine, session_id));
+	INSERT INTO session_tombstones SELECT org_id, machine, session_id, 'deleted', MAX(deleted_at)
+		FROM session_deletes GROUP BY org_id, machine, session_id;
+	DROP TABLE session_deletes;
+	ALTER TABLE session_tombstones RENAME TO session_deletes;`,
 }
 
 // SessionTables are the tables holding a session's rows, each with the
@@ -86,25 +111,42 @@ var SessionTables = []struct{ Table, IDColumn string }{
 	{"tool_calls", "session_id"}, {"messages", "session_id"}, {"git_links", "session_id"}, {"sessions", "id"},
 }
 
-// The watermark columns and upsert, shared by both stores.
-const (
-	WatermarkColumns = "org_id, machine, session_id, file_hash, last_ordinal, resend_from, fingerprint, base_fingerprint, header_digest, read_at, synced_at"
-	WatermarkUpdate  = `file_hash=excluded.file_hash,
-		last_ordinal=excluded.last_ordinal, resend_from=excluded.resend_from,
-		fingerprint=excluded.fingerprint, base_fingerprint=excluded.base_fingerprint,
-		header_digest=excluded.header_digest, read_at=excluded.read_at, synced_at=excluded.synced_at`
-	// EntryColumns are read back into a watermark.Entry by EntryFields.
-	EntryColumns = "file_hash, last_ordinal, resend_from, fingerprint, base_fingerprint, header_digest, read_at, synced_at"
-)
+// WatermarkUpsert writes one session's watermark (org, machine, session,
+// then watermark.Values), shared by both stores.
+var WatermarkUpsert = `INSERT INTO sync_watermarks (org_id, machine, session_id, ` + watermark.Columns + `)
+	VALUES (` + placeholders(3+len(watermark.Values(watermark.Entry{}))) + `)
+	ON CONFLICT (org_id, machine, session_id) DO UPDATE SET ` + updateAll(watermark.Columns)
 
-// EntryFields are the scan destinations of EntryColumns.
-func EntryFields(e *watermark.Entry) []any {
-	return []any{&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.Fingerprint, &e.BaseFingerprint, &e.HeaderDigest, &e.ReadAt, &e.SyncedAt}
+// WatermarksSince reads a machine's watermarks written after a commit sequence.
+var WatermarksSince = `SELECT session_id, ` + watermark.Columns + ` FROM sync_watermarks
+	WHERE org_id = ? AND machine = ? AND seq > ? ORDER BY seq`
+
+// placeholders is "?, ?, …" (PostgreSQL's driver rewrites them: see Rebind).
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// updateAll is "a=excluded.a, b=excluded.b" for a column list.
+func updateAll(columns string) string {
+	var parts []string
+	for _, c := range strings.Split(columns, ",") {
+		c = strings.TrimSpace(c)
+		parts = append(parts, c+"=excluded."+c)
+	}
+	return strings.Join(parts, ", ")
 }
 
-// EntryValues are the values of WatermarkColumns for one session's entry.
-func EntryValues(org, machine, sessionID string, e watermark.Entry) []any {
-	return []any{org, machine, sessionID, e.FileHash, e.LastOrdinal, e.ResendFrom, e.Fingerprint, e.BaseFingerprint, e.HeaderDigest, e.ReadAt, e.SyncedAt}
+// Rebind numbers the ? placeholders of a query for PostgreSQL ($1, $2 …).
+func Rebind(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // The sessions upsert, shared by both stores.

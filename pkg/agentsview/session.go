@@ -1,0 +1,167 @@
+package agentsview
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"avsync/pkg/record"
+	"avsync/pkg/watermark"
+)
+
+// examine reads one session in a read transaction of its own and sends it
+// when it changed: whole (mode full) unless the rows the store already holds
+// are proven unchanged by their content digest, then only the unsettled tail
+// (mode append).
+func (sn *snapshot) examine(ctx context.Context, id string) error {
+	sn.st.Examined++
+	entries, err := sn.state.Lookup(ctx, []string{id})
+	if err != nil {
+		return err
+	}
+	e, known := entries[id]
+	purged := known && e.Purged
+	known = known && !purged // purged rows are gone from the store: send whole
+	force := sn.opt.Full
+	return sn.readTx(ctx, "session "+id, func(tx *sql.Tx) error {
+		var h record.Session
+		path, marker, revision, err := sn.header(ctx, tx, id, &h)
+		if err == sql.ErrNoRows {
+			if len(sn.opt.Sessions) > 0 {
+				sn.st.Missing = append(sn.st.Missing, id)
+			}
+			return nil // gone since it was found: its tombstone comes from the journal or a verification
+		}
+		if err != nil {
+			return err
+		}
+		if purged && h.DeletedAt != "" {
+			sn.st.Unchanged++ // still deleted: its rows stay purged
+			return nil
+		}
+		sameMarkers := known && e.Marker == marker && e.Revision == revision
+		if sameMarkers && !force && !sn.st.Verified {
+			sn.st.Unchanged++
+			return nil
+		}
+		oldFrom := minOrdinal
+		if known {
+			oldFrom = e.ResendFrom
+		}
+		dg, err := sn.digestRows(ctx, tx, id, oldFrom)
+		if err != nil {
+			return err
+		}
+		digest := sessionDigest(sn.key, &h, dg.rows)
+		if sameMarkers && !force && digest == e.Digest {
+			sn.st.Unchanged++
+			return nil
+		}
+		since := minOrdinal
+		h.Mode = record.ModeFull
+		if known && dg.oldPrefix == e.PrefixDigest {
+			// The rows the store holds before the tail are the source's rows,
+			// to the last column: only the tail goes. A full write says it
+			// still holds them too, so a store a commit ahead of the state
+			// takes appends built on them.
+			h.BaseDigest = e.PrefixDigest
+			if !force {
+				h.Mode, since = record.ModeAppend, e.ResendFrom
+				h.SinceOrdinal = &since
+			}
+		}
+		if !sn.opt.Decorator.Decorate(ctx, &h, path) {
+			sn.st.Filtered++
+			return nil
+		}
+		h.Machine, h.ReadSeq = sn.opt.Machine, sn.opt.ReadSeq
+		if err := sn.write(&h); err != nil {
+			return err
+		}
+		var nm, nt int64
+		if err := sn.scanRows(ctx, tx, id, since, rowFunc{
+			message:  func(m *record.Message) error { nm++; return sn.write(m) },
+			toolCall: func(t *record.ToolCall) error { nt++; return sn.write(t) },
+		}); err != nil {
+			return err
+		}
+		if err := sn.write(&record.SessionEnd{
+			Kind: record.KindSessionEnd, SessionID: id, FileHash: h.FileHash,
+			LastOrdinal: dg.last, ResendFrom: dg.resendFrom, PrefixDigest: dg.prefix, Digest: digest,
+			Marker: marker, Revision: revision, Messages: nm, ToolCalls: nt,
+		}); err != nil {
+			return err
+		}
+		if h.Mode == record.ModeFull {
+			sn.st.Full++
+		} else {
+			sn.st.Append++
+		}
+		sn.st.Messages += nm
+		sn.st.ToolCalls += nt
+		return nil
+	})
+}
+
+// header reads a session's header, the working directory (August) or its
+// project when that is a path, and its change markers: sync_marker, and a
+// revision condensing transcript_revision, data_version, local_modified_at
+// and every header field, so that equal markers mean an unchanged session.
+func (sn *snapshot) header(ctx context.Context, tx *sql.Tx, id string, h *record.Session) (path, marker, revision string, err error) {
+	sc := sn.src.schema
+	c := func(name, fallback string) string { return sc.col("", "sessions", name, fallback) }
+	q := "SELECT id, " + strings.Join([]string{
+		c("project", "''"), c("agent", "''"),
+		c("first_message", "''"), c("display_name", "''"),
+		c("started_at", "''"), c("ended_at", "''"),
+		c("message_count", "0"), c("user_message_count", "0"),
+		c("parent_session_id", "''"), c("relationship_type", "''"),
+		c("created_at", "''"), c("file_hash", "''"),
+		c("total_output_tokens", "0"), c("peak_context_tokens", "0"),
+		c("deleted_at", "''"), c("cwd", "''"),
+		c("sync_marker", "''"), asText(c("transcript_revision", "''")),
+		asText(c("data_version", "''")), c("local_modified_at", "''"),
+	}, ", ") + " FROM sessions WHERE id = ?"
+	*h = record.Session{Kind: record.KindSession}
+	var rev [3]string
+	err = tx.QueryRowContext(ctx, q, id).Scan(&h.ID, &h.Project, &h.Agent, &h.FirstMessage, &h.DisplayName,
+		&h.StartedAt, &h.EndedAt, &h.MessageCount, &h.UserMessageCount,
+		&h.ParentSessionID, &h.RelationshipType, &h.CreatedAt, &h.FileHash,
+		&h.TotalOutputTokens, &h.PeakContextTokens, &h.DeletedAt, &path, &marker, &rev[0], &rev[1], &rev[2])
+	if err != nil {
+		return "", "", "", err
+	}
+	if path == "" && strings.HasPrefix(h.Project, "/") {
+		path = h.Project
+	}
+	d := watermark.NewDigest()
+	for _, r := range rev {
+		d.String(r)
+	}
+	d.String(headerDigest(h))
+	return path, marker, d.Sum(), nil
+}
+
+func asText(expr string) string { return "CAST(" + expr + " AS TEXT)" }
+
+// headerDigest condenses the header fields read from the source (not the
+// ones av-read adds: machine, user, project, sync fields).
+func headerDigest(h *record.Session) string {
+	d := watermark.NewDigest()
+	for _, f := range []string{h.ID, h.Project, h.Agent, h.FirstMessage, h.DisplayName,
+		h.StartedAt, h.EndedAt, h.ParentSessionID, h.RelationshipType, h.CreatedAt, h.FileHash, h.DeletedAt} {
+		d.String(f)
+	}
+	for _, n := range []int64{h.MessageCount, h.UserMessageCount, h.TotalOutputTokens, h.PeakContextTokens} {
+		d.Int(n)
+	}
+	return d.Sum()
+}
+
+// sessionDigest proves a whole session: its header and every row.
+func sessionDigest(key []byte, h *record.Session, rows string) string {
+	d := watermark.NewKeyedDigest(key)
+	d.String(headerDigest(h))
+	d.String(rows)
+	return d.Sum()
+}

@@ -1,0 +1,356 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The deterministic regressions of the convergence issue: each case left
+// the store silently different from the source with avsync 1, every stage
+// exiting 0. Each runs on SQLite and PostgreSQL (ClickHouse: its own issue).
+
+// touch bumps a session's change markers the way an August build does when
+// it rewrites stored rows: local_modified_at (which fires the sync_marker
+// trigger) and transcript_revision, not file_hash.
+func (e *env) touch(id string) {
+	e.t.Helper()
+	if e.editSource(`UPDATE sessions SET local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 second'),
+		transcript_revision = CAST(transcript_revision AS INTEGER) + 1 WHERE id = ?`, id) != 1 {
+		e.t.Fatalf("no session %s to touch", id)
+	}
+}
+
+// longestSession is the session with the most messages (ties: smallest id).
+func (e *env) longestSession() string {
+	e.t.Helper()
+	db := openDB(e.t, e.src, true)
+	defer db.Close()
+	return textColumn(e.t, db, "SELECT session_id FROM messages GROUP BY session_id ORDER BY COUNT(*) DESC, session_id LIMIT 1")[0]
+}
+
+// TestReparseReusingIDs: agentsview deletes a session's rows and inserts
+// them again; SQLite hands the same ids back (INTEGER PRIMARY KEY without
+// AUTOINCREMENT), so counts, id sums and lengths stay while content changed.
+func TestReparseReusingIDs(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		e.sync()
+		id := e.longestSession()
+		db := openDB(t, e.src, false)
+		execAll(t, db, []string{
+			"CREATE TEMP TABLE saved AS SELECT * FROM messages WHERE session_id = '" + id + "'",
+			"CREATE TEMP TABLE saved_tools AS SELECT * FROM tool_calls WHERE session_id = '" + id + "'",
+			"DELETE FROM tool_calls WHERE session_id = '" + id + "'",
+			"DELETE FROM messages WHERE session_id = '" + id + "'",
+			// Same ids, same lengths, other letters.
+			"UPDATE saved SET content = upper(content), thinking_text = upper(thinking_text)",
+			"INSERT INTO messages SELECT * FROM saved",
+			"INSERT INTO tool_calls SELECT * FROM saved_tools",
+		})
+		db.Close()
+		e.touch(id)
+		out := e.syncExpect(1, "after the re-parse")
+		if r := out.results[id]; r.Mode != "full" {
+			t.Fatalf("the re-parsed session went %q, want full", r.Mode)
+		}
+		e.requireStoreEqualsSource()
+		e.syncExpect(0, "the run after")
+	})
+}
+
+// TestInPlaceEditsWithoutFileChange: August builds rewrite stored rows
+// (parser upgrades, scrubbing, late fixes) and bump only local_modified_at
+// and transcript_revision. Each edit, even one the old count fingerprint
+// could not see, reaches the store.
+func TestInPlaceEditsWithoutFileChange(t *testing.T) {
+	edits := []struct{ name, sql string }{
+		{"same-length content", "UPDATE messages SET content = upper(content) WHERE session_id = :id AND ordinal = (SELECT MIN(ordinal) FROM messages WHERE session_id = :id)"},
+		{"thinking", "UPDATE messages SET thinking_text = 'thought again' WHERE session_id = :id AND ordinal = (SELECT MIN(ordinal) FROM messages WHERE session_id = :id)"},
+		{"tool input", "UPDATE tool_calls SET input_json = upper(input_json) WHERE id = (SELECT MIN(id) FROM tool_calls WHERE session_id = :id)"},
+		{"same-length tool result", "UPDATE tool_calls SET result_content = upper(result_content) WHERE id = (SELECT MIN(id) FROM tool_calls WHERE session_id = :id AND result_content IS NOT NULL)"},
+		{"model and tokens", "UPDATE messages SET model = 'other-model', output_tokens = output_tokens + 7, token_usage = '{}' WHERE session_id = :id AND role = 'assistant'"},
+		{"role", "UPDATE messages SET role = CASE role WHEN 'user' THEN 'assistant' ELSE 'user' END WHERE session_id = :id AND ordinal = (SELECT MIN(ordinal) FROM messages WHERE session_id = :id)"},
+		{"swapped ordinals", "CREATE TEMP TABLE sw AS SELECT id, ordinal FROM messages WHERE session_id = :id ORDER BY ordinal LIMIT 2; " +
+			"UPDATE messages SET ordinal = -1 - ordinal WHERE id IN (SELECT id FROM sw); " +
+			"UPDATE messages SET ordinal = (SELECT ordinal FROM sw WHERE sw.id != messages.id) WHERE id IN (SELECT id FROM sw)"},
+		{"shrinking tail", "DELETE FROM tool_calls WHERE message_id IN (SELECT id FROM messages WHERE session_id = :id ORDER BY ordinal DESC LIMIT 2); DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE session_id = :id ORDER BY ordinal DESC LIMIT 2)"},
+	}
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		e.sync()
+		id := e.longestSession()
+		for _, ed := range edits {
+			t.Run(ed.name, func(t *testing.T) {
+				if e.editSource(strings.ReplaceAll(ed.sql, ":id", "'"+id+"'")) == 0 {
+					t.Fatal("the edit changed nothing")
+				}
+				e.touch(id)
+				e.syncExpect(1, ed.name)
+				e.requireStoreEqualsSource()
+				e.syncExpect(0, "the run after "+ed.name)
+			})
+		}
+	})
+}
+
+// tombstones reads the store's tombstones: session id -> reason.
+func (e *env) tombstones() map[string]string {
+	e.t.Helper()
+	out := map[string]string{}
+	for _, r := range textColumn(e.t, e.storeDB(), "SELECT session_id || ' ' || reason FROM session_deletes") {
+		id, reason, _ := strings.Cut(r, " ")
+		out[id] = reason
+	}
+	return out
+}
+
+// requireLiveEqualsSource compares the store with the source, leaving out
+// the sessions the store knows are gone from it.
+func (e *env) requireLiveEqualsSource() {
+	e.t.Helper()
+	gone := map[string]bool{}
+	for id, reason := range e.tombstones() {
+		if reason == "removed" {
+			gone[strconv.Quote(id)] = true
+		}
+	}
+	live := func(rows []string) []string {
+		var out []string
+		for _, r := range rows {
+			id, _, _ := strings.Cut(r, " | ")
+			if !gone[id] {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	ss, sm, st := sourceRows(e.t, e.src)
+	ds, dm, dt := storeRows(e.t, e.storeDB(), "")
+	compareRows(e.t, ss, sm, st, live(ds), live(dm), live(dt))
+}
+
+// TestHardDeletes: sessions pruned from agentsview (its deletion journal
+// records them) get a tombstone that says why; one deleted in agentsview
+// first and pruned later keeps a tombstone through both.
+func TestHardDeletes(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		e.sync()
+		db := openDB(t, e.src, true)
+		ids := textColumn(t, db, "SELECT id FROM sessions ORDER BY id LIMIT 2")
+		db.Close()
+		pruned, trashed := ids[0], ids[1]
+
+		e.editSource("UPDATE sessions SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'), local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ','now', '+1 second') WHERE id = ?", trashed)
+		e.syncExpect(1, "a soft delete")
+		if got := e.tombstones(); got[trashed] != "deleted" || len(got) != 1 {
+			t.Fatalf("after a soft delete: tombstones %v, want %s deleted", got, trashed)
+		}
+		for _, id := range ids {
+			e.editSource("DELETE FROM tool_calls WHERE session_id = ?", id)
+			e.editSource("DELETE FROM messages WHERE session_id = ?", id)
+			e.editSource("DELETE FROM sessions WHERE id = ?", id)
+		}
+		out := e.sync()
+		if out.summary.Tombstones != 2 {
+			t.Fatalf("hard deletes: %d tombstones sent, want 2", out.summary.Tombstones)
+		}
+		if got := e.tombstones(); got[pruned] != "removed" || got[trashed] != "removed" {
+			t.Fatalf("after the hard deletes: tombstones %v, want both removed", got)
+		}
+		e.requireLiveEqualsSource()
+		// Later snapshots (stars, pins) and runs never erase them.
+		e.editSource("INSERT INTO starred_sessions (session_id, created_at) SELECT id, '2026-11-30T00:00:00Z' FROM sessions LIMIT 1")
+		e.sync()
+		e.syncExpect(0, "the run after")
+		if got := e.tombstones(); len(got) != 2 {
+			t.Fatalf("tombstones after later runs: %v", got)
+		}
+		// --purge-deleted removes their rows; the tombstones stay.
+		e.sh("av-read | av-mask | av-write --purge-deleted")
+		if n := textColumn(t, e.storeDB(), "SELECT COUNT(*) FROM messages WHERE session_id IN ('"+pruned+"', '"+trashed+"')"); n[0] != "0" {
+			t.Fatalf("%s messages of purged sessions left", n[0])
+		}
+		if got := e.tombstones(); len(got) != 2 {
+			t.Fatalf("tombstones after the purge: %v", got)
+		}
+		e.requireStoreEqualsSource()
+	})
+}
+
+// TestRestoredStoreConverges: the store is restored from a backup taken
+// before sessions changed; sessions that never change again come back
+// anyway (the store's commit sequence is behind the state's).
+func TestRestoredStoreConverges(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-march.db")
+		e.sync()
+		restore := e.backupStore()
+		e.useFixture("small-march-2.db")
+		e.syncExpect(3, "the changes the backup lacks")
+		restore()
+		out := e.sync()
+		if !out.summary.StateRebuilt {
+			t.Fatal("the restore was not noticed")
+		}
+		e.sync()
+		e.requireStoreEqualsSource()
+		e.syncExpect(0, "the run after")
+	})
+}
+
+// backupStore copies the store and returns a func that puts the copy back.
+func (e *env) backupStore() (restore func()) {
+	e.t.Helper()
+	if e.backend == "sqlite" {
+		backup := filepath.Join(e.dir, "store-backup.db")
+		copyFile(e.t, e.store, backup) // av-write checkpoints on close: the file is whole
+		return func() {
+			e.forgetStore()
+			copyFile(e.t, backup, e.store)
+			os.Remove(e.store + "-wal")
+			os.Remove(e.store + "-shm")
+		}
+	}
+	db := e.storeDB()
+	tables := textColumn(e.t, db, "SELECT table_name FROM information_schema.tables WHERE table_schema = '"+e.schema+"' AND table_type = 'BASE TABLE'")
+	execAll(e.t, db, []string{"CREATE SCHEMA " + e.schema + "_bak"})
+	for _, tb := range tables {
+		execAll(e.t, db, []string{"CREATE TABLE " + e.schema + "_bak." + tb + " AS SELECT * FROM " + e.schema + "." + tb})
+	}
+	e.t.Cleanup(func() { db.Exec("DROP SCHEMA IF EXISTS " + e.schema + "_bak CASCADE") })
+	return func() {
+		for _, tb := range tables {
+			execAll(e.t, db, []string{"TRUNCATE " + e.schema + "." + tb,
+				"INSERT INTO " + e.schema + "." + tb + " SELECT * FROM " + e.schema + "_bak." + tb})
+		}
+	}
+}
+
+// TestPurgedSessionComesBackWhole: --purge-deleted removed a deleted
+// session's rows; the user restores it in agentsview; the store gets all
+// of it back, not just the tail.
+func TestPurgedSessionComesBackWhole(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		e.sync()
+		id := e.longestSession()
+		e.editSource("UPDATE sessions SET deleted_at = '2026-11-30T00:00:00Z', local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ','now', '+1 second') WHERE id = ?", id)
+		if r := e.sh("av-read | av-mask | av-write --purge-deleted"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		e.syncExpect(0, "the run after the purge")
+		e.editSource("UPDATE sessions SET deleted_at = NULL, local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ','now', '+2 seconds') WHERE id = ?", id)
+		out := e.syncExpect(1, "the restore")
+		if r := out.results[id]; r.Mode != "full" {
+			t.Fatalf("the restored session went %q with %d messages, want full", r.Mode, r.Messages)
+		}
+		e.requireStoreEqualsSource()
+		if got := e.tombstones(); len(got) != 0 {
+			t.Fatalf("tombstones after the restore: %v", got)
+		}
+	})
+}
+
+// TestFutureMarkerHidesNothing: a session whose times lie in the future (a
+// transcript written on a machine whose clock ran ahead) must not push the
+// cursor past changes made now.
+func TestFutureMarkerHidesNothing(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		e.sync()
+		db := openDB(t, e.src, true)
+		ids := textColumn(t, db, "SELECT id FROM sessions ORDER BY id LIMIT 2")
+		db.Close()
+		e.editSource("UPDATE sessions SET ended_at = '2031-01-01T00:00:00.000Z' WHERE id = ?", ids[0])
+		e.syncExpect(1, "the session from the future")
+		e.editSource("UPDATE sessions SET display_name = 'renamed now' WHERE id = ?", ids[1])
+		e.touch(ids[1])
+		e.syncExpect(1, "a change made after it")
+		e.requireStoreEqualsSource()
+		e.syncExpect(27, "--full", "--full")
+	})
+}
+
+// TestHostnameIsNotIdentity: the machine's hostname changes; nothing is
+// stored twice. Two laptops with one hostname keep apart.
+func TestHostnameIsNotIdentity(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		a := newEnvOn(t, backend, "small-august.db")
+		a.machine = "" // the generated identity
+		a.hostname = "MacBook-Pro.local"
+		a.sync()
+		a.hostname = "renamed-laptop"
+		a.syncExpect(0, "after a hostname change")
+		b := newEnvOn(t, backend, "small-march.db")
+		b.machine, b.hostname = "", "MacBook-Pro.local"
+		b.schema, b.store = a.schema, a.store // one store
+		b.sync()
+		machines := textColumn(t, a.storeDB(), "SELECT machine || ' ' || COUNT(*) FROM sessions GROUP BY machine ORDER BY machine")
+		if len(machines) != 2 || !strings.HasSuffix(machines[0], " 27") || !strings.HasSuffix(machines[1], " 27") {
+			t.Fatalf("two laptops named alike: sessions per machine %v, want 27 and 27", machines)
+		}
+		hosts := textColumn(t, a.storeDB(), "SELECT hostname FROM store_machines ORDER BY hostname")
+		if strings.Join(hosts, ",") != "MacBook-Pro.local,renamed-laptop" {
+			t.Fatalf("hostnames shown: %v", hosts)
+		}
+		// --machine is honoured for every build (the August one names its
+		// own machine "vm").
+		c := newEnvOn(t, backend, "small-august.db")
+		c.machine = "chosen-name"
+		c.sync()
+		if m := textColumn(t, c.storeDB(), "SELECT DISTINCT machine FROM sessions"); len(m) != 1 || m[0] != "chosen-name" {
+			t.Fatalf("--machine chosen-name: machines %v", m)
+		}
+	})
+}
+
+// TestLimitIsFair: with --limit, the oldest pending change goes first, so a
+// session that keeps changing cannot starve one that changed once.
+func TestLimitIsFair(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		e.sync()
+		db := openDB(t, e.src, true)
+		ids := textColumn(t, db, "SELECT id FROM sessions ORDER BY created_at, id LIMIT 2")
+		db.Close()
+		busy, waiting := ids[0], ids[1] // busy is the older session
+		e.editSource("UPDATE sessions SET display_name = 'changed once' WHERE id = ?", waiting)
+		e.touch(waiting)
+		for round := 0; round < 2; round++ {
+			e.editSource("UPDATE sessions SET display_name = 'changed again " + strconv.Itoa(round) + "' WHERE id = '" + busy + "'")
+			e.editSource(`UPDATE sessions SET local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+`+strconv.Itoa(5+round)+` seconds') WHERE id = ?`, busy)
+			out := e.syncExpect(1, "a limited run", "--limit", "1")
+			want := waiting
+			if round == 1 {
+				want = busy
+			}
+			if _, ok := out.results[want]; !ok {
+				t.Fatalf("round %d: --limit 1 sent %v, want %s (oldest change first)", round, out.results, want)
+			}
+		}
+		e.sync()
+		e.requireStoreEqualsSource()
+	})
+}
+
+// TestPendingResultsAreBounded: tools whose results agentsview never stores
+// (August's Read) do not hold a session's tail open: an append re-sends a
+// few messages, not the last 64.
+func TestPendingResultsAreBounded(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	id := e.longestSession()
+	e.editSource("UPDATE tool_calls SET result_content = NULL, result_content_length = NULL WHERE session_id = ?", id)
+	e.sync()
+	e.editSource(`INSERT INTO messages (session_id, ordinal, role, content, content_length)
+		SELECT session_id, MAX(ordinal) + 1, 'assistant', 'one more', 8 FROM messages WHERE session_id = ?`, id)
+	e.touch(id)
+	out := e.syncExpect(1, "one new message")
+	if r := out.results[id]; r.Mode != "append" || r.Messages > 5 {
+		t.Fatalf("one new message after pending results: %s with %d messages, want append with at most 5", r.Mode, r.Messages)
+	}
+	e.requireStoreEqualsSource()
+}

@@ -1,0 +1,224 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"avsync/pkg/exitcode"
+	"avsync/pkg/record"
+	"avsync/pkg/store"
+	"avsync/pkg/watermark"
+)
+
+// bind makes sure the state describes what this store holds of this
+// machine, comparing sequence numbers, never clocks:
+//   - a state made for another store, org or machine, or a store whose
+//     commit sequence is behind the state's (restored from a backup, rolled
+//     back), is rebuilt from the store's watermarks, and its cursor reset so
+//     the next av-read checks every session against them;
+//   - a store ahead of the state (a crash between commit and state save)
+//     is caught up with, reading only the watermarks written since.
+func (w *Writer) bind(ctx context.Context) (rebuilt bool, err error) {
+	info, err := w.st.Machine(ctx, w.opt.Machine)
+	if err != nil {
+		return false, exitcode.Wrap(exitcode.Store, err)
+	}
+	m := w.state.Meta
+	org := w.opt.Org
+	rebind := m.StoreID != w.st.ID() || m.Org != org || m.Machine != w.opt.Machine
+	after := m.StoreSeq
+	switch {
+	case rebind:
+		if m.StoreID != "" || m.Sessions > 0 {
+			w.opt.Log("state %s described store %s (org %q, machine %q), not this one (%s, org %q, machine %q): rebuilding it from the store; sessions the store lacks will be re-sent",
+				w.state.Path, orNone(m.StoreID), m.Org, m.Machine, w.st.ID(), org, w.opt.Machine)
+			rebuilt = true
+		}
+		after = 0
+	case info.Seq < m.StoreSeq:
+		w.opt.Log("the store holds this machine's commits up to %d, the state up to %d: the store was restored from a backup or rolled back; rebuilding the state from it; the next run re-sends what it lacks",
+			info.Seq, m.StoreSeq)
+		rebuilt, after = true, 0
+	case info.Seq == m.StoreSeq:
+		return false, w.raiseReadSeq(ctx, info)
+	}
+	err = w.state.Update(ctx, func(tx *watermark.Tx) error {
+		if after == 0 {
+			if err := tx.Reset(); err != nil {
+				return err
+			}
+			tx.Meta.StoreID, tx.Meta.Org, tx.Meta.Machine = w.st.ID(), org, w.opt.Machine
+			tx.Meta.MarksDigest = ""
+			tx.Meta.ResetCursor()
+		}
+		if err := w.st.Watermarks(ctx, w.opt.Machine, after, func(id string, e watermark.Entry) error {
+			return tx.Put(ctx, id, e)
+		}); err != nil {
+			return exitcode.Wrap(exitcode.Store, err)
+		}
+		tx.Meta.StoreSeq = info.Seq
+		return nil
+	})
+	if err != nil {
+		return rebuilt, exitcode.Wrap(exitcode.State, err)
+	}
+	return rebuilt, w.raiseReadSeq(ctx, info)
+}
+
+// raiseReadSeq makes the next reads newer than any the store took: a state
+// that was lost or restored would otherwise number its reads lower, and
+// every session would be skipped as already stored.
+func (w *Writer) raiseReadSeq(ctx context.Context, info store.MachineInfo) error {
+	if err := w.state.RaiseReadSeq(ctx, info.ReadSeq); err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	return nil
+}
+
+func orNone(id string) string {
+	if id == "" {
+		return "(none recorded)"
+	}
+	return id
+}
+
+func (w *Writer) openBatch(ctx context.Context) error {
+	if w.batch != nil {
+		return nil
+	}
+	b, err := w.st.Begin(ctx, w.opt.Machine, w.opt.Hostname)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return exitcode.Wrap(exitcode.Store, err)
+	}
+	w.batch, w.batchBytes = b, 0
+	return nil
+}
+
+// commit commits the open batch and only then advances the state of
+// exactly its sessions, in one state transaction. A crash between the two
+// is repaired by the next run: the store's commit sequence is ahead of the
+// state's, so the state catches up from the store.
+func (w *Writer) commit(ctx context.Context) error {
+	if w.batch == nil {
+		return nil
+	}
+	b := w.batch
+	w.batch = nil
+	if err := b.Commit(); err != nil {
+		w.batch = b // reported and rolled back by dropBatch
+		w.dropBatch(fmt.Errorf("not stored: %v", err))
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return exitcode.Wrap(exitcode.Store, fmt.Errorf("%w (the watermark did not move)", err))
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	err := w.state.Update(ctx, func(tx *watermark.Tx) error {
+		tx.Meta.StoreSeq, tx.Meta.Hostname = b.Seq(), w.opt.Hostname
+		if w.marksDone != "" {
+			tx.Meta.MarksDigest = w.marksDone
+		}
+		for _, p := range w.pending {
+			if err := tx.Put(ctx, p.id, p.entry); err != nil {
+				return err
+			}
+			if p.result == nil {
+				continue
+			}
+			tx.Meta.TotalSynced++
+			tx.Meta.TotalMasked += p.secrets
+			if p.createdAt > tx.Meta.LastSessionCreatedAt {
+				tx.Meta.LastSessionCreatedAt = p.createdAt
+			}
+			tx.Meta.LastSyncedAt = now
+		}
+		return nil
+	})
+	w.marksDone = ""
+	if err != nil {
+		w.pending = nil
+		return exitcode.Wrap(exitcode.State, fmt.Errorf("%w; the store has the data, the next run will catch up", err))
+	}
+	for _, p := range w.pending {
+		if p.result == nil {
+			continue
+		}
+		w.emit(*p.result)
+		w.sum.SessionsSynced++
+		w.sum.Messages += p.result.Messages
+		w.sum.ToolCalls += p.result.ToolCalls
+		w.sum.SecretsMasked += p.secrets
+	}
+	w.pending = nil
+	// Results of a commit are news: whoever watches stdout sees them now.
+	if err := w.out.Flush(); err != nil && !record.IsClosedPipe(err) {
+		w.opt.Log("write results: %v", err)
+	}
+	return nil
+}
+
+// finish saves the stream's cursor once everything before it is stored: a
+// run that lost a session, or whose state was rebuilt, leaves the cursor
+// where it was (or reset), so the next av-read finds those sessions again.
+func (w *Writer) finish(ctx context.Context) error {
+	// A session skipped for a newer read in the store may hold a change this
+	// pass saw but did not store: keep the old cursor so it is seen again.
+	clean := w.sum.SessionsFailed == 0 && w.sum.BadLines == 0 && w.sum.SessionsSkipped == 0
+	m := w.state.Meta
+	c := w.cursor
+	save := c != nil && clean && !w.rebuilt && !w.reverify && c.ReadSeq >= m.CursorReadSeq
+	if !save && !w.reverify {
+		return nil
+	}
+	err := w.state.Update(ctx, func(tx *watermark.Tx) error {
+		if w.reverify {
+			tx.Meta.ResetCursor()
+			return nil
+		}
+		tx.Meta.Source, tx.Meta.Marker, tx.Meta.Deletions, tx.Meta.CursorReadSeq = c.Source, c.Marker, c.Deletions, c.ReadSeq
+		return nil
+	})
+	if err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	return nil
+}
+
+// purge removes the rows of this machine's sessions with a tombstone, in
+// the last batch: whatever this run stored for them goes too.
+func (w *Writer) purge(ctx context.Context) error {
+	if err := w.openBatch(ctx); err != nil {
+		return err
+	}
+	ids, err := w.batch.PurgeDeleted(ctx)
+	if err != nil {
+		return exitcode.Wrap(exitcode.Store, fmt.Errorf("purge deleted sessions: %w", err))
+	}
+	w.sum.Purged = int64(len(ids))
+	// The state learns that these rows are gone, so a session that comes
+	// back is sent whole.
+	known := map[string]int{}
+	for i, p := range w.pending {
+		known[p.id] = i
+	}
+	entries, err := w.state.Lookup(ctx, ids)
+	if err != nil {
+		return exitcode.Wrap(exitcode.State, err)
+	}
+	for _, id := range ids {
+		e, ok := entries[id]
+		if i, inBatch := known[id]; inBatch {
+			e, ok = w.pending[i].entry, true
+		}
+		if !ok {
+			continue
+		}
+		e.Purged, e.Seq = true, w.batch.Seq()
+		w.pending = append(w.pending, pending{id: id, entry: e})
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+package watermark
+
+import "strings"
+
+// The columns of an Entry, shared by the state database and the stores'
+// sync_watermarks tables, so both always say the same thing.
+const (
+	Columns     = "file_hash, last_ordinal, resend_from, prefix_digest, digest, base_digest, marker, revision, read_seq, seq, tombstone, purged, synced_at"
+	columnDecls = `file_hash TEXT NOT NULL, last_ordinal INTEGER NOT NULL, resend_from INTEGER NOT NULL,
+		prefix_digest TEXT NOT NULL, digest TEXT NOT NULL, base_digest TEXT NOT NULL,
+		marker TEXT NOT NULL, revision TEXT NOT NULL, read_seq INTEGER NOT NULL, seq INTEGER NOT NULL,
+		tombstone TEXT NOT NULL, purged BOOLEAN NOT NULL, synced_at TEXT NOT NULL`
+)
+
+var placeholders = strings.Repeat(", ?", strings.Count(Columns, ",")+1)
+
+// ColumnDecls declares the columns with a dialect's integer type.
+func ColumnDecls(intType string) string { return strings.ReplaceAll(columnDecls, "INTEGER", intType) }
+
+// Fields are the scan destinations of Columns.
+func Fields(e *Entry) []any {
+	return []any{&e.FileHash, &e.LastOrdinal, &e.ResendFrom, &e.PrefixDigest, &e.Digest, &e.BaseDigest,
+		&e.Marker, &e.Revision, &e.ReadSeq, &e.Seq, &e.Tombstone, &e.Purged, &e.SyncedAt}
+}
+
+// Values are the values of Columns.
+func Values(e Entry) []any {
+	return []any{e.FileHash, e.LastOrdinal, e.ResendFrom, e.PrefixDigest, e.Digest, e.BaseDigest,
+		e.Marker, e.Revision, e.ReadSeq, e.Seq, e.Tombstone, e.Purged, e.SyncedAt}
+}
