@@ -196,8 +196,10 @@ func appendLikeAgentsview(t *testing.T, path string) func() {
 				tx.Exec(`INSERT INTO messages (session_id, ordinal, role, content, content_length)
 					SELECT ?, MAX(ordinal) + 1, 'assistant', ?, ? FROM messages WHERE session_id = ?`, id, text, len(text), id)
 			}
-			tx.Exec(`UPDATE sessions SET file_hash = ?, message_count = (SELECT COUNT(*) FROM messages WHERE session_id = ?)
-				WHERE id = ?`, fmt.Sprintf("h%d", n), id, id)
+			// The transcript file changed: its mtime moves the session's
+			// sync_marker (the build's trigger), as agentsview's parser does.
+			tx.Exec(`UPDATE sessions SET file_hash = ?, message_count = (SELECT COUNT(*) FROM messages WHERE session_id = ?),
+				file_mtime = ? WHERE id = ?`, fmt.Sprintf("h%d", n), id, time.Now().UnixNano(), id)
 			tx.Commit()
 			time.Sleep(time.Duration(5+rng.IntN(30)) * time.Millisecond)
 		}

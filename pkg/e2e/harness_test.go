@@ -196,7 +196,7 @@ func copyFile(t *testing.T, from, to string) {
 
 func (e *env) environ() []string {
 	return append(os.Environ(),
-		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "AVSYNC_BIN="+binDir,
 		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE="+e.storeURL(), "AV_PG_SCHEMA="+e.schema, "AV_MACHINE="+e.machine,
 		"AV_USER_ID=dev@acme.io", "AV_USER_NAME=Dev One", "AV_HOSTNAME="+e.hostname,
 		"XDG_STATE_HOME="+filepath.Join(e.dir, "xdg-state"), "XDG_DATA_HOME="+filepath.Join(e.dir, "xdg-data"))

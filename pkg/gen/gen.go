@@ -53,17 +53,20 @@ func Generate(ctx context.Context, template, path string, spec Spec) error {
 	return err
 }
 
-// copySchema creates the template's core tables and indexes (not its FTS
-// triggers: they would index the text a second time for no benefit here).
+// copySchema creates the template's core tables and indexes, and the change
+// markers an August build keeps (the sync_marker and deletion journal
+// triggers, with their tables), not its FTS triggers: they would index the
+// text a second time for no benefit here.
 func copySchema(ctx context.Context, template string, db *sql.DB) error {
 	src, err := sql.Open("sqlite", "file:"+template+"?mode=ro")
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	rows, err := src.QueryContext(ctx, `SELECT sql FROM sqlite_master
-		WHERE tbl_name IN ('sessions', 'messages', 'tool_calls') AND type IN ('table', 'index') AND sql IS NOT NULL
-		ORDER BY type DESC`)
+	rows, err := src.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND (
+		tbl_name IN ('sessions', 'messages', 'tool_calls', 'session_deletion_changes', 'archive_metadata') AND type IN ('table', 'index')
+		OR type = 'trigger' AND (name LIKE 'trg_sessions_sync_marker%' OR name LIKE 'trg_sessions_deletion_journal%'))
+		ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END`)
 	if err != nil {
 		return fmt.Errorf("read template schema %s: %w", template, err)
 	}

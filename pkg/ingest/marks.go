@@ -13,6 +13,7 @@ import (
 type marksGroup struct {
 	store.Marks
 	line int
+	skip bool // discarded: its records go quietly up to its marks_end
 }
 
 // mark reads a stars/pins snapshot. It is small, so it is kept in memory
@@ -30,7 +31,7 @@ func (w *Writer) mark(ctx context.Context, kind string, line []byte) error {
 			return w.badLine(ctx, "", err)
 		}
 		if m.Machine != w.opt.Machine {
-			w.marks = nil
+			w.marks = &marksGroup{skip: true}
 			return w.badLine(ctx, "", fmt.Errorf("marks snapshot for machine %q, but this av-write writes machine %q: discarded", m.Machine, w.opt.Machine))
 		}
 		w.marks = &marksGroup{Marks: store.Marks{Reporter: m.Machine, UserID: m.UserID}, line: w.in.Line()}
@@ -38,6 +39,12 @@ func (w *Writer) mark(ctx context.Context, kind string, line []byte) error {
 	}
 	if w.marks == nil {
 		return w.badLine(ctx, "", fmt.Errorf("%s outside a marks snapshot", kind))
+	}
+	if w.marks.skip {
+		if kind == record.KindMarksEnd {
+			w.marks = nil
+		}
+		return nil
 	}
 	var err error
 	switch kind {

@@ -1,4 +1,4 @@
-// Package record owns avsync's wire format v1: the NDJSON records that flow
+// Package record owns avsync's wire format v2: the NDJSON records that flow
 // between av-read, av-mask and av-write, and the line reader and writer that
 // carry them. It knows nothing about SQL.
 //

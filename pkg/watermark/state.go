@@ -73,7 +73,7 @@ func Open(ctx context.Context, path string) (*State, error) {
 		f.Close()
 	}
 	dsn := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
@@ -91,7 +91,17 @@ func Open(ctx context.Context, path string) (*State, error) {
 func (s *State) Close() error { return s.db.Close() }
 
 func (s *State) load(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, stateSchema); err != nil {
+	// BEGIN IMMEDIATE (_txlock): the write lock is waited for up front, not
+	// upgraded to from a read, which another process could deadlock.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err == nil {
+		if _, err = tx.ExecContext(ctx, stateSchema); err == nil {
+			err = tx.Commit()
+		} else {
+			tx.Rollback()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("is damaged or not a state database (%v); move it aside to rebuild it from the store", err)
 	}
 	kv := map[string]string{}

@@ -1,0 +1,211 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"avsync/pkg/record"
+	"avsync/pkg/store"
+	"avsync/pkg/store/sqlite"
+	"avsync/pkg/watermark"
+)
+
+// A real SQLite store and state in a temp folder: ingest is tested against
+// the parts it really drives.
+type rig struct {
+	t     *testing.T
+	st    store.Store
+	state *watermark.State
+	log   []string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, &url.URL{Scheme: "sqlite", Path: filepath.Join(dir, "store.db")}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := watermark.Open(ctx, filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(); state.Close() })
+	return &rig{t: t, st: st, state: state}
+}
+
+func (r *rig) run(lines ...string) record.Summary {
+	r.t.Helper()
+	var out bytes.Buffer
+	w := New(r.st, r.state, record.NewReader(strings.NewReader(strings.Join(lines, "\n")+"\n"), "stdin"),
+		record.NewWriter(&out), Options{Machine: "m1", Hostname: "host", AllowUnmasked: true,
+			Log: func(f string, a ...any) { r.log = append(r.log, fmt.Sprintf(f, a...)) }})
+	sum, err := w.Run(context.Background())
+	if err != nil {
+		r.t.Fatalf("run: %v\nlog: %v", err, r.log)
+	}
+	return sum
+}
+
+func jsonLine(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// groupLines is one session's records: a header, n messages and the end.
+func groupLines(id, mode string, readSeq int64, digest string, n int) []string {
+	h := record.Session{Kind: record.KindSession, ID: id, Machine: "m1", Mode: mode, ReadSeq: readSeq}
+	lines := []string{jsonLine(h)}
+	for i := 0; i < n; i++ {
+		lines = append(lines, jsonLine(record.Message{Kind: record.KindMessage, SessionID: id, Ordinal: int64(i), Role: "user", Content: "hi"}))
+	}
+	return append(lines, jsonLine(record.SessionEnd{Kind: record.KindSessionEnd, SessionID: id, Messages: int64(n),
+		ResendFrom: int64(n - 1), PrefixDigest: "p-" + digest, Digest: digest}))
+}
+
+func TestHeaderChecks(t *testing.T) {
+	w := &Writer{opt: Options{Machine: "m1"}}
+	for _, c := range []struct {
+		s    record.Session
+		want string
+	}{
+		{record.Session{Machine: "m1", Mode: "full"}, `no "id"`},
+		{record.Session{ID: "a", Machine: "m1", Mode: "sideways"}, `mode "sideways"`},
+		{record.Session{ID: "a", Machine: "m2", Mode: "full"}, `machine "m2"`},
+		{record.Session{ID: "a", Machine: "m1", Mode: "append"}, ""},
+	} {
+		err := w.checkHeader(&c.s)
+		if (err == nil) != (c.want == "") || err != nil && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.s, err, c.want)
+		}
+	}
+}
+
+func TestHoldsBase(t *testing.T) {
+	have := watermark.Entry{PrefixDigest: "new", BaseDigest: "old"}
+	for _, c := range []struct {
+		have watermark.Entry
+		ok   bool
+		base string
+		want bool
+	}{
+		{have, true, "new", true},
+		{have, true, "old", true}, // the store is a commit ahead of the state
+		{have, true, "other", false},
+		{have, false, "new", false},
+		{watermark.Entry{PrefixDigest: "new", Purged: true}, true, "new", false}, // its rows are gone
+	} {
+		if got := holdsBase(c.have, c.ok, c.base); got != c.want {
+			t.Errorf("holdsBase(%+v, %v, %q) = %v", c.have, c.ok, c.base, got)
+		}
+	}
+}
+
+func TestStateMovesOnlyWithCommitsAndCursorOnlyWhenClean(t *testing.T) {
+	r := newRig(t)
+	cursor := jsonLine(record.Cursor{Kind: record.KindCursor, Source: "db1", Marker: "2026-11-30T00:00:00.000Z", ReadSeq: 1})
+	sum := r.run(append(groupLines("a", "full", 1, "d1", 2), cursor)...)
+	if sum.SessionsSynced != 1 || r.state.Meta.Source != "db1" || r.state.Meta.StoreSeq == 0 {
+		t.Fatalf("a clean run: %+v, meta %+v", sum, r.state.Meta)
+	}
+	got, _ := r.state.Lookup(context.Background(), []string{"a"})
+	if got["a"].Digest != "d1" || got["a"].Seq != r.state.Meta.StoreSeq || got["a"].ReadSeq != 1 {
+		t.Fatalf("entry %+v", got["a"])
+	}
+	// A run that loses a group keeps the old cursor: the next av-read
+	// finds the session again.
+	cut := groupLines("b", "full", 2, "d2", 2)
+	cursor2 := jsonLine(record.Cursor{Kind: record.KindCursor, Source: "db1", Marker: "2026-12-01T00:00:00.000Z", ReadSeq: 2})
+	sum = r.run(append(cut[:len(cut)-1], cursor2)...)
+	if sum.BadLines == 0 || r.state.Meta.Marker != "2026-11-30T00:00:00.000Z" {
+		t.Fatalf("a run with a cut-off group moved the cursor: %+v, meta %+v", sum, r.state.Meta)
+	}
+}
+
+func TestOlderReadsAreSkipped(t *testing.T) {
+	r := newRig(t)
+	r.run(groupLines("a", "full", 5, "new", 3)...)
+	sum := r.run(groupLines("a", "full", 4, "old", 1)...)
+	got, _ := r.state.Lookup(context.Background(), []string{"a"})
+	if sum.SessionsSkipped != 1 || got["a"].Digest != "new" {
+		t.Fatalf("an older read: %+v, entry %+v", sum, got["a"])
+	}
+}
+
+func TestBindRebuildsFromAStoreBehindAndCatchesUpWithOneAhead(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.run(groupLines("a", "full", 1, "d1", 1)...)
+	r.run(groupLines("b", "full", 2, "d2", 1)...)
+	// The store is ahead: the state lost its last commit.
+	r.state.Update(ctx, func(tx *watermark.Tx) error {
+		tx.Meta.StoreSeq--
+		return tx.Delete(ctx, "b")
+	})
+	w := New(r.st, r.state, nil, nil, Options{Machine: "m1"})
+	if rebuilt, err := w.bind(ctx); err != nil || rebuilt {
+		t.Fatalf("catch up: rebuilt %v, %v", rebuilt, err)
+	}
+	if got, _ := r.state.Lookup(ctx, []string{"b"}); got["b"].Digest != "d2" {
+		t.Fatalf("the state did not catch up: %+v", got)
+	}
+	// The store is behind: restored from a backup.
+	r.state.Update(ctx, func(tx *watermark.Tx) error {
+		tx.Meta.StoreSeq += 5
+		tx.Meta.Source = "db1"
+		return tx.Put(ctx, "c", watermark.Entry{Digest: "only in the state"})
+	})
+	if rebuilt, err := w.bind(ctx); err != nil || !rebuilt {
+		t.Fatalf("restored store: rebuilt %v, %v", rebuilt, err)
+	}
+	got, _ := r.state.Lookup(ctx, []string{"a", "b", "c"})
+	if len(got) != 2 || r.state.Meta.Source != "" {
+		t.Fatalf("after the rebuild: %v entries, cursor source %q (want 2 and a reset cursor)", len(got), r.state.Meta.Source)
+	}
+}
+
+func TestMarksSnapshots(t *testing.T) {
+	r := newRig(t)
+	marks := func(machine string, stars int, claim int64) []string {
+		lines := []string{jsonLine(record.Marks{Kind: record.KindMarks, Machine: machine, UserID: "u"})}
+		for i := 0; i < stars; i++ {
+			lines = append(lines, jsonLine(record.Star{Kind: record.KindStar, SessionID: fmt.Sprint("s", i)}))
+		}
+		return append(lines, jsonLine(record.MarksEnd{Kind: record.KindMarksEnd, Digest: "x", Stars: claim}))
+	}
+	if sum := r.run(marks("m1", 2, 3)...); sum.BadLines != 1 || sum.Stars != 0 {
+		t.Fatalf("a snapshot that lost a star: %+v", sum)
+	}
+	if sum := r.run(marks("m2", 1, 1)...); sum.BadLines != 1 {
+		t.Fatalf("another machine's snapshot: %+v", sum)
+	}
+	if sum := r.run(marks("m1", 2, 2)...); sum.Stars != 2 || r.state.Meta.MarksDigest != "x" {
+		t.Fatalf("a whole snapshot: %+v, digest %q", sum, r.state.Meta.MarksDigest)
+	}
+}
+
+func TestTombstonesAndPurge(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.run(groupLines("a", "full", 1, "d1", 2)...)
+	sum := r.run(jsonLine(record.Tombstone{Kind: record.KindTombstone, SessionID: "a", Machine: "m1", Reason: watermark.Removed, ReadSeq: 2}))
+	got, _ := r.state.Lookup(ctx, []string{"a"})
+	if sum.Tombstones != 1 || got["a"].Tombstone != watermark.Removed || got["a"].Digest != "d1" {
+		t.Fatalf("tombstone: %+v, entry %+v", sum, got["a"])
+	}
+	var out bytes.Buffer
+	w := New(r.st, r.state, record.NewReader(strings.NewReader(""), "stdin"), record.NewWriter(&out),
+		Options{Machine: "m1", Hostname: "host", PurgeDeleted: true})
+	sum, err := w.Run(ctx)
+	got, _ = r.state.Lookup(ctx, []string{"a"})
+	if err != nil || sum.Purged != 1 || !got["a"].Purged {
+		t.Fatalf("purge: %+v %v, entry %+v", sum, err, got["a"])
+	}
+	if sum := r.run(jsonLine(record.Tombstone{Kind: record.KindTombstone, SessionID: "a", Machine: "m1", Reason: "gone"})); sum.BadLines != 1 {
+		t.Fatalf("a tombstone with an unknown reason: %+v", sum)
+	}
+}
