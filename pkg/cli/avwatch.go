@@ -194,11 +194,12 @@ func printStatus(statePath string, s Streams) error {
 			return exitcode.Wrap(exitcode.State, err)
 		}
 		m := st.Meta
+		tracked, _ := st.Count(context.Background())
 		st.Close()
 		out["last_sync_at"] = m.LastSyncedAt
 		out["sessions_synced_total"] = m.TotalSynced
 		out["secrets_masked_total"] = m.TotalMasked
-		out["sessions_tracked"] = m.Sessions
+		out["sessions_tracked"] = tracked
 		out["machine"] = m.Machine
 	}
 	if data, err := os.ReadFile(daemonStatus(statePath)); err == nil {

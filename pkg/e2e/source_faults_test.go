@@ -147,11 +147,13 @@ func TestSourceReplacedOrDeletedMidRead(t *testing.T) {
 			}
 			next := filepath.Join(e.dir, "next.db")
 			copyFile(t, filepath.Join("testdata", "small-august-2.db"), next)
-			// A slow consumer keeps av-read mid-stream while the file changes.
-			script := "av-read | (sleep 0.5; cat) | av-mask | av-write"
+			// A slow consumer keeps av-read mid-stream while the file
+			// changes: the change comes once av-read has sent its first line.
+			started := filepath.Join(e.dir, "started")
+			script := `av-read | (IFS= read -r first; printf '%s\n' "$first"; touch ` + started + `; sleep 0.5; cat) | av-mask | av-write`
 			done := make(chan runResult, 1)
 			go func() { done <- e.shQuiet(script) }()
-			time.Sleep(200 * time.Millisecond)
+			waitFor(t, "av-read's first line", func() bool { return exists(started) })
 			if how == "replaced" {
 				os.Rename(next, e.src)
 			} else {
@@ -173,8 +175,12 @@ func TestSourceReplacedOrDeletedMidRead(t *testing.T) {
 				return
 			}
 			e.sync()
-			// The store now holds the new file's sessions (and the old
-			// ones, which agentsview's replacement no longer has).
+			// Another database: every session is verified. The store now
+			// holds the new file's sessions, and the old ones, which the
+			// replacement no longer has, with a tombstone each.
+			if n := len(e.tombstones()); n != 150 {
+				t.Fatalf("%d tombstones after the replacement, want the 150 sessions it lost", n)
+			}
 			for _, id := range textColumn(t, openDB(t, e.src, true), "SELECT id FROM sessions") {
 				if len(textColumn(t, e.storeDB(), "SELECT id FROM sessions WHERE id = '"+id+"'")) != 1 {
 					t.Fatalf("session %s of the new file is not in the store", id)

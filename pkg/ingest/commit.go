@@ -30,7 +30,7 @@ func (w *Writer) bind(ctx context.Context) (rebuilt bool, err error) {
 	after := m.StoreSeq
 	switch {
 	case rebind:
-		if m.StoreID != "" || m.Sessions > 0 {
+		if m.StoreID != "" {
 			w.opt.Log("state %s described store %s (org %q, machine %q), not this one (%s, org %q, machine %q): rebuilding it from the store; sessions the store lacks will be re-sent",
 				w.state.Path, orNone(m.StoreID), m.Org, m.Machine, w.st.ID(), org, w.opt.Machine)
 			rebuilt = true
@@ -170,7 +170,8 @@ func (w *Writer) finish(ctx context.Context) error {
 	clean := w.sum.SessionsFailed == 0 && w.sum.BadLines == 0 && w.sum.SessionsSkipped == 0
 	m := w.state.Meta
 	c := w.cursor
-	save := c != nil && clean && !w.rebuilt && !w.reverify && c.ReadSeq >= m.CursorReadSeq
+	save := c != nil && clean && !w.rebuilt && !w.reverify && c.ReadSeq >= m.CursorReadSeq &&
+		(c.Source != m.Source || c.Marker != m.Marker || c.Deletions != m.Deletions)
 	if !save && !w.reverify {
 		return nil
 	}

@@ -36,7 +36,6 @@ type Meta struct {
 	// For people (av-watch status): never compared.
 	LastSessionCreatedAt, LastSyncedAt string
 	TotalSynced, TotalMasked           int64
-	Sessions                           int64 // entries held
 }
 
 // ResetCursor makes the next av-read verify every session.
@@ -127,7 +126,7 @@ func (s *State) load(ctx context.Context) error {
 		StoreSeq: n("store_seq"), Source: kv["source"], Marker: kv["marker"], Deletions: n("deletions"),
 		CursorReadSeq: n("cursor_read_seq"), MarksDigest: kv["marks_digest"], Hostname: kv["hostname"],
 		LastSessionCreatedAt: kv["last_session_created_at"], LastSyncedAt: kv["last_synced_at"],
-		TotalSynced: n("total_synced"), TotalMasked: n("total_masked"), Sessions: n("sessions")}
+		TotalSynced: n("total_synced"), TotalMasked: n("total_masked")}
 	switch {
 	case m.Version > Version:
 		return fmt.Errorf("version %d is %w (this one knows %d)", m.Version, ErrNewer, Version)
@@ -140,6 +139,13 @@ func (s *State) load(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// Count is how many sessions the state holds (a scan: for people, not cycles).
+func (s *State) Count(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sessions").Scan(&n)
+	return n, err
 }
 
 // Lookup returns the entries of the given sessions that the state holds.
@@ -213,16 +219,12 @@ func (s *State) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if tx.put != nil {
 		tx.put.Close()
 	}
-	if err := sqlTx.QueryRowContext(ctx, "SELECT COUNT(*) FROM sessions").Scan(&tx.Meta.Sessions); err != nil {
-		return fmt.Errorf("state %s: %w", s.Path, err)
-	}
 	m := tx.Meta
 	for k, v := range map[string]any{
 		"version": m.Version, "store_id": m.StoreID, "org": m.Org, "machine": m.Machine, "store_seq": m.StoreSeq,
 		"source": m.Source, "marker": m.Marker, "deletions": m.Deletions, "cursor_read_seq": m.CursorReadSeq,
 		"marks_digest": m.MarksDigest, "hostname": m.Hostname, "last_session_created_at": m.LastSessionCreatedAt,
 		"last_synced_at": m.LastSyncedAt, "total_synced": m.TotalSynced, "total_masked": m.TotalMasked,
-		"sessions": m.Sessions,
 	} {
 		if _, err := sqlTx.ExecContext(ctx, "INSERT OR REPLACE INTO meta VALUES (?, ?)", k, fmt.Sprint(v)); err != nil {
 			return fmt.Errorf("state %s: %w", s.Path, err)

@@ -15,7 +15,7 @@ func TestStateRoundTripsAndIsPrivate(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "state.db")
 	s, err := Open(ctx, path)
-	if err != nil || s.Meta.Version != Version || s.Meta.Sessions != 0 {
+	if err != nil || s.Meta.Version != Version {
 		t.Fatalf("new state: %+v %v", s.Meta, err)
 	}
 	e := Entry{FileHash: "h", LastOrdinal: 9, ResendFrom: 7, PrefixDigest: "p", Digest: "d", Marker: "m",
@@ -36,7 +36,7 @@ func TestStateRoundTripsAndIsPrivate(t *testing.T) {
 	if err != nil || len(got) != 1 || got["x"] != e {
 		t.Fatalf("reloaded %+v %v", got, err)
 	}
-	if s.Meta.StoreID != "abc" || s.Meta.StoreSeq != 2 || s.Meta.Sessions != 1 || s.Meta.Marker == "" {
+	if s.Meta.StoreID != "abc" || s.Meta.StoreSeq != 2 || s.Meta.Marker == "" {
 		t.Fatalf("meta %+v", s.Meta)
 	}
 	for _, p := range []string{filepath.Dir(path), path} {
@@ -83,7 +83,7 @@ func TestStateRefusesNewerAndResetsOlder(t *testing.T) {
 	s.db.Exec("UPDATE meta SET value = '1' WHERE key = 'version'")
 	s.Close()
 	s, err := Open(ctx, path)
-	if err != nil || s.Meta.Sessions != 0 || s.Meta.Source != "" || s.Meta.Version != Version {
+	if n, _ := s.Count(ctx); err != nil || n != 0 || s.Meta.Source != "" || s.Meta.Version != Version {
 		t.Fatalf("older state: %+v %v (want its entries and cursor gone)", s.Meta, err)
 	}
 	s.db.Exec("UPDATE meta SET value = '42' WHERE key = 'version'")

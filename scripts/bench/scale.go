@@ -115,4 +115,3 @@ func medianRuns(n int, f func() (time.Duration, error)) (time.Duration, error) {
 	}
 	return median(ds), nil
 }
-

@@ -81,6 +81,14 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 }
 
 func (s *Store) migrate(ctx context.Context) error {
+	// A store already at this version needs no write lock: every cycle
+	// opens the store, and most find nothing to do.
+	var have int
+	if err := s.db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&have); err == nil && have == len(migrations) {
+		if err := s.db.QueryRowContext(ctx, "SELECT value FROM store_meta WHERE key = 'store_id'").Scan(&s.id); err == nil {
+			return nil
+		}
+	}
 	// BEGIN IMMEDIATE (via _txlock) serialises two writers migrating at once.
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -91,7 +99,6 @@ func (s *Store) migrate(ctx context.Context) error {
 		version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
 		return err
 	}
-	var have int
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
 		return err
 	}
