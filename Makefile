@@ -9,9 +9,12 @@ BENCH_FLAGS ?=
 FUZZTIME ?= 8s
 # `make test` kills the pipeline 20 times per store; `make crash` many more.
 CRASH_ROUNDS ?= 300
+# `make test` runs 24 random model sequences per store; `make model` many more
+# (AVSYNC_MODEL_SEED=N replays the one a failure names).
+ROUNDS ?= 500
 FUZZ_TARGETS := ./pkg/mask:FuzzMask ./pkg/mask:FuzzMaskRecord ./pkg/record:FuzzDecode
 
-.PHONY: all build demo test fuzz crash bench clean
+.PHONY: all build demo test fuzz crash model bench clean
 
 all: build
 
@@ -36,6 +39,9 @@ fuzz:
 
 crash:
 	AVSYNC_CRASH_ROUNDS=$(CRASH_ROUNDS) $(GO) test -count=1 -timeout 60m -run '^TestCrashConsistency$$' ./pkg/e2e
+
+model:
+	AVSYNC_MODEL_ROUNDS=$(ROUNDS) $(GO) test -count=1 -timeout 0 -run '^TestModel$$' ./pkg/e2e
 
 bench: build
 	@command -v sqlite3 >/dev/null || { echo "bench: the baseline needs sqlite3 (apt-get install sqlite3)"; exit 1; }

@@ -30,10 +30,13 @@ type Decorator interface {
 
 // Options says what ReadChanges sends.
 type Options struct {
-	Full     bool     // send every session whole, in mode full
-	Verify   bool     // check every session's content, not only those the markers name
-	Sessions []string // only these sessions (all when empty)
-	Limit    int      // send at most this many sessions (0: no limit), oldest change first
+	Full   bool // send every session whole, in mode full
+	Verify bool // check every session's content, not only those the markers name
+	// VerifyEvery verifies when the last verification pass is older than
+	// this (0: only when Verify or the state asks for it).
+	VerifyEvery time.Duration
+	Sessions    []string // only these sessions (all when empty)
+	Limit       int      // send at most this many sessions (0: no limit), oldest change first
 	// Machine keys this machine's rows (its stable id); Key seeds the
 	// content digests.
 	Machine   string
@@ -119,7 +122,7 @@ func (sn *snapshot) run(ctx context.Context) error {
 		return sn.only(ctx)
 	}
 	meta := sn.state.Meta
-	verify := sn.opt.Verify || sn.opt.Full || !sn.src.hasMarkers() || meta.Source != cur.Source
+	verify := sn.opt.Verify || sn.opt.Full || !sn.src.hasMarkers() || meta.Source != cur.Source || sn.verifyDue()
 	if verify {
 		sn.st.Verified = true
 		err = sn.verifyPass(ctx, &cur)
@@ -135,8 +138,17 @@ func (sn *snapshot) run(ctx context.Context) error {
 	if sn.st.Limited && verify {
 		return nil // no cursor: the next run goes on verifying
 	}
-	cur.Kind, cur.ReadSeq, cur.Limited = record.KindCursor, sn.opt.ReadSeq, sn.st.Limited
+	cur.Kind, cur.ReadSeq, cur.Limited, cur.Verified = record.KindCursor, sn.opt.ReadSeq, sn.st.Limited, verify
 	return sn.write(&cur)
+}
+
+// verifyDue tells whether --verify-every asks for a verification pass now.
+func (sn *snapshot) verifyDue() bool {
+	if sn.opt.VerifyEvery <= 0 {
+		return false
+	}
+	last, err := time.Parse(time.RFC3339, sn.state.Meta.VerifiedAt)
+	return err != nil || sn.opt.Now().Sub(last) >= sn.opt.VerifyEvery
 }
 
 // cursorNow reads where the source is now: its identity, the marker high

@@ -45,6 +45,8 @@ considered (add --full to force them).`,
 				Usage: "ignore the watermark: send every session whole, in mode full"},
 			&ucli.BoolFlag{Name: "verify", EnvVars: []string{"AV_VERIFY"},
 				Usage: "check every session's content against the state, not only those agentsview's markers name (reads every session; av-watch's reconcile ticks do it)"},
+			&ucli.DurationFlag{Name: "verify-every", EnvVars: []string{"AV_VERIFY_EVERY"},
+				Usage: "verify every session when the last verification pass is older than `DURATION` (0: only with --verify or when needed)"},
 			&ucli.DurationFlag{Name: "marker-overlap", EnvVars: []string{"AV_MARKER_OVERLAP"}, Value: agentsview.DefaultOverlap,
 				Usage: "look again at sessions whose change marker is up to `DURATION` older than the cursor (markers are agentsview's clock times)"},
 			&ucli.StringSliceFlag{Name: "session", EnvVars: []string{"AV_SESSION"},
@@ -102,7 +104,7 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	prog := newProgress(log, c.String("progress"))
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
-		Full: c.Bool("full"), Verify: c.Bool("verify"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
+		Full: c.Bool("full"), Verify: c.Bool("verify"), VerifyEvery: c.Duration("verify-every"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
 		Machine: id.ID, Key: key, ReadSeq: readSeq, Overlap: c.Duration("marker-overlap"),
 		Decorator: identityDecorator(ctx, c),
 		Progress: func(done, planned int) {

@@ -354,3 +354,23 @@ func TestPendingResultsAreBounded(t *testing.T) {
 	}
 	e.requireStoreEqualsSource()
 }
+
+// TestVerificationPasses: a verification pass finds a change agentsview's
+// markers do not show (here: rows rewritten with no marker touched), and
+// --verify-every schedules one by the age of the last.
+func TestVerificationPasses(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	e.sync()
+	id := e.longestSession()
+	e.editSource("UPDATE messages SET content = upper(content) WHERE session_id = ?", id)
+	r := e.sh("av-read --verify-every 1h | av-mask | av-write")
+	if r.code != 0 || strings.Contains(r.stderr, "verified every session") || parseWriteOutput(t, r.stdout).summary.SessionsSynced != 0 {
+		t.Fatalf("--verify-every 1h right after a verification: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.sh("av-read --verify-every 1ms | av-mask | av-write")
+	if r.code != 0 || !strings.Contains(r.stderr, "verified every session") || parseWriteOutput(t, r.stdout).summary.SessionsSynced != 1 {
+		t.Fatalf("--verify-every 1ms: exit %d\n%s", r.code, r.stderr)
+	}
+	e.requireStoreEqualsSource()
+	e.syncExpect(0, "the run after")
+}

@@ -171,7 +171,7 @@ func (w *Writer) finish(ctx context.Context) error {
 	m := w.state.Meta
 	c := w.cursor
 	save := c != nil && clean && !w.rebuilt && !w.reverify && c.ReadSeq >= m.CursorReadSeq &&
-		(c.Source != m.Source || c.Marker != m.Marker || c.Deletions != m.Deletions)
+		(c.Source != m.Source || c.Marker != m.Marker || c.Deletions != m.Deletions || c.Verified)
 	if !save && !w.reverify {
 		return nil
 	}
@@ -181,6 +181,9 @@ func (w *Writer) finish(ctx context.Context) error {
 			return nil
 		}
 		tx.Meta.Source, tx.Meta.Marker, tx.Meta.Deletions, tx.Meta.CursorReadSeq = c.Source, c.Marker, c.Deletions, c.ReadSeq
+		if c.Verified {
+			tx.Meta.VerifiedAt = time.Now().UTC().Format(time.RFC3339)
+		}
 		return nil
 	})
 	if err != nil {

@@ -192,9 +192,11 @@ type Cursor struct {
 	Marker    string `json:"marker"`    // sync_marker high water
 	Deletions int64  `json:"deletions"` // deletion journal revision
 	ReadSeq   int64  `json:"read_seq"`
-	// Limited says --limit left changed sessions for the next run.
-	Limited bool   `json:"limited,omitempty"`
-	Masked  *Stamp `json:"masked,omitempty"`
+	// Limited says --limit left changed sessions for the next run;
+	// Verified that the pass checked every session.
+	Limited  bool   `json:"limited,omitempty"`
+	Verified bool   `json:"verified,omitempty"`
+	Masked   *Stamp `json:"masked,omitempty"`
 }
 
 // MarksEnd closes a marks snapshot with its counts and digest.

@@ -33,6 +33,9 @@ type Meta struct {
 	// MarksDigest is the digest of the last stars/pins snapshot stored;
 	// Hostname the name last shown beside the machine in the store.
 	MarksDigest, Hostname string
+	// VerifiedAt is when the last verification pass was stored: it only
+	// schedules the next one (--verify-every), it orders nothing.
+	VerifiedAt string
 	// For people (av-watch status): never compared.
 	LastSessionCreatedAt, LastSyncedAt string
 	TotalSynced, TotalMasked           int64
@@ -124,7 +127,7 @@ func (s *State) load(ctx context.Context) error {
 	m := &s.Meta
 	*m = Meta{Version: int(n("version")), StoreID: kv["store_id"], Org: kv["org"], Machine: kv["machine"],
 		StoreSeq: n("store_seq"), Source: kv["source"], Marker: kv["marker"], Deletions: n("deletions"),
-		CursorReadSeq: n("cursor_read_seq"), MarksDigest: kv["marks_digest"], Hostname: kv["hostname"],
+		CursorReadSeq: n("cursor_read_seq"), MarksDigest: kv["marks_digest"], Hostname: kv["hostname"], VerifiedAt: kv["verified_at"],
 		LastSessionCreatedAt: kv["last_session_created_at"], LastSyncedAt: kv["last_synced_at"],
 		TotalSynced: n("total_synced"), TotalMasked: n("total_masked")}
 	switch {
@@ -223,7 +226,7 @@ func (s *State) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	for k, v := range map[string]any{
 		"version": m.Version, "store_id": m.StoreID, "org": m.Org, "machine": m.Machine, "store_seq": m.StoreSeq,
 		"source": m.Source, "marker": m.Marker, "deletions": m.Deletions, "cursor_read_seq": m.CursorReadSeq,
-		"marks_digest": m.MarksDigest, "hostname": m.Hostname, "last_session_created_at": m.LastSessionCreatedAt,
+		"marks_digest": m.MarksDigest, "hostname": m.Hostname, "verified_at": m.VerifiedAt, "last_session_created_at": m.LastSessionCreatedAt,
 		"last_synced_at": m.LastSyncedAt, "total_synced": m.TotalSynced, "total_masked": m.TotalMasked,
 	} {
 		if _, err := sqlTx.ExecContext(ctx, "INSERT OR REPLACE INTO meta VALUES (?, ?)", k, fmt.Sprint(v)); err != nil {
