@@ -23,12 +23,18 @@ func (e *env) touch(id string) {
 	}
 }
 
-// longestSession is the session with the most messages (ties: smallest id).
-func (e *env) longestSession() string {
+// sourceStrings runs a query on the source.
+func (e *env) sourceStrings(q string) []string {
 	e.t.Helper()
 	db := openDB(e.t, e.src, true)
 	defer db.Close()
-	return textColumn(e.t, db, "SELECT session_id FROM messages GROUP BY session_id ORDER BY COUNT(*) DESC, session_id LIMIT 1")[0]
+	return textColumn(e.t, db, q)
+}
+
+// longestSession is the session with the most messages (ties: smallest id).
+func (e *env) longestSession() string {
+	e.t.Helper()
+	return e.sourceStrings("SELECT session_id FROM messages GROUP BY session_id ORDER BY COUNT(*) DESC, session_id LIMIT 1")[0]
 }
 
 // TestReparseReusingIDs: agentsview deletes a session's rows and inserts
@@ -139,9 +145,7 @@ func TestHardDeletes(t *testing.T) {
 	eachSQLStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-august.db")
 		e.sync()
-		db := openDB(t, e.src, true)
-		ids := textColumn(t, db, "SELECT id FROM sessions ORDER BY id LIMIT 2")
-		db.Close()
+		ids := e.sourceStrings("SELECT id FROM sessions ORDER BY id LIMIT 2")
 		pruned, trashed := ids[0], ids[1]
 
 		e.editSource("UPDATE sessions SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'), local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ','now', '+1 second') WHERE id = ?", trashed)
@@ -262,9 +266,7 @@ func TestFutureMarkerHidesNothing(t *testing.T) {
 	eachSQLStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-august.db")
 		e.sync()
-		db := openDB(t, e.src, true)
-		ids := textColumn(t, db, "SELECT id FROM sessions ORDER BY id LIMIT 2")
-		db.Close()
+		ids := e.sourceStrings("SELECT id FROM sessions ORDER BY id LIMIT 2")
 		e.editSource("UPDATE sessions SET ended_at = '2031-01-01T00:00:00.000Z' WHERE id = ?", ids[0])
 		e.syncExpect(1, "the session from the future")
 		e.editSource("UPDATE sessions SET display_name = 'renamed now' WHERE id = ?", ids[1])
@@ -314,9 +316,7 @@ func TestLimitIsFair(t *testing.T) {
 	eachSQLStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-august.db")
 		e.sync()
-		db := openDB(t, e.src, true)
-		ids := textColumn(t, db, "SELECT id FROM sessions ORDER BY created_at, id LIMIT 2")
-		db.Close()
+		ids := e.sourceStrings("SELECT id FROM sessions ORDER BY created_at, id LIMIT 2")
 		busy, waiting := ids[0], ids[1] // busy is the older session
 		e.editSource("UPDATE sessions SET display_name = 'changed once' WHERE id = ?", waiting)
 		e.touch(waiting)

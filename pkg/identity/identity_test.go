@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"avsync/pkg/record"
 )
 
 func TestNormalizeRemote(t *testing.T) {
@@ -86,5 +88,25 @@ func TestResolveUser(t *testing.T) {
 	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 	if u := ResolveUser(context.Background(), "", ""); u.ID != "git@acme.io" || u.Name != "From Git" {
 		t.Fatalf("git config not used: %+v", u)
+	}
+}
+
+func TestDecoratorFiltersAndFillsIn(t *testing.T) {
+	ctx := context.Background()
+	d := NewDecorator(ctx, "dev@acme.io", "Dev", []string{"pay*"}, []string{"*-legacy"})
+	for _, c := range []struct {
+		project string
+		keep    bool
+	}{{"payments", true}, {"payments-legacy", false}, {"infra", false}} {
+		h := &record.Session{Project: c.project}
+		if got := d.Decorate(ctx, h, ""); got != c.keep {
+			t.Errorf("project %q: kept %v, want %v", c.project, got, c.keep)
+		}
+		if c.keep && (h.UserID != "dev@acme.io" || h.UserName != "Dev" || h.ProjectID != c.project || h.ProjectName != c.project) {
+			t.Errorf("project %q: filled in %+v", c.project, h)
+		}
+	}
+	if d.UserID() != "dev@acme.io" {
+		t.Errorf("user id %q", d.UserID())
 	}
 }

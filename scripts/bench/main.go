@@ -173,18 +173,7 @@ func source(dir, template string, spec gen.Spec) (string, error) {
 }
 
 // syncOnce runs the pipeline once and returns its time and each stage's peak RSS (KiB).
-func syncOnce(bin string, env []string) (time.Duration, [3]int64, error) {
-	var cmds []*exec.Cmd
-	for _, tool := range []string{"av-read", "av-mask", "av-write"} {
-		c := exec.Command(filepath.Join(bin, tool), "--quiet")
-		c.Env = env
-		cmds = append(cmds, c)
-	}
-	d, peaks, err := pipe(cmds)
-	var out [3]int64
-	copy(out[:], peaks)
-	return d, out, err
-}
+func syncOnce(bin string, env []string) (time.Duration, [3]int64, error) { return syncWith(bin, env) }
 
 // pipe runs cmds as a shell pipe would, discarding the last one's stdout.
 func pipe(cmds []*exec.Cmd) (time.Duration, []int64, error) {
