@@ -46,6 +46,7 @@ func (sn *snapshot) marks(ctx context.Context) error {
 				stars = append(stars, s)
 				d.String("star")
 				d.String(s.SessionID)
+				d.String(s.CreatedAt)
 				return nil
 			}); err != nil {
 				return err
@@ -64,6 +65,7 @@ func (sn *snapshot) marks(ctx context.Context) error {
 					d.String(p.SessionID)
 					d.Int(p.Ordinal)
 					d.String(p.Note)
+					d.String(p.CreatedAt)
 					return nil
 				})
 		}
@@ -72,9 +74,11 @@ func (sn *snapshot) marks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The snapshot belongs to a machine: another one is news. (Not the user:
-	// resolving it runs git, which a no-change cycle must not pay for.)
+	// The snapshot belongs to a machine and a user: another one is news.
+	// (The user's settings, not the user git names: resolving that runs git,
+	// which a no-change cycle must not pay for.)
 	d.String(sn.opt.Machine)
+	d.String(sn.opt.Decorator.Settings())
 	digest := d.Sum()
 	if digest == sn.state.Meta.MarksDigest {
 		return nil

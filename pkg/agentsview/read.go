@@ -24,8 +24,14 @@ const DefaultOverlap = 10 * time.Minute
 type Decorator interface {
 	// Decorate fills in h's user and project; false leaves the session out.
 	Decorate(ctx context.Context, h *record.Session, path string) bool
-	// UserID is who the stars and pins belong to.
+	// UserID is who the stars and pins belong to; User the user's fields
+	// as stored with each session.
 	UserID() string
+	User() []string
+	// Settings condenses what was asked for (user flags, project filters)
+	// without running git: when it changes, every session is verified, so
+	// one left out before goes now.
+	Settings() string
 }
 
 // Options says what ReadChanges sends.
@@ -108,6 +114,8 @@ type noDecorator struct{}
 
 func (noDecorator) Decorate(context.Context, *record.Session, string) bool { return true }
 func (noDecorator) UserID() string                                         { return "" }
+func (noDecorator) User() []string                                         { return nil }
+func (noDecorator) Settings() string                                       { return "" }
 
 func (sn *snapshot) run(ctx context.Context) error {
 	var cur record.Cursor
@@ -122,7 +130,14 @@ func (sn *snapshot) run(ctx context.Context) error {
 		return sn.only(ctx)
 	}
 	meta := sn.state.Meta
-	verify := sn.opt.Verify || sn.opt.Full || !sn.src.hasMarkers() || meta.Source != cur.Source || sn.verifyDue()
+	cur.State, cur.Settings = meta.StateID, sn.opt.Decorator.Settings()
+	// Verify every session when markers cannot say what changed: none in
+	// this build; another database, or this one gone back in time (restored
+	// in place: its journal or its markers behind the cursor); other
+	// settings; or when asked.
+	wentBack := cur.Deletions < meta.Deletions || cur.Marker < meta.Marker
+	verify := sn.opt.Verify || sn.opt.Full || !sn.src.hasMarkers() || meta.Source != cur.Source ||
+		wentBack || meta.Settings != cur.Settings || sn.verifyDue()
 	if verify {
 		sn.st.Verified = true
 		err = sn.verifyPass(ctx, &cur)
@@ -198,8 +213,9 @@ func (sn *snapshot) markerPass(ctx context.Context, cur *record.Cursor) error {
 	var gone []string
 	seen := map[string]bool{}
 	err := sn.readTx(ctx, "find changes", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(sync_marker, '') FROM sessions
-			WHERE sync_marker >= ? OR sync_marker IS NULL ORDER BY sync_marker, id`, from)
+		// Two index searches: an OR would scan the whole index.
+		rows, err := tx.QueryContext(ctx, `SELECT id, '' FROM sessions WHERE sync_marker IS NULL
+			UNION ALL SELECT id, sync_marker FROM (SELECT id, sync_marker FROM sessions WHERE sync_marker >= ? ORDER BY sync_marker, id)`, from)
 		if err != nil {
 			return err
 		}
@@ -251,6 +267,8 @@ func (sn *snapshot) markerPass(ctx context.Context, cur *record.Cursor) error {
 			if c.marker < cur.Marker {
 				cur.Marker = c.marker
 			}
+			// Sessions the journal brought back may be among those left.
+			cur.Deletions = meta.Deletions
 			break
 		}
 		if err := sn.examine(ctx, c.id); err != nil {

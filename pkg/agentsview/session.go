@@ -39,7 +39,9 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 			sn.st.Unchanged++ // still deleted: its rows stay purged
 			return nil
 		}
-		sameMarkers := known && e.Marker == marker && e.Revision == revision
+		// A session the store holds as gone from the source is back: it goes
+		// (in whatever mode its digests allow), which lifts the tombstone.
+		sameMarkers := known && e.Marker == marker && e.Revision == revision && e.Tombstone != watermark.Removed
 		if sameMarkers && !force && !sn.st.Verified {
 			sn.st.Unchanged++
 			return nil
@@ -52,7 +54,7 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		digest := sessionDigest(sn.key, &h, dg.rows)
+		digest := sessionDigest(sn.key, &h, dg.rows, sn.opt.Decorator.User())
 		if sameMarkers && !force && digest == e.Digest {
 			sn.st.Unchanged++
 			return nil
@@ -134,7 +136,9 @@ func (sn *snapshot) header(ctx context.Context, tx *sql.Tx, id string, h *record
 	if path == "" && strings.HasPrefix(h.Project, "/") {
 		path = h.Project
 	}
-	d := watermark.NewDigest()
+	// Keyed: the header holds unmasked text (first_message), and the store
+	// keeps the revision.
+	d := watermark.NewKeyedDigest(sn.key)
 	for _, r := range rev {
 		d.String(r)
 	}
@@ -158,10 +162,14 @@ func headerDigest(h *record.Session) string {
 	return d.Sum()
 }
 
-// sessionDigest proves a whole session: its header and every row.
-func sessionDigest(key []byte, h *record.Session, rows string) string {
+// sessionDigest proves a whole session: its header, every row, and who it
+// is stored for (a new user id re-sends it at the next verification).
+func sessionDigest(key []byte, h *record.Session, rows string, user []string) string {
 	d := watermark.NewKeyedDigest(key)
 	d.String(headerDigest(h))
 	d.String(rows)
+	for _, u := range user {
+		d.String(u)
+	}
 	return d.Sum()
 }

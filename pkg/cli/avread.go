@@ -81,15 +81,15 @@ considered (add --full to force them).`,
 func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	start := time.Now()
 	log := &logger{name: "av-read", w: s.Err}
-	id, err := identity(c)
-	if err != nil {
-		return err
-	}
 	state, err := watermark.Open(ctx, c.String("state"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.State, err)
 	}
 	defer state.Close()
+	id, err := identity(c, state.Meta.Machine)
+	if err != nil {
+		return err
+	}
 	src, err := agentsview.Open(ctx, c.String("db"), c.Duration("busy-timeout"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.Source, err)

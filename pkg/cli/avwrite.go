@@ -56,6 +56,8 @@ rows unless --purge-deleted.`,
 				Usage: "org_id that keys every row, so one store serves many teams"},
 			&ucli.BoolFlag{Name: "wait", EnvVars: []string{"AV_WAIT"},
 				Usage: "wait for another av-write to finish instead of failing"},
+			&ucli.BoolFlag{Name: "take-over", EnvVars: []string{"AV_TAKE_OVER"},
+				Usage: "write this machine's rows although the store says another computer writes them (only when this is that computer, e.g. its machine.json was lost)"},
 			&ucli.BoolFlag{Name: "purge-deleted", EnvVars: []string{"AV_PURGE_DELETED"},
 				Usage: "remove the rows of sessions deleted in agentsview or gone from it (their tombstones stay; a session that comes back is sent whole)"},
 			&ucli.BoolFlag{Name: "allow-unmasked", EnvVars: []string{"AV_ALLOW_UNMASKED"},
@@ -118,7 +120,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		return exitcode.Wrap(exitcode.State, err)
 	}
 	defer state.Close()
-	id, err := identity(c)
+	id, err := identity(c, state.Meta.Machine)
 	if err != nil {
 		return err
 	}
@@ -131,6 +133,8 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		PurgeDeleted:  c.Bool("purge-deleted"),
 		Org:           c.String("org"),
 		Machine:       id.ID,
+		Writer:        id.Writer(),
+		TakeOver:      c.Bool("take-over"),
 		Hostname:      watermark.Hostname(),
 		BatchSessions: c.Int("batch-sessions"),
 		BatchBytes:    c.Int64("batch-mb") << 20,

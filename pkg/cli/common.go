@@ -163,10 +163,11 @@ func machineFlag() *ucli.StringFlag {
 		Usage: "`ID` keying this machine's rows in the store; default: the id made once and kept in machine.json beside --state (the hostname is only shown, so renaming the machine changes nothing)"}
 }
 
-// identity is this machine's identity, kept beside the state; --machine
+// identity is this machine's identity, kept beside the state (made the
+// first time; known is the machine the state already describes); --machine
 // overrides its id.
-func identity(c *ucli.Context) (watermark.Identity, error) {
-	id, created, err := watermark.LoadIdentity(filepath.Dir(c.String("state")))
+func identity(c *ucli.Context, known string) (watermark.Identity, error) {
+	id, created, err := watermark.LoadIdentity(filepath.Dir(c.String("state")), known)
 	if err != nil {
 		return id, exitcode.Wrap(exitcode.State, err)
 	}

@@ -154,9 +154,7 @@ func TestHardDeletes(t *testing.T) {
 			t.Fatalf("after a soft delete: tombstones %v, want %s deleted", got, trashed)
 		}
 		for _, id := range ids {
-			e.editSource("DELETE FROM tool_calls WHERE session_id = ?", id)
-			e.editSource("DELETE FROM messages WHERE session_id = ?", id)
-			e.editSource("DELETE FROM sessions WHERE id = ?", id)
+			e.prune(id)
 		}
 		out := e.sync()
 		if out.summary.Tombstones != 2 {
@@ -373,4 +371,137 @@ func TestVerificationPasses(t *testing.T) {
 	}
 	e.requireStoreEqualsSource()
 	e.syncExpect(0, "the run after")
+}
+
+// prune removes a session from the source the way agentsview's prune does.
+func (e *env) prune(id string) {
+	e.t.Helper()
+	e.editSource("DELETE FROM tool_calls WHERE session_id = ?", id)
+	e.editSource("DELETE FROM messages WHERE session_id = ?", id)
+	if e.editSource("DELETE FROM sessions WHERE id = ?", id) != 1 {
+		e.t.Fatalf("no session %s to prune", id)
+	}
+}
+
+// TestOneMachineIDTwoComputers: two computers given one machine id (the
+// same --machine, or avsync 1 laptops that shared a hostname) would each
+// take the other's sessions for ones gone from its own database. The
+// second is stopped with a way out; its own id works.
+func TestOneMachineIDTwoComputers(t *testing.T) {
+	a := newEnv(t, "small-august.db")
+	b := newEnv(t, "small-march.db")
+	a.machine, b.machine = "MacBook-Pro.local", "MacBook-Pro.local"
+	b.store = a.store
+	a.sync()
+	r := b.sh("av-read | av-mask | av-write")
+	if r.code != 7 || !strings.Contains(r.stderr, "another computer") || !strings.Contains(r.stderr, "--machine") {
+		t.Fatalf("a second computer with the same machine id: exit %d\n%s", r.code, r.stderr)
+	}
+	a.syncExpect(0, "the first computer's next run")
+	if n := len(a.tombstones()); n != 0 {
+		t.Fatalf("%d tombstones on the first computer's sessions", n)
+	}
+	b.machine = "second-laptop"
+	b.sync()
+	requireEqualMachineRows(t, a.src, a.storeDB(), "MacBook-Pro.local", "MacBook-Pro.local")
+	requireEqualMachineRows(t, b.src, a.storeDB(), "second-laptop", "second-laptop")
+}
+
+// TestSessionsComeBack: a pruned session inserted again unchanged lifts its
+// tombstone; a database restored in place from an older copy (same
+// database id and file) is noticed by its journal going back, and verified.
+func TestSessionsComeBack(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	e.editSource("PRAGMA wal_checkpoint(TRUNCATE)")
+	backup := filepath.Join(e.dir, "sessions-backup.db")
+	copyFile(t, e.src, backup)
+	e.sync()
+	ids := e.sourceStrings("SELECT id FROM sessions ORDER BY id LIMIT 3")
+	for _, id := range ids {
+		e.prune(id)
+	}
+	if out := e.sync(); out.summary.Tombstones != 3 {
+		t.Fatalf("3 sessions pruned: %d tombstones", out.summary.Tombstones)
+	}
+	// The user restores the database from the copy, in place.
+	os.Remove(e.src + "-wal")
+	os.Remove(e.src + "-shm")
+	data, _ := os.ReadFile(backup)
+	f, _ := os.OpenFile(e.src, os.O_WRONLY|os.O_TRUNC, 0)
+	f.Write(data)
+	f.Close()
+	e.prune(ids[2]) // and prunes one again
+	e.sync()
+	got := e.tombstones()
+	if len(got) != 1 || got[ids[2]] != "removed" {
+		t.Fatalf("after the in-place restore: tombstones %v, want only %s", got, ids[2])
+	}
+	e.requireLiveEqualsSource()
+	e.syncExpect(0, "the run after")
+}
+
+// TestRevisionIsKeyed: the markers' digest covers unmasked header text, so
+// it is keyed like the content digests: two machines store different ones.
+func TestRevisionIsKeyed(t *testing.T) {
+	a := newEnv(t, "small-august.db")
+	b := newEnv(t, "small-august.db")
+	b.machine = "other"
+	b.store = a.store
+	a.sync()
+	b.sync()
+	if r := textColumn(t, a.storeDB(), "SELECT COUNT(DISTINCT revision) FROM sync_watermarks"); r[0] != "54" {
+		t.Fatalf("%s distinct revisions for 27 sessions on two machines, want 54", r[0])
+	}
+}
+
+// TestLimitKeepsJournalEntries: sessions the deletion journal brings back
+// are not lost when --limit stops the run before them.
+func TestLimitKeepsJournalEntries(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	e.sync()
+	id := e.sourceStrings("SELECT id FROM sessions ORDER BY id LIMIT 1")[0]
+	db := openDB(t, e.src, false)
+	execAll(t, db, []string{
+		"CREATE TEMP TABLE keep_s AS SELECT * FROM sessions WHERE id = '" + id + "'",
+		"CREATE TEMP TABLE keep_m AS SELECT * FROM messages WHERE session_id = '" + id + "'",
+		"CREATE TEMP TABLE keep_t AS SELECT * FROM tool_calls WHERE session_id = '" + id + "'",
+	})
+	db.Close()
+	e.prune(id)
+	e.sync()
+	db = openDB(t, e.src, false)
+	execAll(t, db, []string{"CREATE TEMP TABLE x (y)"}) // a fresh connection: re-insert from the fixture
+	execAll(t, db, []string{"ATTACH '" + filepath.Join("testdata", "small-august.db") + "' AS orig",
+		"INSERT INTO sessions SELECT * FROM orig.sessions WHERE id = '" + id + "'",
+		"INSERT INTO messages SELECT * FROM orig.messages WHERE session_id = '" + id + "'",
+		"INSERT INTO tool_calls SELECT * FROM orig.tool_calls WHERE session_id = '" + id + "'",
+		"UPDATE messages SET content = upper(content) WHERE session_id = '" + id + "'"})
+	db.Close()
+	for _, other := range e.sourceStrings("SELECT id FROM sessions WHERE id != '" + id + "' ORDER BY id LIMIT 2") {
+		e.touch(other)
+	}
+	e.sync("--limit", "1")
+	e.sync()
+	e.sync()
+	if got := e.tombstones(); len(got) != 0 {
+		t.Fatalf("tombstones after the session came back: %v", got)
+	}
+	e.requireStoreEqualsSource()
+}
+
+// TestChangedFiltersVerify: a session left out by --exclude-project goes
+// once the filter is dropped, though its markers never move again.
+func TestChangedFiltersVerify(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	project := e.sourceStrings("SELECT project FROM sessions ORDER BY id LIMIT 1")[0]
+	left := e.sourceStrings("SELECT COUNT(*) FROM sessions WHERE project = '" + project + "'")[0]
+	out := e.sync("--exclude-project", "'"+project+"'")
+	n, _ := strconv.Atoi(left)
+	if out.summary.SessionsSynced != int64(27-n) {
+		t.Fatalf("with the filter: %d synced, want %d", out.summary.SessionsSynced, 27-n)
+	}
+	e.touch(e.sourceStrings("SELECT id FROM sessions WHERE project != '" + project + "' LIMIT 1")[0])
+	e.sync("--exclude-project", "'"+project+"'")
+	e.syncExpect(int64(n), "without the filter")
+	e.requireStoreEqualsSource()
 }

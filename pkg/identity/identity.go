@@ -7,6 +7,9 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os/exec"
 	pathpkg "path"
@@ -130,6 +133,7 @@ func git(ctx context.Context, dir string, args ...string) string {
 // and applies the project filters: av-read asks it only about sessions that
 // go, so git runs only then.
 type Decorator struct {
+	id, name         string // as given (flags), before git fills them in
 	user             func() User
 	projects         *Projects
 	Include, Exclude []string // globs over agentsview's project, the project id and name
@@ -137,7 +141,7 @@ type Decorator struct {
 
 // NewDecorator resolves the user once, on first use, from id and name (or git).
 func NewDecorator(ctx context.Context, id, name string, include, exclude []string) *Decorator {
-	return &Decorator{user: sync.OnceValue(func() User { return ResolveUser(ctx, id, name) }),
+	return &Decorator{id: id, name: name, user: sync.OnceValue(func() User { return ResolveUser(ctx, id, name) }),
 		projects: NewProjects(), Include: include, Exclude: exclude}
 }
 
@@ -155,6 +159,19 @@ func (d *Decorator) Decorate(ctx context.Context, h *record.Session, path string
 
 // UserID implements agentsview.Decorator.
 func (d *Decorator) UserID() string { return d.user().ID }
+
+// User implements agentsview.Decorator.
+func (d *Decorator) User() []string { u := d.user(); return []string{u.ID, u.Name} }
+
+// Settings implements agentsview.Decorator: a digest of the flags, not of
+// what git says (that would run git every cycle).
+func (d *Decorator) Settings() string {
+	h := sha256.New()
+	for _, part := range [][]string{{d.id, d.name}, d.Include, d.Exclude} {
+		fmt.Fprintf(h, "%q;", part)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
 
 // wanted applies --project and --exclude-project.
 func (d *Decorator) wanted(project string, p Project) bool {

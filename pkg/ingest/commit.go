@@ -24,6 +24,12 @@ func (w *Writer) bind(ctx context.Context) (rebuilt bool, err error) {
 	if err != nil {
 		return false, exitcode.Wrap(exitcode.Store, err)
 	}
+	if info.Writer != "" && info.Writer != w.opt.Writer && !w.opt.TakeOver {
+		// Two computers writing one machine's rows would each take the
+		// other's sessions for ones gone from its own database.
+		return false, exitcode.Errorf(exitcode.State, "the store already holds machine %q, written by another computer (the same --machine, a copied %s, or two avsync 1 machines that shared a hostname); give this one its own id with --machine NAME, or, if this really is that computer (its %s was lost), pass --take-over",
+			w.opt.Machine, watermark.IdentityFile, watermark.IdentityFile)
+	}
 	m := w.state.Meta
 	org := w.opt.Org
 	rebind := m.StoreID != w.st.ID() || m.Org != org || m.Machine != w.opt.Machine
@@ -87,7 +93,7 @@ func (w *Writer) openBatch(ctx context.Context) error {
 	if w.batch != nil {
 		return nil
 	}
-	b, err := w.st.Begin(ctx, w.opt.Machine, w.opt.Hostname)
+	b, err := w.st.Begin(ctx, store.Writer{Machine: w.opt.Machine, Hostname: w.opt.Hostname, ID: w.opt.Writer})
 	if err != nil {
 		if ctx.Err() != nil {
 			return errInterrupted
@@ -170,8 +176,8 @@ func (w *Writer) finish(ctx context.Context) error {
 	clean := w.sum.SessionsFailed == 0 && w.sum.BadLines == 0 && w.sum.SessionsSkipped == 0
 	m := w.state.Meta
 	c := w.cursor
-	save := c != nil && clean && !w.rebuilt && !w.reverify && c.ReadSeq >= m.CursorReadSeq &&
-		(c.Source != m.Source || c.Marker != m.Marker || c.Deletions != m.Deletions || c.Verified)
+	save := c != nil && clean && !w.rebuilt && !w.reverify && c.State == m.StateID && c.ReadSeq >= m.CursorReadSeq &&
+		(c.Source != m.Source || c.Marker != m.Marker || c.Deletions != m.Deletions || c.Settings != m.Settings || c.Verified)
 	if !save && !w.reverify {
 		return nil
 	}
@@ -181,6 +187,7 @@ func (w *Writer) finish(ctx context.Context) error {
 			return nil
 		}
 		tx.Meta.Source, tx.Meta.Marker, tx.Meta.Deletions, tx.Meta.CursorReadSeq = c.Source, c.Marker, c.Deletions, c.ReadSeq
+		tx.Meta.Settings = c.Settings
 		if c.Verified {
 			tx.Meta.VerifiedAt = time.Now().UTC().Format(time.RFC3339)
 		}

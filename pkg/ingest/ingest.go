@@ -26,8 +26,12 @@ type Options struct {
 	// Org keys every row; Machine is the machine whose sessions this run
 	// writes (its stable id); Hostname is shown beside it.
 	Org, Machine, Hostname string
-	BatchSessions          int   // commit after this many groups …
-	BatchBytes             int64 // … or this many bytes of records, whichever first
+	// Writer names this computer (from its secret key): a machine id the
+	// store knows from another writer is refused, unless TakeOver.
+	Writer        string
+	TakeOver      bool
+	BatchSessions int   // commit after this many groups …
+	BatchBytes    int64 // … or this many bytes of records, whichever first
 	// Log receives one line per problem; Progress, if set, is told after each group.
 	Log      func(format string, args ...any)
 	Progress func(Progress)

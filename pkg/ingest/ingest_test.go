@@ -45,7 +45,7 @@ func (r *rig) run(lines ...string) record.Summary {
 	r.t.Helper()
 	var out bytes.Buffer
 	w := New(r.st, r.state, record.NewReader(strings.NewReader(strings.Join(lines, "\n")+"\n"), "stdin"),
-		record.NewWriter(&out), Options{Machine: "m1", Hostname: "host", AllowUnmasked: true,
+		record.NewWriter(&out), Options{Machine: "m1", Writer: "w1", Hostname: "host", AllowUnmasked: true,
 			Log: func(f string, a ...any) { r.log = append(r.log, fmt.Sprintf(f, a...)) }})
 	sum, err := w.Run(context.Background())
 	if err != nil {
@@ -107,7 +107,7 @@ func TestHoldsBase(t *testing.T) {
 
 func TestStateMovesOnlyWithCommitsAndCursorOnlyWhenClean(t *testing.T) {
 	r := newRig(t)
-	cursor := jsonLine(record.Cursor{Kind: record.KindCursor, Source: "db1", Marker: "2026-11-30T00:00:00.000Z", ReadSeq: 1})
+	cursor := jsonLine(record.Cursor{Kind: record.KindCursor, State: r.state.Meta.StateID, Source: "db1", Marker: "2026-11-30T00:00:00.000Z", ReadSeq: 1})
 	sum := r.run(append(groupLines("a", "full", 1, "d1", 2), cursor)...)
 	if sum.SessionsSynced != 1 || r.state.Meta.Source != "db1" || r.state.Meta.StoreSeq == 0 {
 		t.Fatalf("a clean run: %+v, meta %+v", sum, r.state.Meta)
@@ -119,10 +119,29 @@ func TestStateMovesOnlyWithCommitsAndCursorOnlyWhenClean(t *testing.T) {
 	// A run that loses a group keeps the old cursor: the next av-read
 	// finds the session again.
 	cut := groupLines("b", "full", 2, "d2", 2)
-	cursor2 := jsonLine(record.Cursor{Kind: record.KindCursor, Source: "db1", Marker: "2026-12-01T00:00:00.000Z", ReadSeq: 2})
+	cursor2 := jsonLine(record.Cursor{Kind: record.KindCursor, State: r.state.Meta.StateID, Source: "db1", Marker: "2026-12-01T00:00:00.000Z", ReadSeq: 2})
 	sum = r.run(append(cut[:len(cut)-1], cursor2)...)
 	if sum.BadLines == 0 || r.state.Meta.Marker != "2026-11-30T00:00:00.000Z" {
 		t.Fatalf("a run with a cut-off group moved the cursor: %+v, meta %+v", sum, r.state.Meta)
+	}
+	// A cursor read against another state is never taken.
+	other := jsonLine(record.Cursor{Kind: record.KindCursor, State: "another", Source: "db2", ReadSeq: 3})
+	if r.run(other); r.state.Meta.Source != "db1" {
+		t.Fatalf("another state's cursor was saved: %+v", r.state.Meta)
+	}
+}
+
+func TestAnotherWriterOfTheMachineIsRefused(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.run(groupLines("a", "full", 1, "d1", 1)...) // written by "w1"
+	w := New(r.st, r.state, nil, nil, Options{Machine: "m1", Writer: "w2"})
+	if _, err := w.bind(ctx); err == nil || !strings.Contains(err.Error(), "another computer") {
+		t.Fatalf("a second computer writing m1: %v", err)
+	}
+	w.opt.TakeOver = true
+	if _, err := w.bind(ctx); err != nil {
+		t.Fatalf("--take-over: %v", err)
 	}
 }
 
@@ -146,7 +165,7 @@ func TestBindRebuildsFromAStoreBehindAndCatchesUpWithOneAhead(t *testing.T) {
 		tx.Meta.StoreSeq--
 		return tx.Delete(ctx, "b")
 	})
-	w := New(r.st, r.state, nil, nil, Options{Machine: "m1"})
+	w := New(r.st, r.state, nil, nil, Options{Machine: "m1", Writer: "w1"})
 	if rebuilt, err := w.bind(ctx); err != nil || rebuilt {
 		t.Fatalf("catch up: rebuilt %v, %v", rebuilt, err)
 	}
@@ -199,7 +218,7 @@ func TestTombstonesAndPurge(t *testing.T) {
 	}
 	var out bytes.Buffer
 	w := New(r.st, r.state, record.NewReader(strings.NewReader(""), "stdin"), record.NewWriter(&out),
-		Options{Machine: "m1", Hostname: "host", PurgeDeleted: true})
+		Options{Machine: "m1", Writer: "w1", Hostname: "host", PurgeDeleted: true})
 	sum, err := w.Run(ctx)
 	got, _ = r.state.Lookup(ctx, []string{"a"})
 	if err != nil || sum.Purged != 1 || !got["a"].Purged {

@@ -186,9 +186,13 @@ type Tombstone struct {
 // session that failed is found again by the next run.
 type Cursor struct {
 	Kind string `json:"kind"`
+	// State names the state av-read used: another state never takes it.
+	State string `json:"state"`
 	// Source names the database the cursor belongs to; a replaced database
 	// has another name and is verified whole.
-	Source    string `json:"source"`
+	Source string `json:"source"`
+	// Settings condenses av-read's user and project settings.
+	Settings  string `json:"settings,omitempty"`
 	Marker    string `json:"marker"`    // sync_marker high water
 	Deletions int64  `json:"deletions"` // deletion journal revision
 	ReadSeq   int64  `json:"read_seq"`

@@ -39,16 +39,22 @@ type Store interface {
 	// catches up with what the store holds in what it lacks, not in all.
 	Watermarks(ctx context.Context, machine string, after int64, fn func(sessionID string, e watermark.Entry) error) error
 	// Begin opens a batch writing one machine's sessions; it takes the
-	// machine's next commit sequence, which every entry it writes carries.
-	Begin(ctx context.Context, machine, hostname string) (Batch, error)
+	// machine's next commit sequence, which every entry it writes carries,
+	// and records who writes and the hostname.
+	Begin(ctx context.Context, w Writer) (Batch, error)
 	Close() error
 }
 
 // MachineInfo is what a store holds of one machine.
 type MachineInfo struct {
-	Seq     int64 // commit sequence of its last batch
-	ReadSeq int64 // the newest read sequence among its sessions
+	Seq     int64  // commit sequence of its last batch
+	ReadSeq int64  // the newest read sequence among its sessions
+	Writer  string // who wrote its last batch
 }
+
+// Writer is who a batch writes for: the machine (the key of its rows), its
+// hostname (shown), and the computer's writer id.
+type Writer struct{ Machine, Hostname, ID string }
 
 // Batch is one transaction of groups, all of one machine.
 type Batch interface {

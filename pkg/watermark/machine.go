@@ -2,6 +2,7 @@ package watermark
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,16 +23,28 @@ type Identity struct {
 // IdentityFile is the file, beside the state, that keeps the identity.
 const IdentityFile = "machine.json"
 
+// Writer names who writes a machine's rows: derived from the secret key, so
+// another computer given the same machine id (the same --machine, two
+// avsync 1 laptops that shared a hostname) is told apart and stopped.
+func (id Identity) Writer() string {
+	sum := sha256.Sum256([]byte("avsync writer\x00" + id.Key))
+	return hex.EncodeToString(sum[:8])
+}
+
 // LoadIdentity reads the identity kept in dir, creating it the first time.
-// A state from avsync 1 (state.json in dir) keyed its rows by the machine
-// name it recorded; that name is adopted as the ID, so an upgraded store
+// The id is then the one the state already keys its rows by (known: a lost
+// machine.json must not make this machine a new one), else the machine
+// name an avsync 1 state (state.json in dir) recorded, so an upgraded store
 // keeps its rows under the same key instead of storing them twice.
-func LoadIdentity(dir string) (id Identity, created bool, err error) {
+func LoadIdentity(dir, known string) (id Identity, created bool, err error) {
 	path := filepath.Join(dir, IdentityFile)
 	if id, err := readIdentity(path); err == nil || !errors.Is(err, os.ErrNotExist) {
 		return id, false, err
 	}
-	id.ID = legacyMachine(dir)
+	id.ID = known
+	if id.ID == "" {
+		id.ID = legacyMachine(dir)
+	}
 	if id.ID == "" {
 		id.ID = newMachineID()
 	}

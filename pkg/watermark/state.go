@@ -2,7 +2,9 @@ package watermark
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -33,6 +35,10 @@ type Meta struct {
 	// MarksDigest is the digest of the last stars/pins snapshot stored;
 	// Hostname the name last shown beside the machine in the store.
 	MarksDigest, Hostname string
+	// StateID names this state database (made with it): a cursor read
+	// against another state is never saved into this one. Settings are
+	// av-read's user and project settings the cursor was taken with.
+	StateID, Settings string
 	// VerifiedAt is when the last verification pass was stored: it only
 	// schedules the next one (--verify-every), it orders nothing.
 	VerifiedAt string
@@ -42,7 +48,9 @@ type Meta struct {
 }
 
 // ResetCursor makes the next av-read verify every session.
-func (m *Meta) ResetCursor() { m.Source, m.Marker, m.Deletions, m.CursorReadSeq = "", "", 0, 0 }
+func (m *Meta) ResetCursor() {
+	m.Source, m.Marker, m.Deletions, m.CursorReadSeq, m.Settings = "", "", 0, 0, ""
+}
 
 // State is an open state database.
 type State struct {
@@ -127,7 +135,7 @@ func (s *State) load(ctx context.Context) error {
 	m := &s.Meta
 	*m = Meta{Version: int(n("version")), StoreID: kv["store_id"], Org: kv["org"], Machine: kv["machine"],
 		StoreSeq: n("store_seq"), Source: kv["source"], Marker: kv["marker"], Deletions: n("deletions"),
-		CursorReadSeq: n("cursor_read_seq"), MarksDigest: kv["marks_digest"], Hostname: kv["hostname"], VerifiedAt: kv["verified_at"],
+		CursorReadSeq: n("cursor_read_seq"), MarksDigest: kv["marks_digest"], Hostname: kv["hostname"], VerifiedAt: kv["verified_at"], StateID: kv["state_id"], Settings: kv["settings"],
 		LastSessionCreatedAt: kv["last_session_created_at"], LastSyncedAt: kv["last_synced_at"],
 		TotalSynced: n("total_synced"), TotalMasked: n("total_masked")}
 	switch {
@@ -137,6 +145,11 @@ func (s *State) load(ctx context.Context) error {
 		// Fresh, or from an older avsync whose entries meant something else.
 		return s.Update(ctx, func(tx *Tx) error {
 			tx.Meta.Version = Version
+			if tx.Meta.StateID == "" {
+				id := make([]byte, 8)
+				rand.Read(id)
+				tx.Meta.StateID = hex.EncodeToString(id)
+			}
 			tx.Meta.ResetCursor()
 			return tx.Reset()
 		})
@@ -226,7 +239,7 @@ func (s *State) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	for k, v := range map[string]any{
 		"version": m.Version, "store_id": m.StoreID, "org": m.Org, "machine": m.Machine, "store_seq": m.StoreSeq,
 		"source": m.Source, "marker": m.Marker, "deletions": m.Deletions, "cursor_read_seq": m.CursorReadSeq,
-		"marks_digest": m.MarksDigest, "hostname": m.Hostname, "verified_at": m.VerifiedAt, "last_session_created_at": m.LastSessionCreatedAt,
+		"marks_digest": m.MarksDigest, "hostname": m.Hostname, "verified_at": m.VerifiedAt, "state_id": m.StateID, "settings": m.Settings, "last_session_created_at": m.LastSessionCreatedAt,
 		"last_synced_at": m.LastSyncedAt, "total_synced": m.TotalSynced, "total_masked": m.TotalMasked,
 	} {
 		if _, err := sqlTx.ExecContext(ctx, "INSERT OR REPLACE INTO meta VALUES (?, ?)", k, fmt.Sprint(v)); err != nil {

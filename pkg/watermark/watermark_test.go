@@ -171,11 +171,11 @@ func TestPageWalksEveryEntryOnce(t *testing.T) {
 
 func TestIdentityIsMadeOnceAndAdoptsAvsync1(t *testing.T) {
 	dir := t.TempDir()
-	a, created, err := LoadIdentity(dir)
+	a, created, err := LoadIdentity(dir, "")
 	if err != nil || !created || a.ID == "" || len(a.Key) != 64 {
 		t.Fatalf("first identity: %+v %v %v", a, created, err)
 	}
-	b, created, _ := LoadIdentity(dir)
+	b, created, _ := LoadIdentity(dir, "")
 	if created || b != a {
 		t.Fatalf("second load made a new identity: %+v", b)
 	}
@@ -184,11 +184,17 @@ func TestIdentityIsMadeOnceAndAdoptsAvsync1(t *testing.T) {
 	}
 	old := t.TempDir()
 	os.WriteFile(filepath.Join(old, "state.json"), []byte(`{"version":1,"machine":"MacBook-Pro.local"}`), 0o600)
-	if id, _, _ := LoadIdentity(old); id.ID != "MacBook-Pro.local" {
+	if id, _, _ := LoadIdentity(old, ""); id.ID != "MacBook-Pro.local" {
 		t.Fatalf("avsync 1's machine name not adopted: %q", id.ID)
 	}
+	// A lost machine.json keeps the id the state knows; the writer, from
+	// the new key, tells the store it is not the computer it knew.
+	lost := t.TempDir()
+	if id, _, _ := LoadIdentity(lost, "laptop-3f2a"); id.ID != "laptop-3f2a" || id.Writer() == a.Writer() || id.Writer() == "" {
+		t.Fatalf("identity after a lost machine.json: %+v", id)
+	}
 	os.WriteFile(filepath.Join(old, IdentityFile), []byte("{"), 0o600)
-	if _, _, err := LoadIdentity(old); err == nil || !strings.Contains(err.Error(), "restore it") {
+	if _, _, err := LoadIdentity(old, ""); err == nil || !strings.Contains(err.Error(), "restore it") {
 		t.Fatalf("damaged identity: %v", err)
 	}
 }

@@ -55,7 +55,7 @@ var tables = []string{
 		user_id String, user_name String, project_id String, project_name String, _version UInt64)
 		ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, machine, id)`,
 	`CREATE TABLE IF NOT EXISTS store_machines (org_id String, machine String, seq Int64, read_seq Int64,
-		hostname String) ENGINE = ReplacingMergeTree(seq) ORDER BY (org_id, machine)`,
+		hostname String, writer String) ENGINE = ReplacingMergeTree(seq) ORDER BY (org_id, machine)`,
 	`CREATE TABLE IF NOT EXISTS messages (org_id String, machine String, session_id String, _gen UInt64, ordinal Int64,
 		role String, content String, thinking String, timestamp String, has_thinking UInt8, has_tool_use UInt8,
 		content_length Int64, model String, token_usage String, context_tokens Int64, output_tokens Int64,
@@ -378,9 +378,10 @@ func (s *Store) Close() error { s.http.CloseIdleConnections(); return nil }
 // Machine implements store.Store.
 func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
 	var m store.MachineInfo
-	err := s.Query(ctx, "SELECT max(seq) AS seq, max(read_seq) AS read_seq FROM store_machines WHERE org_id = "+quote(s.org)+
+	err := s.Query(ctx, "SELECT max(seq) AS seq, max(read_seq) AS read_seq, argMax(writer, seq) AS writer FROM store_machines WHERE org_id = "+quote(s.org)+
 		" AND machine = "+quote(machine), func(r map[string]any) error {
 		m.Seq, m.ReadSeq = int64(num(r["seq"])), int64(num(r["read_seq"]))
+		m.Writer, _ = r["writer"].(string)
 		return nil
 	})
 	if err != nil {
@@ -423,12 +424,13 @@ func entryRow(org, machine, id string, e watermark.Entry) map[string]any {
 
 // Begin implements store.Store: the machine's watermarks and generations
 // are read once, so a batch costs no query per session.
-func (s *Store) Begin(ctx context.Context, machine, hostname string) (store.Batch, error) {
+func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
+	machine, hostname := w.Machine, w.Hostname
 	info, err := s.Machine(ctx, machine)
 	if err != nil {
 		return nil, err
 	}
-	b := &batch{s: s, machine: machine, hostname: hostname, seq: info.Seq + 1, readSeq: info.ReadSeq,
+	b := &batch{s: s, machine: machine, hostname: hostname, writer: w.ID, seq: info.Seq + 1, readSeq: info.ReadSeq,
 		files: map[string]*os.File{}, marks: map[string]watermark.Entry{}, gens: map[string]uint64{}}
 	where := " WHERE org_id = " + quote(s.org) + " AND machine = " + quote(machine)
 	err = s.Query(ctx, "SELECT * FROM sync_watermarks FINAL"+where, func(r map[string]any) error {
@@ -454,6 +456,7 @@ type batch struct {
 	marks             map[string]watermark.Entry // session → watermark in the store
 	gens              map[string]uint64          // session → current generation
 	machine, hostname string
+	writer            string
 	seq, readSeq      int64
 	session, deleted  string
 	gen               uint64
@@ -641,7 +644,7 @@ func (b *batch) Commit() error {
 	// The machine's commit sequence lands last: a batch that failed before
 	// it leaves the sequence where it was.
 	if err := b.add("store_machines", map[string]any{"org_id": b.s.org, "machine": b.machine, "seq": b.seq,
-		"read_seq": b.readSeq, "hostname": b.hostname}); err != nil {
+		"read_seq": b.readSeq, "hostname": b.hostname, "writer": b.writer}); err != nil {
 		return err
 	}
 	for _, t := range sendOrder {

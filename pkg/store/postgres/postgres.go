@@ -144,8 +144,8 @@ func (s *Store) Close() error { return s.conn.Close(context.Background()) }
 // Machine implements store.Store.
 func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
 	var m store.MachineInfo
-	err := s.conn.QueryRow(ctx, "SELECT seq, read_seq FROM store_machines WHERE org_id = $1 AND machine = $2", s.org, machine).
-		Scan(&m.Seq, &m.ReadSeq)
+	err := s.conn.QueryRow(ctx, "SELECT seq, read_seq, writer FROM store_machines WHERE org_id = $1 AND machine = $2", s.org, machine).
+		Scan(&m.Seq, &m.ReadSeq, &m.Writer)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return m, store.Errorf("read machine %s from %s: %s", machine, s.url, reason(err))
 	}
@@ -176,12 +176,12 @@ func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn 
 }
 
 // Begin implements store.Store.
-func (s *Store) Begin(ctx context.Context, machine, hostname string) (store.Batch, error) {
+func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
 		return nil, store.Errorf("store %s: begin: %s", s.url, reason(err))
 	}
-	b := &batch{s: s, tx: tx, machine: clean(machine)}
+	b := &batch{s: s, tx: tx, machine: clean(w.Machine)}
 	// Staging tables for upserts of groups that did not clear their rows.
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_messages (LIKE messages) ON COMMIT DELETE ROWS;
 		CREATE TEMP TABLE IF NOT EXISTS stage_tool_calls (LIKE tool_calls) ON COMMIT DELETE ROWS`); err != nil {
@@ -190,9 +190,9 @@ func (s *Store) Begin(ctx context.Context, machine, hostname string) (store.Batc
 	}
 	// The machine's next commit sequence; the row stays locked until the
 	// batch ends, so two writers of one machine take turns.
-	if err := tx.QueryRow(ctx, `INSERT INTO store_machines VALUES ($1, $2, 1, 0, $3)
-		ON CONFLICT (org_id, machine) DO UPDATE SET seq = store_machines.seq + 1, hostname = excluded.hostname
-		RETURNING seq`, s.org, b.machine, clean(hostname)).Scan(&b.seq); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO store_machines VALUES ($1, $2, 1, 0, $3, $4)
+		ON CONFLICT (org_id, machine) DO UPDATE SET seq = store_machines.seq + 1, hostname = excluded.hostname,
+		writer = excluded.writer RETURNING seq`, s.org, b.machine, clean(w.Hostname), w.ID).Scan(&b.seq); err != nil {
 		tx.Rollback(context.Background())
 		return nil, store.Errorf("store %s: begin: %s", s.url, reason(err))
 	}

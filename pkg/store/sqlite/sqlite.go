@@ -140,8 +140,8 @@ func (s *Store) Close() error { return s.db.Close() }
 // Machine implements store.Store.
 func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
 	var m store.MachineInfo
-	err := s.db.QueryRowContext(ctx, "SELECT seq, read_seq FROM store_machines WHERE org_id = ? AND machine = ?", s.org, machine).
-		Scan(&m.Seq, &m.ReadSeq)
+	err := s.db.QueryRowContext(ctx, "SELECT seq, read_seq, writer FROM store_machines WHERE org_id = ? AND machine = ?", s.org, machine).
+		Scan(&m.Seq, &m.ReadSeq, &m.Writer)
 	if err != nil && err != sql.ErrNoRows {
 		return m, store.Errorf("store %s: read machine %s: %v", s.path, machine, err)
 	}
@@ -172,15 +172,15 @@ func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn 
 }
 
 // Begin implements store.Store.
-func (s *Store) Begin(ctx context.Context, machine, hostname string) (store.Batch, error) {
+func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, store.Errorf("store %s: begin: %v", s.path, err)
 	}
-	b := &batch{tx: tx, org: s.org, path: s.path, machine: machine}
-	if err := tx.QueryRowContext(ctx, `INSERT INTO store_machines VALUES (?, ?, 1, 0, ?)
-		ON CONFLICT (org_id, machine) DO UPDATE SET seq = seq + 1, hostname = excluded.hostname RETURNING seq`,
-		s.org, machine, hostname).Scan(&b.seq); err != nil {
+	b := &batch{tx: tx, org: s.org, path: s.path, machine: w.Machine}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO store_machines VALUES (?, ?, 1, 0, ?, ?)
+		ON CONFLICT (org_id, machine) DO UPDATE SET seq = seq + 1, hostname = excluded.hostname, writer = excluded.writer RETURNING seq`,
+		s.org, w.Machine, w.Hostname, w.ID).Scan(&b.seq); err != nil {
 		tx.Rollback()
 		return nil, store.Errorf("store %s: begin: %v", s.path, err)
 	}

@@ -94,7 +94,7 @@ var migrations = []string{
 	CREATE INDEX sync_watermarks_seq ON sync_watermarks (org_id, machine, seq);
 	CREATE TABLE store_machines (
 		org_id TEXT NOT NULL, machine TEXT NOT NULL, seq {int} NOT NULL, read_seq {int} NOT NULL,
-		hostname TEXT NOT NULL, PRIMARY KEY (org_id, machine));
+		hostname TEXT NOT NULL, writer TEXT NOT NULL, PRIMARY KEY (org_id, machine));
 	CREATE TABLE session_tombstones (
 		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
 		reason TEXT NOT NULL, deleted_at TEXT NOT NULL,
