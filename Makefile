@@ -11,7 +11,10 @@ FUZZTIME ?= 8s
 CRASH_ROUNDS ?= 300
 FUZZ_TARGETS := ./pkg/mask:FuzzMask ./pkg/mask:FuzzMaskRecord ./pkg/record:FuzzDecode
 
-.PHONY: all build demo test fuzz crash bench clean
+# Platforms CI compiles and vets beside the host's (agentsview runs on all).
+CROSS_TARGETS := darwin/amd64 darwin/arm64 windows/amd64 linux/arm64
+
+.PHONY: all build demo test cross fuzz crash bench clean
 
 all: build
 
@@ -23,8 +26,17 @@ demo: build
 
 test:
 	$(GO) vet ./...
+	$(MAKE) --no-print-directory cross
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
+
+# Every tool builds, and every package (tests included) vets, on each target.
+cross:
+	@for t in $(CROSS_TARGETS); do \
+		echo "cross $$t"; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./... || exit 1; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./cmd/... || exit 1; \
+	done
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

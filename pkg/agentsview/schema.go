@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	sqlite "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -112,13 +111,6 @@ func open(ctx context.Context, path, dsn string) (*Source, error) {
 		return nil, err
 	}
 	return src, nil
-}
-
-// readOnlyFolder tells whether the database's folder cannot be written (a
-// read-only mount binds root too, which permission bits do not).
-func readOnlyFolder(path string) bool {
-	err := syscall.Access(filepath.Dir(path), 2 /* W_OK */)
-	return errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES)
 }
 
 // updatesInPlace tells whether the agentsview build that wrote this database

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"avsync/pkg/exitcode"
 )
@@ -146,9 +146,8 @@ func isTerminal(s any) bool {
 	if !ok {
 		return false
 	}
-	// A termios query, not the file mode: /dev/null is a character device too.
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	// A terminal query, not the file mode: /dev/null is a character device too.
+	return term.IsTerminal(int(f.Fd()))
 }
 
 // Flags shared by several tools.

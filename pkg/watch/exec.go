@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"syscall"
 	"time"
 )
 
 // Runner runs a shell command per tick, one run at a time: ticks that come
 // while it runs coalesce into exactly one more run after it.
 type Runner struct {
-	Command        string        // run by sh -c
+	Command        string        // run by sh -c (cmd /C on Windows)
 	Grace          time.Duration // after ctx ends, how long a running command may finish
 	Stdout, Stderr io.Writer     // the command's streams
 	Log            func(format string, args ...any)
@@ -91,12 +89,9 @@ func (r *Runner) Run(ctx context.Context, ticks <-chan Tick) error {
 // runOnce runs the command for tick t. Ticks that arrive meanwhile are
 // folded into one, returned to be run next.
 func (r *Runner) runOnce(ctx context.Context, t Tick, ticks <-chan Tick) (ok bool, next *Tick) {
-	cmd := exec.Command("sh", "-c", r.Command)
+	cmd := shellCommand(r.Command)
 	cmd.Stdout, cmd.Stderr = r.Stdout, r.Stderr
 	cmd.Env = append(os.Environ(), fmt.Sprintf("AV_TICK_SEQ=%d", t.Seq), "AV_TICK_REASON="+t.Reason)
-	// Its own process group: a terminal's Ctrl-C reaches av-watch, which
-	// decides how long the run may go on; the group is killed as a whole.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		r.Log("tick %d: cannot start %q: %v", t.Seq, r.Command, err)
@@ -125,10 +120,10 @@ wait:
 			grace = time.After(r.Grace)
 		case <-grace:
 			r.Log("the sync did not finish within %s: killing it", r.Grace)
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			killTree(cmd)
 		case <-r.Kill:
 			r.Log("second signal: killing the running sync")
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			killTree(cmd)
 			r.Kill = nil
 		}
 	}
