@@ -19,6 +19,7 @@ import (
 
 // MaskMain runs av-mask and returns its exit code.
 func MaskMain(ctx context.Context, args []string, s Streams) int {
+	s, _ = redacted(s, false)
 	maskerFlags := []ucli.Flag{
 		&ucli.StringSliceFlag{Name: "rules", EnvVars: []string{"AV_MASK_RULES"},
 			Usage: "add the rules in JSON `FILE` (a list of {name, regex, keywords, entropy, allow, …}; repeatable)"},

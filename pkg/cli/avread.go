@@ -17,6 +17,7 @@ import (
 
 // ReadMain runs av-read and returns its exit code.
 func ReadMain(ctx context.Context, args []string, s Streams) int {
+	s, _ = redacted(s, false)
 	app := &ucli.App{
 		Name:      "av-read",
 		Usage:     "stream the agentsview sessions that changed since the last sync, as NDJSON",

@@ -142,6 +142,9 @@ func hintIfTerminal(log *logger, in io.Reader) {
 }
 
 func isTerminal(s any) bool {
+	if l, ok := s.(*lineWriter); ok {
+		s = l.file()
+	}
 	f, ok := s.(*os.File)
 	if !ok {
 		return false

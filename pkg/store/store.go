@@ -87,6 +87,9 @@ type Options struct {
 	Schema           string        // PostgreSQL schema of the tables ("" = public)
 	ConnectTimeout   time.Duration // networked stores: give up connecting after this
 	StatementTimeout time.Duration // networked stores: give up a statement after this
+	// Password, if set, replaces the URL's (from --password-file): a
+	// password there shows in no process list.
+	Password string
 }
 
 // Opener opens a store from its URL.
@@ -111,9 +114,10 @@ var ErrUsage = errors.New("bad store URL")
 
 // Open opens the store a URL names, e.g. sqlite:///abs/path/store.db.
 func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
+	shown := Redact(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
-		return nil, fmt.Errorf("%w %q: want scheme://…, e.g. sqlite:///path/store.db", ErrUsage, rawURL)
+		return nil, fmt.Errorf("%w %q: want scheme://…, e.g. sqlite:///path/store.db (a password with %%, # or spaces must be percent-encoded, or given with --password-file)", ErrUsage, shown)
 	}
 	open, ok := openers[strings.ToLower(u.Scheme)]
 	if !ok {
@@ -122,7 +126,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
 			known = append(known, s)
 		}
 		sort.Strings(known)
-		return nil, fmt.Errorf("%w %q: unknown scheme %q (known: %s)", ErrUsage, rawURL, u.Scheme, strings.Join(known, ", "))
+		return nil, fmt.Errorf("%w %q: unknown scheme %q (known: %s)", ErrUsage, shown, u.Scheme, strings.Join(known, ", "))
 	}
 	return open(ctx, u, opt)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,10 +25,15 @@ type Runner struct {
 	Status *Status
 	// Kill, when closed, ends a running command at once (a second signal).
 	Kill <-chan struct{}
+	// Clean, if set, redacts each line of the command's stderr (and so the
+	// status's last_error) of credentials.
+	Clean func(string) string
 }
 
 // Run consumes ticks until they stop or ctx ends; a command still running
-// then gets Grace to finish before it is killed.
+// then gets Grace to finish before it is killed. A failed run is retried
+// after a pause (Backoff, doubling per failure in a row up to MaxBackoff)
+// without waiting for a change: a store that was down comes back by itself.
 func (r *Runner) Run(ctx context.Context, ticks <-chan Tick) error {
 	failures := 0
 	var due *Tick // a tick waiting for its run
@@ -57,15 +64,12 @@ func (r *Runner) Run(ctx context.Context, ticks <-chan Tick) error {
 			continue
 		}
 		failures++
-		if failures < 2 {
-			continue
-		}
 		pause := r.MaxBackoff
-		if failures-2 < 20 {
-			pause = min(r.Backoff<<(failures-2), r.MaxBackoff)
+		if failures-1 < 20 {
+			pause = min(r.Backoff<<(failures-1), r.MaxBackoff)
 		}
-		r.Log("%d failures in a row: next run in %s at the earliest", failures, pause)
-		// Ticks during the pause coalesce too.
+		r.Log("%d failed runs in a row: retrying in %s", failures, pause)
+		// Ticks during the pause coalesce into the retry.
 		timer := time.NewTimer(pause)
 	wait:
 		for {
@@ -73,15 +77,18 @@ func (r *Runner) Run(ctx context.Context, ticks <-chan Tick) error {
 			case <-ctx.Done():
 				timer.Stop()
 				return nil
-			case t, okT := <-ticks:
+			case nt, okT := <-ticks:
 				if !okT {
 					timer.Stop()
 					return nil
 				}
-				due = &t
+				due = &nt
 			case <-timer.C:
 				break wait
 			}
+		}
+		if due == nil {
+			due = &Tick{Kind: "tick", Seq: t.Seq, Reason: ReasonRetry, At: time.Now().UTC().Format(time.RFC3339Nano)}
 		}
 	}
 }
@@ -90,7 +97,8 @@ func (r *Runner) Run(ctx context.Context, ticks <-chan Tick) error {
 // folded into one, returned to be run next.
 func (r *Runner) runOnce(ctx context.Context, t Tick, ticks <-chan Tick) (ok bool, next *Tick) {
 	cmd := shellCommand(r.Command)
-	cmd.Stdout, cmd.Stderr = r.Stdout, r.Stderr
+	tail := &tailWriter{w: r.Stderr, clean: r.Clean}
+	cmd.Stdout, cmd.Stderr = r.Stdout, tail
 	cmd.Env = append(os.Environ(), fmt.Sprintf("AV_TICK_SEQ=%d", t.Seq), "AV_TICK_REASON="+t.Reason)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -127,8 +135,12 @@ wait:
 			r.Kill = nil
 		}
 	}
+	tail.flush()
 	took := time.Since(start)
 	code := cmd.ProcessState.ExitCode()
+	if err != nil {
+		err = runError(err, tail.last)
+	}
 	r.Status.run(start, took, code, err)
 	if err != nil {
 		r.Log("tick %d (%s): sync failed after %s: %v", t.Seq, t.Reason, took.Round(time.Millisecond), err)
@@ -138,4 +150,66 @@ wait:
 		r.Log("tick %d (%s): sync ok in %s", t.Seq, t.Reason, took.Round(time.Millisecond))
 	}
 	return true, next
+}
+
+// runError names the failing stage and what it said last: the tools prefix
+// their lines with their name ("av-write: store …: connection refused").
+func runError(err error, last string) error {
+	if last == "" {
+		return err
+	}
+	if name, rest, ok := strings.Cut(last, ": "); ok && strings.HasPrefix(name, "av-") && !strings.ContainsAny(name, " /") {
+		return fmt.Errorf("%v in %s: %s", err, name, rest)
+	}
+	return fmt.Errorf("%v: %s", err, last)
+}
+
+// tailWriter passes the command's stderr on line by line, cleaned, and
+// keeps the last non-empty line.
+type tailWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	clean func(string) string
+	buf   []byte
+	last  string
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	for {
+		i := strings.IndexByte(string(t.buf), '\n')
+		if i < 0 {
+			break
+		}
+		t.line(string(t.buf[:i]))
+		t.buf = t.buf[i+1:]
+	}
+	if len(t.buf) > 64<<10 { // a line without end: pass it on in pieces
+		t.line(string(t.buf))
+		t.buf = nil
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) line(l string) {
+	if t.clean != nil {
+		l = t.clean(l)
+	}
+	if s := strings.TrimSpace(strings.TrimLeft(l, "\r\x1b[K")); s != "" {
+		t.last = s
+	}
+	if t.w != nil {
+		io.WriteString(t.w, l+"\n")
+	}
+}
+
+func (t *tailWriter) flush() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buf) > 0 {
+		t.line(string(t.buf))
+		t.buf = nil
+	}
 }

@@ -100,6 +100,7 @@ func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
+	l.f.Truncate(0) // no holder any more: status readers see it at once
 	unlock(l.f)
 	err := l.f.Close()
 	l.f = nil

@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"avsync/pkg/watermark"
+)
+
+// TestStatusNeverTouchesTheLock: status reports a running daemon from the
+// lock's holder note and leaves the lock file as it was (it once took and
+// deleted it, letting a second daemon start); --state is honoured before
+// and after "status".
+func TestStatusNeverTouchesTheLock(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "custom", "state.json")
+	os.MkdirAll(filepath.Dir(state), 0o700)
+	lock, err := watermark.Acquire(context.Background(), daemonLock(state), "av-watch", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	before, _ := os.Stat(daemonLock(state))
+	t.Setenv("AV_STATE", filepath.Join(dir, "elsewhere.json"))
+	for _, args := range [][]string{{"--state", state, "status"}, {"status", "--state", state}} {
+		r := runTool(t, WatchMain, "", args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+		}
+		var out struct {
+			State   string          `json:"state"`
+			Running json.RawMessage `json:"running"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, r.stdout)
+		}
+		if out.State != state || !strings.Contains(string(out.Running), `"pid"`) {
+			t.Fatalf("%v: state %q, running %s: want %s and this process", args, out.State, out.Running, state)
+		}
+	}
+	after, err := os.Stat(daemonLock(state))
+	if err != nil || !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("status touched the lock file: %v", err)
+	}
+	// The lock is still held: a second daemon is refused.
+	if _, err := watermark.Acquire(context.Background(), daemonLock(state), "av-watch", false); err == nil {
+		t.Fatal("the lock was released by status")
+	}
+	lock.Release()
+	r := runTool(t, WatchMain, "", "--state", state, "status")
+	if !strings.Contains(r.stdout, `"running": false`) {
+		t.Fatalf("after release: %s", r.stdout)
+	}
+	if _, err := os.Stat(daemonLock(state)); err != nil {
+		t.Fatalf("status removed the lock file: %v", err)
+	}
+}
+
+// TestStoreFolderMustExist: a typo'd store path creates no folder.
+func TestStoreFolderMustExist(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing-dir")
+	r := runTool(t, WriteMain, "", "--store", "sqlite://"+missing+"/x.db", "--state", filepath.Join(dir, "state.json"))
+	if r.code != 5 || !strings.Contains(r.stderr, "does not exist") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("av-write created the missing folder")
+	}
+}
