@@ -10,11 +10,16 @@ import (
 // hidden stands in for every credential avsync prints.
 const hidden = "xxxxx"
 
-// sensitive names query parameters and libpq keywords that carry secrets.
+// sensitive names query parameters and libpq keywords that carry secrets:
+// password, key, secret, token and their compounds (sslpassword, api_key).
 func sensitive(name string) bool {
 	n := strings.ToLower(name)
-	for _, s := range []string{"pass", "pwd", "key", "secret", "token", "auth", "credential"} {
-		if strings.Contains(n, s) {
+	switch n {
+	case "password", "passwd", "pass", "pwd", "key", "secret", "token", "apikey", "auth", "authorization":
+		return true
+	}
+	for _, suffix := range []string{"password", "_key", "-key", "_secret", "_token"} {
+		if strings.HasSuffix(n, suffix) {
 			return true
 		}
 	}
@@ -179,7 +184,13 @@ func RedactText(text string, secrets ...string) string {
 			text = strings.ReplaceAll(text, s, hidden)
 		}
 	}
-	text = urlInText.ReplaceAllStringFunc(text, Redact)
+	text = urlInText.ReplaceAllStringFunc(text, func(m string) string {
+		core := strings.TrimRight(m, ".,:;)]}")
+		if len(Secrets(core)) == 0 {
+			return m // nothing to hide: leave the text as it was written
+		}
+		return Redact(core) + m[len(core):]
+	})
 	return pairInText.ReplaceAllStringFunc(text, func(p string) string {
 		m := pairInText.FindStringSubmatch(p)
 		if sensitive(m[1]) && m[2] != hidden {

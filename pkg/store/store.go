@@ -116,8 +116,13 @@ var ErrUsage = errors.New("bad store URL")
 func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
 	shown := Redact(rawURL)
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme == "" {
-		return nil, fmt.Errorf("%w %q: want scheme://…, e.g. sqlite:///path/store.db (a password with %%, # or spaces must be percent-encoded, or given with --password-file)", ErrUsage, shown)
+	switch {
+	case err != nil && u == nil && strings.Contains(rawURL, "://"):
+		return nil, fmt.Errorf("%w %q: cannot parse it (a password with %%, # or spaces must be percent-encoded, or given with --password-file)", ErrUsage, shown)
+	case !strings.Contains(rawURL, "://") && strings.Contains(rawURL, "="):
+		return nil, fmt.Errorf("%w %q: libpq connection strings (host=… dbname=…) are not supported: use postgres://user@host:5432/db?sslmode=… (the password in --password-file, PGPASSWORD or ~/.pgpass)", ErrUsage, shown)
+	case err != nil || u.Scheme == "":
+		return nil, fmt.Errorf("%w %q: want scheme://…, e.g. sqlite:///path/store.db", ErrUsage, shown)
 	}
 	open, ok := openers[strings.ToLower(u.Scheme)]
 	if !ok {
