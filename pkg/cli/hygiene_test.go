@@ -72,3 +72,28 @@ func TestStoreFolderMustExist(t *testing.T) {
 		t.Fatal("av-write created the missing folder")
 	}
 }
+
+// TestReadCreatesNoFilesBesideTheSource: av-read of a checkpointed WAL
+// database (no -wal, no -shm) leaves its folder as it was: a -wal or -shm
+// created there was a spurious change for av-watch.
+func TestReadCreatesNoFilesBesideTheSource(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "sessions.db")
+	data, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(src, data, 0o644)
+	r := runTool(t, ReadMain, "", "--db", src, "--state", filepath.Join(t.TempDir(), "state.json"))
+	if r.code != 0 || !strings.Contains(r.stdout, `"kind":"session_end"`) {
+		t.Fatalf("av-read: exit %d: %s", r.code, r.stderr)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("files beside the source after av-read: %v", names)
+	}
+}
