@@ -67,7 +67,10 @@ func run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
 		return exitcode.OK
 	}
 	code := exitcode.Of(err)
-	if errors.Is(err, context.Canceled) {
+	// A signal ends whatever the tool was doing (connecting, waiting on the
+	// store, committing) with an error of that stage; the signal is the
+	// cause, so the code is 130 whichever error it produced.
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		code = exitcode.Interrupted
 	}
 	if code == exitcode.Failed && strings.HasPrefix(err.Error(), "flag provided but not defined") {
