@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,7 +60,19 @@ func run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
 	app.HideHelpCommand = true
 	app.ExitErrHandler = func(*ucli.Context, error) {} // never os.Exit from inside
 	app.OnUsageError = func(_ *ucli.Context, err error, _ bool) error {
-		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%v (see %s --help)", err, app.Name))
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%s (see %s --help)", twoDashes(err.Error()), app.Name))
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+	}
+	// Values the flag parser cannot check are refused before any work.
+	app.Before = func(c *ucli.Context) error {
+		switch p := c.String("progress"); p {
+		case "", "auto", "always", "never":
+		default:
+			return exitcode.Errorf(exitcode.Usage, "--progress %q: want auto, always or never (see %s --help)", p, app.Name)
+		}
+		return nil
 	}
 	app.CustomAppHelpTemplate = ucli.AppHelpTemplate + "\n" + exitcode.Help + "\n"
 	err := app.RunContext(ctx, args)
@@ -76,9 +89,15 @@ func run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
 	if code == exitcode.Failed && strings.HasPrefix(err.Error(), "flag provided but not defined") {
 		code = exitcode.Usage
 	}
-	fmt.Fprintf(s.Err, "%s: %v\n", app.Name, err)
+	fmt.Fprintf(s.Err, "%s: %s\n", app.Name, twoDashes(err.Error()))
 	return code
 }
+
+// flagName finds a flag as Go's flag package names it in its errors.
+var flagName = regexp.MustCompile(`((?:not defined: |for flag |needs an argument: ))-([A-Za-z])`)
+
+// twoDashes writes flags in errors the way the help and README do: --name.
+func twoDashes(msg string) string { return flagName.ReplaceAllString(msg, "${1}--${2}") }
 
 // logger prints one-line diagnostics on stderr, prefixed with the tool name.
 type logger struct {

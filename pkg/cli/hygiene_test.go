@@ -97,3 +97,33 @@ func TestReadCreatesNoFilesBesideTheSource(t *testing.T) {
 		t.Fatalf("files beside the source after av-read: %v", names)
 	}
 }
+
+// TestBadFlagValuesAreUsageErrors: invalid values are refused with exit 2
+// before any work, and flags are named as the help names them (--name).
+func TestBadFlagValuesAreUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	for _, tc := range []struct {
+		main func(context.Context, []string, Streams) int
+		args []string
+		want string
+	}{
+		{ReadMain, []string{"--progress", "bogus", "--db", fixture, "--state", state}, `--progress "bogus": want auto, always or never`},
+		{WriteMain, []string{"--progress", "sometimes", "--state", state}, `--progress "sometimes"`},
+		{ReadMain, []string{"--bogus"}, "not defined: --bogus"},
+		{WriteMain, []string{"--connect-timeout", "soon"}, "for flag --connect-timeout"},
+		{MaskMain, []string{"--workers"}, "needs an argument: --workers"},
+		{WatchMain, []string{"status", "--bogus"}, "not defined: --bogus"},
+	} {
+		r := runTool(t, tc.main, "", tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, " -bogus") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+		if r.stdout != "" {
+			t.Errorf("%v: printed on stdout: %q", tc.args, r.stdout)
+		}
+	}
+	if _, err := os.Stat(state); err == nil {
+		t.Error("a refused run wrote the state")
+	}
+}
