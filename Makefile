@@ -24,10 +24,12 @@ build:
 demo: build
 	scripts/demo
 
+# The PostgreSQL and ClickHouse suites get throwaway servers when those are
+# installed (or use AVSYNC_PG_URL/AVSYNC_CH_URL); otherwise one loud line.
 test:
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory cross
-	$(GO) test -count=1 ./...
+	scripts/with-test-servers $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 
 # Every tool builds, and every package (tests included) vets, on each target.
