@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -80,11 +82,30 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	}
 	defer src.Close()
 
+	if missing, err := src.Missing(ctx, c.StringSlice("session")); err != nil {
+		return exitcode.Wrap(exitcode.Source, err)
+	} else if len(missing) > 0 {
+		log.Printf("warning: --session %s: no such session in %s; nothing is sent for it", strings.Join(missing, ", "), c.String("db"))
+	}
+	// Sessions without a user cannot be told apart in a team store: say
+	// so once, with the fix.
+	var userOnce sync.Once
+	var user identity.User
+	resolveUser := func() identity.User {
+		userOnce.Do(func() {
+			user = identity.ResolveUser(ctx, c.String("user-id"), c.String("user-name"))
+			if user.ID == "" {
+				log.Printf("warning: no user id (git config user.email is not set): sessions are stored with an empty user_id; set --user-id or AV_USER_ID")
+			}
+		})
+		return user
+	}
+
 	prog := newProgress(log, c.String("progress"))
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
 		Full: c.Bool("full"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"), Machine: c.String("machine"),
-		User:     func() identity.User { return identity.ResolveUser(ctx, c.String("user-id"), c.String("user-name")) },
+		User:     resolveUser,
 		Projects: c.StringSlice("project"), ExcludeProjects: c.StringSlice("exclude-project"),
 		Progress: func(sent, planned int) { prog.show("%d/%d sessions", sent, planned) },
 	}, out)

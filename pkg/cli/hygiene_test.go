@@ -127,3 +127,26 @@ func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 		t.Error("a refused run wrote the state")
 	}
 }
+
+// TestReadWarnsAboutUnknownSessionAndMissingUser: a --session id the
+// database lacks is named; a run without a user id says so once.
+func TestReadWarnsAboutUnknownSessionAndMissingUser(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home) // no ~/.gitconfig: git has no user.email
+	t.Setenv("XDG_CONFIG_HOME", home)
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	t.Setenv("GIT_CONFIG_GLOBAL", filepath.Join(home, "none"))
+	state := filepath.Join(t.TempDir(), "state.json")
+	r := runTool(t, ReadMain, "", "--db", fixture, "--state", state, "--session", "does-not-exist", "--full")
+	if r.code != 0 || !strings.Contains(r.stderr, "--session does-not-exist: no such session") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	r = runTool(t, ReadMain, "", "--db", fixture, "--state", state, "--full")
+	if n := strings.Count(r.stderr, "no user id"); r.code != 0 || n != 1 {
+		t.Fatalf("exit %d, %d warnings about the user id, want 1:\n%s", r.code, n, r.stderr)
+	}
+	r = runTool(t, ReadMain, "", "--db", fixture, "--state", state, "--full", "--user-id", "dev@acme.io")
+	if strings.Contains(r.stderr, "no user id") {
+		t.Fatalf("warned although --user-id was given:\n%s", r.stderr)
+	}
+}
