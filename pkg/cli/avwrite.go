@@ -65,7 +65,7 @@ A state made for another store is rebuilt from what this store holds.`,
 				Usage: "commit after `N` sessions"},
 			&ucli.Int64Flag{Name: "batch-mb", EnvVars: []string{"AV_BATCH_MB"}, Value: 32,
 				Usage: "or after `MB` of records, whichever comes first"},
-			quietFlag(), progressFlag(),
+			lineCapFlag(), quietFlag(), progressFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -147,10 +147,16 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 		}
 	}
 
+	maxLine, err := lineCap(c)
+	if err != nil {
+		return err
+	}
 	prog := newProgress(log, c.String("progress"))
 	hintIfTerminal(log, s.In)
+	in := record.NewReader(s.In, "stdin")
+	in.MaxLine = maxLine
 	out := record.NewWriter(s.Out)
-	w := ingest.New(st, state, record.NewReader(s.In, "stdin"), out, ingest.Options{
+	w := ingest.New(st, state, in, out, ingest.Options{
 		AllowUnmasked: c.Bool("allow-unmasked"),
 		PurgeDeleted:  c.Bool("purge-deleted"),
 		Machine:       c.String("machine"),
@@ -175,7 +181,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 	}
 	switch {
 	case runErr != nil:
-		return runErr
+		return lineCapError(runErr)
 	case sum.BadLines > 0:
 		return exitcode.Errorf(exitcode.BadInput, "%d bad input lines (see above); their groups were discarded, the rest was stored", sum.BadLines)
 	case sum.SessionsFailed > 0:

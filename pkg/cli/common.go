@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"avsync/pkg/exitcode"
+	"avsync/pkg/record"
 )
 
 // Default locations, following the XDG base directory spec.
@@ -195,6 +196,30 @@ func quietFlag() *ucli.BoolFlag {
 func progressFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "progress", EnvVars: []string{"AV_PROGRESS"}, Value: "auto",
 		Usage: "show a progress line on stderr `WHEN`: auto (stderr is a terminal), always or never"}
+}
+
+// lineCapFlag bounds the memory of a stage that reads records: one record
+// (a session header, a message with its text) per line.
+func lineCapFlag() *ucli.IntFlag {
+	return &ucli.IntFlag{Name: "max-line-mb", EnvVars: []string{"AV_MAX_LINE_MB"}, Value: 64,
+		Usage: "refuse (exit 3) an input line longer than `MB`: it bounds this stage's memory to a few times that"}
+}
+
+// lineCap is --max-line-mb in bytes.
+func lineCap(c *ucli.Context) (int, error) {
+	mb := c.Int("max-line-mb")
+	if mb < 1 || mb > 2047 {
+		return 0, exitcode.Errorf(exitcode.Usage, "--max-line-mb %d: want 1 to 2047", mb)
+	}
+	return mb << 20, nil
+}
+
+// lineCapError gives a line past the cap its code and the way out.
+func lineCapError(err error) error {
+	if errors.Is(err, record.ErrLineTooLong) {
+		return exitcode.Wrap(exitcode.BadInput, fmt.Errorf("%w (raise it with --max-line-mb or AV_MAX_LINE_MB)", err))
+	}
+	return err
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -150,3 +150,23 @@ func TestReadWarnsAboutUnknownSessionAndMissingUser(t *testing.T) {
 		t.Fatalf("warned although --user-id was given:\n%s", r.stderr)
 	}
 }
+
+// TestLineCap: a line past --max-line-mb stops av-mask and av-write with
+// exit 3 and a line naming the cap and how to raise it; lines under it pass.
+func TestLineCap(t *testing.T) {
+	big := `{"kind":"session","id":"s","first_message":"` + strings.Repeat("x", 3<<20) + `"}` + "\n"
+	dir := t.TempDir()
+	for name, main := range map[string]func(context.Context, []string, Streams) int{"av-mask": MaskMain, "av-write": WriteMain} {
+		r := runTool(t, main, big, "--max-line-mb", "2", "--state", filepath.Join(dir, name+".json"),
+			"--store", "sqlite://"+filepath.Join(dir, name+".db"))
+		if name == "av-mask" {
+			r = runTool(t, main, big, "--max-line-mb", "2")
+		}
+		if r.code != 3 || !strings.Contains(r.stderr, "stdin:1: line too long: over 2 MiB, the line cap (raise it with --max-line-mb") {
+			t.Errorf("%s: exit %d: %s", name, r.code, r.stderr)
+		}
+	}
+	if r := runTool(t, MaskMain, big, "--max-line-mb", "4"); r.code != 0 {
+		t.Errorf("a 3 MiB line under a 4 MiB cap: exit %d: %s", r.code, r.stderr)
+	}
+}

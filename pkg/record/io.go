@@ -30,13 +30,20 @@ func (e *LineError) Error() string {
 
 func (e *LineError) Unwrap() error { return e.Err }
 
-// Reader reads NDJSON lines of any length and counts them.
+// Reader reads NDJSON lines and counts them.
 type Reader struct {
 	br   *bufio.Reader
 	name string
 	line int
 	buf  []byte
+	// MaxLine, if positive, is the longest line accepted: it bounds the
+	// memory of every stage that reads records (a stage holds a few copies
+	// of a line).
+	MaxLine int
 }
+
+// ErrLineTooLong is returned, inside a *LineError, for a line past MaxLine.
+var ErrLineTooLong = errors.New("line too long")
 
 // NewReader reads lines from r; name is used in errors.
 func NewReader(r io.Reader, name string) *Reader {
@@ -52,6 +59,11 @@ func (r *Reader) Next() ([]byte, error) {
 		for {
 			chunk, err := r.br.ReadSlice('\n')
 			r.buf = append(r.buf, chunk...)
+			if r.MaxLine > 0 && len(r.buf) > r.MaxLine+2 { // +2: the line's own \r\n
+				r.line++
+				return nil, &LineError{Name: r.name, Line: r.line,
+					Err: fmt.Errorf("%w: over %d MiB, the line cap", ErrLineTooLong, r.MaxLine>>20)}
+			}
 			if err == bufio.ErrBufferFull {
 				continue
 			}
