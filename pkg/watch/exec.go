@@ -158,10 +158,17 @@ func runError(err error, last string) error {
 	if last == "" {
 		return err
 	}
-	if name, rest, ok := strings.Cut(last, ": "); ok && strings.HasPrefix(name, "av-") && !strings.ContainsAny(name, " /") {
+	if isToolLine(last) {
+		name, rest, _ := strings.Cut(last, ": ")
 		return fmt.Errorf("%v in %s: %s", err, name, rest)
 	}
 	return fmt.Errorf("%v: %s", err, last)
+}
+
+// isToolLine tells a line an avsync tool printed: "av-write: …".
+func isToolLine(l string) bool {
+	name, _, ok := strings.Cut(l, ": ")
+	return ok && strings.HasPrefix(name, "av-") && !strings.ContainsAny(name, " /")
 }
 
 // tailWriter passes the command's stderr on line by line, cleaned, and
@@ -198,7 +205,11 @@ func (t *tailWriter) line(l string) {
 		l = t.clean(l)
 	}
 	if s := strings.TrimSpace(strings.TrimLeft(l, "\r\x1b[K")); s != "" {
-		t.last = s
+		// A tool's own line ("av-write: …") beats a shell's or a helper's
+		// that may follow it (e.g. "cat: write error").
+		if isToolLine(s) || !isToolLine(t.last) {
+			t.last = s
+		}
 	}
 	if t.w != nil {
 		io.WriteString(t.w, l+"\n")

@@ -87,7 +87,7 @@ func TestFailedRunRetriedWithoutChange(t *testing.T) {
 	runs := filepath.Join(dir, "runs")
 	// Fails three times (saying why on stderr, as the tools do), then succeeds.
 	r, _ := runner(t, `echo "$AV_TICK_REASON" >> `+runs+`; n=$(wc -l < `+runs+`); `+
-		`if [ "$n" -le 3 ]; then echo "av-write: store postgres://u:Zq7x@h/db: connection refused" >&2; exit 5; fi`)
+		`if [ "$n" -le 3 ]; then echo "av-write: store postgres://u:Zq7x@h/db: connection refused" >&2; echo "cat: write error: Broken pipe" >&2; exit 5; fi`)
 	r.Clean = func(s string) string { return strings.ReplaceAll(s, "Zq7x", "xxxxx") }
 	r.Status = &Status{Path: filepath.Join(dir, "status.json")}
 	ticks := make(chan Tick)
