@@ -133,5 +133,9 @@ func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
 		sort.Strings(known)
 		return nil, fmt.Errorf("%w %q: unknown scheme %q (known: %s)", ErrUsage, shown, u.Scheme, strings.Join(known, ", "))
 	}
-	return open(ctx, u, opt)
+	st, err := open(ctx, u, opt)
+	if err != nil {
+		return nil, err
+	}
+	return normalizing{st}, nil
 }
