@@ -74,6 +74,9 @@ A state made for another store is rebuilt from what this store holds.`,
 			if c.Int("batch-sessions") < 1 || c.Int64("batch-mb") < 1 {
 				return exitcode.Errorf(exitcode.Usage, "--batch-sessions and --batch-mb must be at least 1")
 			}
+			if _, err := lineCap(c); err != nil {
+				return err // before the store is opened or the lock taken
+			}
 			return writeAction(c.Context, c, s, red)
 		},
 	}
