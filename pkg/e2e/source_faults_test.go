@@ -147,11 +147,14 @@ func TestSourceReplacedOrDeletedMidRead(t *testing.T) {
 			}
 			next := filepath.Join(e.dir, "next.db")
 			copyFile(t, filepath.Join("testdata", "small-august-2.db"), next)
-			// A slow consumer keeps av-read mid-stream while the file changes.
-			script := "av-read | (sleep 0.5; cat) | av-mask | av-write"
+			// A slow consumer keeps av-read mid-stream while the file changes;
+			// it marks when the first byte came (av-read has its snapshot):
+			// a fixed sleep raced av-read's start on a loaded machine.
+			marker := filepath.Join(e.dir, "streaming")
+			script := "av-read | (IFS= read -r -d '' -n 1 c; touch " + marker + "; printf %s \"$c\"; sleep 0.5; cat) | av-mask | av-write"
 			done := make(chan runResult, 1)
 			go func() { done <- e.shQuiet(script) }()
-			time.Sleep(200 * time.Millisecond)
+			waitFor(t, "av-read streaming", func() bool { return exists(marker) })
 			if how == "replaced" {
 				os.Rename(next, e.src)
 			} else {
