@@ -46,13 +46,16 @@ every --interval. A missing folder is waited for (checked every second), also
 when it disappears later; a DB created later, deleted and recreated, or
 replaced by rename needs nothing: the folder is watched.
 
-With --exec, av-watch is the daemon: it runs the command (sh -c) per tick, one
-run at a time; ticks during a run coalesce into exactly one more run after it.
-Failures are logged and retried, with a growing pause after repeated ones.
+With --exec, av-watch is the daemon: it runs the command (sh -c; cmd /C on
+Windows) per tick, one run at a time; ticks during a run coalesce into exactly
+one more run after it. A failed run is retried on a timer without waiting for
+a change: after 2s, then a pause doubling per failure in a row up to 5m.
+Its output is passed on with store credentials redacted.
 SIGINT/SIGTERM stops watching and lets a running command finish (at most
 --grace), then exits 0; a second signal kills it at once. One av-watch runs
 per state file (a lock beside it). "av-watch status" prints what the daemon
-and the last syncs did, while it runs.`,
+and the last syncs did (last_error: the failing stage and its last line),
+while it runs; it never takes or removes the daemon's lock.`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: defaultSourcePath(), Usage: "agentsview database `FILE` to watch"},
 			stateFlag(),
