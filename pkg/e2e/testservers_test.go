@@ -59,3 +59,25 @@ func TestMakeTestStartsServers(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeTestSaysWhatItSkips: without the servers installed, the wrapper
+// prints one loud line naming both suites and how to enable them.
+func TestMakeTestSaysWhatItSkips(t *testing.T) {
+	cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "with-test-servers"), "true")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AVSYNC_PG_URL=") && !strings.HasPrefix(kv, "AVSYNC_CH_URL=") && !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "PG_BIN=/nonexistent", "PATH=/nonexistent:/usr/bin:/bin")
+	if _, err := exec.LookPath("/usr/bin/clickhouse-server"); err == nil {
+		t.Skip("clickhouse-server is in /usr/bin: cannot hide it")
+	}
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	if err != nil || strings.Count(out, "SKIPPING") != 1 || !strings.Contains(out, "PostgreSQL (no PostgreSQL 15") ||
+		!strings.Contains(out, "ClickHouse (no clickhouse-server") || !strings.Contains(out, "apt-get install") {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+}
