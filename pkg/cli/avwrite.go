@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -96,6 +97,11 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 	password, err := storePassword(c.String("password-file"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
+	}
+	if f := c.String("password-file"); f != "" && runtime.GOOS != "windows" {
+		if st, err := os.Stat(f); err == nil && st.Mode().Perm()&0o077 != 0 {
+			log.Printf("warning: --password-file %s is readable by others (mode %o): chmod 600 it", f, st.Mode().Perm())
+		}
 	}
 	red.add(password)
 	if storeURL == defaultStoreURL() {

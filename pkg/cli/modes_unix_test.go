@@ -60,3 +60,16 @@ func openStore(t *testing.T, path string) *sql.DB {
 	}
 	return db
 }
+
+// TestPasswordFileModeWarning: a password file others can read is named.
+func TestPasswordFileModeWarning(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("Zq7xK9\n"), 0o644)
+	os.Chmod(pw, 0o644)
+	r := runTool(t, WriteMain, "", "--password-file", pw, "--state", filepath.Join(dir, "s.json"),
+		"--store", "sqlite://"+filepath.Join(dir, "store.db"))
+	if r.code != 0 || !strings.Contains(r.stderr, "is readable by others (mode 644): chmod 600 it") || strings.Contains(r.stderr, "Zq7x") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
