@@ -73,6 +73,11 @@ func run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
 		default:
 			return exitcode.Errorf(exitcode.Usage, "--progress %q: want auto, always or never (see %s --help)", p, app.Name)
 		}
+		for _, f := range app.Flags {
+			if d, ok := f.(*ucli.DurationFlag); ok && c.Duration(d.Name) < 0 {
+				return exitcode.Errorf(exitcode.Usage, "--%s %s: must not be negative (see %s --help)", d.Name, c.Duration(d.Name), app.Name)
+			}
+		}
 		return nil
 	}
 	app.CustomAppHelpTemplate = ucli.AppHelpTemplate + "\n" + exitcode.Help + "\n"

@@ -114,6 +114,9 @@ func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 		{WriteMain, []string{"--connect-timeout", "soon"}, "for flag --connect-timeout"},
 		{MaskMain, []string{"--workers"}, "needs an argument: --workers"},
 		{WatchMain, []string{"status", "--bogus"}, "not defined: --bogus"},
+		{ReadMain, []string{"--busy-timeout", "-1s", "--db", fixture, "--state", state}, "--busy-timeout -1s: must not be negative"},
+		{WriteMain, []string{"--connect-timeout", "-5s", "--state", state}, "--connect-timeout -5s: must not be negative"},
+		{WatchMain, []string{"--grace", "-1s", "--state", state}, "--grace -1s: must not be negative"},
 	} {
 		r := runTool(t, tc.main, "", tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, " -bogus") {
