@@ -14,7 +14,10 @@ CRASH_ROUNDS ?= 300
 ROUNDS ?= 500
 FUZZ_TARGETS := ./pkg/mask:FuzzMask ./pkg/mask:FuzzMaskRecord ./pkg/record:FuzzDecode
 
-.PHONY: all build demo test fuzz crash model bench clean
+# Platforms CI compiles and vets beside the host's (agentsview runs on all).
+CROSS_TARGETS := darwin/amd64 darwin/arm64 windows/amd64 linux/arm64
+
+.PHONY: all build demo test cross fuzz crash model bench clean
 
 all: build
 
@@ -24,10 +27,21 @@ build:
 demo: build
 	scripts/demo
 
+# The PostgreSQL and ClickHouse suites get throwaway servers when those are
+# installed (or use AVSYNC_PG_URL/AVSYNC_CH_URL); otherwise one loud line.
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory cross
+	scripts/with-test-servers $(GO) test -count=1 -timeout 40m ./...
 	$(MAKE) --no-print-directory fuzz
+
+# Every tool builds, and every package (tests included) vets, on each target.
+cross:
+	@for t in $(CROSS_TARGETS); do \
+		echo "cross $$t"; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./... || exit 1; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./cmd/... || exit 1; \
+	done
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -65,10 +65,9 @@ type Stats struct {
 	Tombstones int
 	Messages   int64
 	ToolCalls  int64
-	Marks      bool     // a stars/pins snapshot was sent
-	Verified   bool     // every session was checked (a verification pass)
-	Missing    []string // --session ids the source does not hold
-	Limited    bool     // --limit left changed sessions for the next run
+	Marks      bool // a stars/pins snapshot was sent
+	Verified   bool // every session was checked (a verification pass)
+	Limited    bool // --limit left changed sessions for the next run
 }
 
 // snapshot is one av-read run over the source.

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	sqlite "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -89,6 +88,12 @@ func Open(ctx context.Context, path string, busy time.Duration) (*Source, error)
 	// rollback-journal database; readers are not blocked by WAL writes.
 	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() +
 		fmt.Sprintf("?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)", busy.Milliseconds())
+	if checkpointedWAL(abs) {
+		// A WAL database that nobody has open (no -wal, no -shm): a normal
+		// open would create both beside agentsview's file, which av-watch
+		// sees as a change. Nobody writes it now, so it is read immutable.
+		dsn += "&immutable=1"
+	}
 	src, err := open(ctx, path, abs, dsn)
 	if err != nil && readOnlyFolder(abs) {
 		// SQLite cannot create the -shm file it needs for a WAL database in
@@ -103,6 +108,24 @@ func Open(ctx context.Context, path string, busy time.Duration) (*Source, error)
 	return src, err
 }
 
+// checkpointedWAL tells whether path is a WAL database (header bytes 18
+// and 19 are 2) with neither a -wal nor a -shm beside it.
+func checkpointedWAL(path string) bool {
+	for _, side := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(path + side); !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [2]byte
+	_, err = f.ReadAt(h[:], 18)
+	return err == nil && h[0] == 2 && h[1] == 2
+}
+
 func open(ctx context.Context, path, abs, dsn string) (*Source, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -115,13 +138,6 @@ func open(ctx context.Context, path, abs, dsn string) (*Source, error) {
 		return nil, err
 	}
 	return src, nil
-}
-
-// readOnlyFolder tells whether the database's folder cannot be written (a
-// read-only mount binds root too, which permission bits do not).
-func readOnlyFolder(path string) bool {
-	err := syscall.Access(filepath.Dir(path), 2 /* W_OK */)
-	return errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES)
 }
 
 // updatesInPlace tells whether the agentsview build that wrote this database

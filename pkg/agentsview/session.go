@@ -27,9 +27,6 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 		var h record.Session
 		path, marker, revision, err := sn.header(ctx, tx, id, &h)
 		if err == sql.ErrNoRows {
-			if len(sn.opt.Sessions) > 0 {
-				sn.st.Missing = append(sn.st.Missing, id)
-			}
 			return nil // gone since it was found: its tombstone comes from the journal or a verification
 		}
 		if err != nil {

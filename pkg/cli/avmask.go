@@ -19,6 +19,7 @@ import (
 
 // MaskMain runs av-mask and returns its exit code.
 func MaskMain(ctx context.Context, args []string, s Streams) int {
+	s, _ = redacted(s, false)
 	maskerFlags := []ucli.Flag{
 		&ucli.StringSliceFlag{Name: "rules", EnvVars: []string{"AV_MASK_RULES"},
 			Usage: "add the rules in JSON `FILE` (a list of {name, regex, keywords, entropy, allow, …}; repeatable)"},
@@ -47,7 +48,7 @@ where, which rule and a short hash. "av-mask rules" lists the rules.`,
 				Usage: "also mask the string field `NAME` (repeatable), for other NDJSON"},
 			&ucli.BoolFlag{Name: "report", EnvVars: []string{"AV_MASK_REPORT"},
 				Usage: `print one {"kind":"finding"} line per secret instead of the records (never the value)`},
-			quietFlag(),
+			lineCapFlag(), quietFlag(),
 		}, maskerFlags...),
 		Commands: []*ucli.Command{{
 			Name:  "rules",
@@ -80,7 +81,11 @@ where, which rule and a short hash. "av-mask rules" lists the rules.`,
 				extra[f] = true
 			}
 			hintIfTerminal(&logger{name: "av-mask", w: s.Err}, s.In)
-			return maskStream(c.Context, masker, extra, c.Int("workers"), c.Bool("report"), s)
+			maxLine, err := lineCap(c)
+			if err != nil {
+				return err
+			}
+			return lineCapError(maskStream(c.Context, masker, extra, c.Int("workers"), c.Bool("report"), maxLine, s))
 		},
 	}
 	return run(ctx, app, args, s)
@@ -158,8 +163,9 @@ type job struct {
 
 // maskStream reads lines, masks them on `workers` goroutines and writes them
 // in input order. Memory is bounded: at most 4*workers lines are in flight.
-func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra map[string]bool, workers int, report bool, s Streams) error {
+func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra map[string]bool, workers int, report bool, maxLine int, s Streams) error {
 	in := record.NewReader(s.In, "stdin")
+	in.MaxLine = maxLine
 	out := record.NewWriter(s.Out)
 	work := make(chan *job, workers)
 	order := make(chan *job, 4*workers)

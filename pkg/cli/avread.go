@@ -19,6 +19,7 @@ import (
 
 // ReadMain runs av-read and returns its exit code.
 func ReadMain(ctx context.Context, args []string, s Streams) int {
+	s, _ = redacted(s, false)
 	app := &ucli.App{
 		Name:      "av-read",
 		Usage:     "stream the agentsview sessions that changed since the last sync, as NDJSON",
@@ -81,6 +82,12 @@ considered (add --full to force them).`,
 func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	start := time.Now()
 	log := &logger{name: "av-read", w: s.Err}
+	// The source first: a wrong --db creates nothing.
+	src, err := agentsview.Open(ctx, c.String("db"), c.Duration("busy-timeout"))
+	if err != nil {
+		return exitcode.Wrap(exitcode.Source, err)
+	}
+	defer src.Close()
 	state, err := watermark.Open(ctx, c.String("state"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.State, err)
@@ -90,23 +97,23 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	if err != nil {
 		return err
 	}
-	src, err := agentsview.Open(ctx, c.String("db"), c.Duration("busy-timeout"))
-	if err != nil {
-		return exitcode.Wrap(exitcode.Source, err)
-	}
-	defer src.Close()
 	readSeq, err := state.NextReadSeq(ctx)
 	if err != nil {
 		return exitcode.Wrap(exitcode.State, err)
 	}
 	key, _ := hex.DecodeString(id.Key)
 
+	if missing, err := src.Missing(ctx, c.StringSlice("session")); err != nil {
+		return exitcode.Wrap(exitcode.Source, err)
+	} else if len(missing) > 0 {
+		log.Printf("warning: --session %s: no such session in %s; nothing is sent for it", strings.Join(missing, ", "), c.String("db"))
+	}
 	prog := newProgress(log, c.String("progress"))
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
 		Full: c.Bool("full"), Verify: c.Bool("verify"), VerifyEvery: c.Duration("verify-every"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
 		Machine: id.ID, Key: key, ReadSeq: readSeq, Overlap: c.Duration("marker-overlap"),
-		Decorator: identityDecorator(ctx, c),
+		Decorator: identityDecorator(ctx, c, log),
 		Progress: func(done, planned int) {
 			if planned > 0 {
 				prog.show("%d/%d sessions examined", done, planned)
@@ -129,9 +136,6 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		return exitcode.Wrap(exitcode.Source, err)
 	case err != nil:
 		return err
-	}
-	for _, missing := range st.Missing {
-		log.Printf("warning: --session %s: no such session in %s", missing, c.String("db"))
 	}
 	if !c.Bool("quiet") {
 		var notes []string
@@ -162,7 +166,13 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 }
 
 // identityDecorator resolves who and which project, and the project filters.
-func identityDecorator(ctx context.Context, c *ucli.Context) *identityPkg.Decorator {
-	return identityPkg.NewDecorator(ctx, c.String("user-id"), c.String("user-name"),
+// Sessions without a user cannot be told apart in a team store: it says so
+// once, with the fix.
+func identityDecorator(ctx context.Context, c *ucli.Context, log *logger) *identityPkg.Decorator {
+	d := identityPkg.NewDecorator(ctx, c.String("user-id"), c.String("user-name"),
 		c.StringSlice("project"), c.StringSlice("exclude-project"))
+	d.NoUser = func() {
+		log.Printf("warning: no user id (git config user.email is not set): sessions are stored with an empty user_id; set --user-id or AV_USER_ID")
+	}
+	return d
 }

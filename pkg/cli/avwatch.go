@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,12 +16,22 @@ import (
 
 	"avsync/pkg/exitcode"
 	"avsync/pkg/record"
+	"avsync/pkg/store"
 	"avsync/pkg/watch"
 	"avsync/pkg/watermark"
 )
 
 // WatchMain runs av-watch and returns its exit code.
 func WatchMain(ctx context.Context, args []string, s Streams) int {
+	s, red := redacted(s, false)
+	// The daemon passes AV_STORE and the password file to av-write; what
+	// the runs print, and last_error, are cleaned of them here too.
+	red.add(store.Secrets(os.Getenv("AV_STORE"))...)
+	if f := os.Getenv("AV_STORE_PASSWORD_FILE"); f != "" {
+		if pw, err := readPasswordFile(f); err == nil {
+			red.add(pw)
+		}
+	}
 	app := &ucli.App{
 		Name:  "av-watch",
 		Usage: "emit a tick per settled change of the agentsview database, or run a sync per tick",
@@ -35,13 +46,16 @@ every --interval. A missing folder is waited for (checked every second), also
 when it disappears later; a DB created later, deleted and recreated, or
 replaced by rename needs nothing: the folder is watched.
 
-With --exec, av-watch is the daemon: it runs the command (sh -c) per tick, one
-run at a time; ticks during a run coalesce into exactly one more run after it.
-Failures are logged and retried, with a growing pause after repeated ones.
+With --exec, av-watch is the daemon: it runs the command (sh -c; cmd /C on
+Windows) per tick, one run at a time; ticks during a run coalesce into exactly
+one more run after it. A failed run is retried on a timer without waiting for
+a change: after 2s, then a pause doubling per failure in a row up to 5m.
+Its output is passed on with store credentials redacted.
 SIGINT/SIGTERM stops watching and lets a running command finish (at most
 --grace), then exits 0; a second signal kills it at once. One av-watch runs
 per state file (a lock beside it). "av-watch status" prints what the daemon
-and the last syncs did, while it runs.`,
+and the last syncs did (last_error: the failing stage and its last line),
+while it runs; it never takes or removes the daemon's lock.`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: defaultSourcePath(), Usage: "agentsview database `FILE` to watch"},
 			stateFlag(),
@@ -61,10 +75,18 @@ and the last syncs did, while it runs.`,
 			quietFlag(),
 		},
 		Commands: []*ucli.Command{{
-			Name:   "status",
-			Usage:  "print the daemon's and the last syncs' status as JSON",
-			Flags:  []ucli.Flag{stateFlag()},
-			Action: func(c *ucli.Context) error { return printStatus(c.String("state"), s) },
+			Name:  "status",
+			Usage: "print the daemon's and the last syncs' status as JSON",
+			// Its own --state has no env twin or default: given here it
+			// wins, else av-watch's --state (or AV_STATE, or the default).
+			Flags: []ucli.Flag{&ucli.StringFlag{Name: "state", Usage: "watermark `FILE` (as av-watch --state)"}},
+			Action: func(c *ucli.Context) error {
+				state := c.String("state")
+				if state == "" {
+					state = c.Lineage()[1].String("state")
+				}
+				return printStatus(state, s, red)
+			},
 		}},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -78,7 +100,7 @@ and the last syncs did, while it runs.`,
 					return exitcode.Errorf(exitcode.Usage, "--%s must be positive", d)
 				}
 			}
-			return watchAction(c.Context, c, s)
+			return watchAction(c.Context, c, s, red)
 		},
 	}
 	return run(ctx, app, args, s)
@@ -87,7 +109,7 @@ and the last syncs did, while it runs.`,
 func daemonLock(statePath string) string   { return statePath + ".daemon.lock" }
 func daemonStatus(statePath string) string { return statePath + ".daemon.json" }
 
-func watchAction(ctx context.Context, c *ucli.Context, s Streams) error {
+func watchAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor) error {
 	log := &logger{name: "av-watch", w: s.Err}
 	statePath := c.String("state")
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
@@ -130,7 +152,7 @@ func watchAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		}()
 		r := &watch.Runner{Command: command, Grace: c.Duration("grace"), Stdout: s.Out, Stderr: s.Err,
 			Backoff: 2 * time.Second, MaxBackoff: 5 * time.Minute, Status: status, Kill: kill,
-			Log: log.Printf, Quiet: c.Bool("quiet")}
+			Log: log.Printf, Quiet: c.Bool("quiet"), Clean: red.clean}
 		if err := r.Run(ctx, ticks); err != nil {
 			return err
 		}
@@ -173,20 +195,16 @@ func watchAction(ctx context.Context, c *ucli.Context, s Streams) error {
 }
 
 // printStatus reads, without any lock, what the daemon and av-write saved.
-func printStatus(statePath string, s Streams) error {
+// It never takes, creates or removes the daemon's lock: a status probe must
+// not let a second daemon start, nor stop one from starting. Whether the
+// daemon runs is read from the holder note the lock keeps (its pid, alive
+// on this host).
+func printStatus(statePath string, s Streams, red *redactor) error {
 	out := map[string]any{"state": statePath}
-	lockPath := daemonLock(statePath)
-	if l, err := watermark.Acquire(context.Background(), lockPath, "av-watch status", false); err == nil {
-		l.Release()
-		os.Remove(lockPath)
-		out["running"] = false
-	} else {
-		var locked *watermark.LockedError
-		if errors.As(err, &locked) {
-			out["running"] = map[string]any{"pid": locked.Holder.PID, "host": locked.Holder.Host, "since": locked.Holder.Since}
-		} else {
-			out["running"] = false
-		}
+	out["running"] = false
+	host, _ := os.Hostname()
+	if h, err := watermark.ReadHolder(daemonLock(statePath)); err == nil && h.PID > 0 && h.Host == host && alive(h.PID) {
+		out["running"] = map[string]any{"pid": h.PID, "host": h.Host, "since": h.Since}
 	}
 	if _, err := os.Stat(statePath); err == nil {
 		st, err := watermark.Open(context.Background(), statePath)
@@ -212,7 +230,10 @@ func printStatus(statePath string, s Streams) error {
 			}
 		}
 	}
-	enc := json.NewEncoder(s.Out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(s.Out, red.clean(string(data))+"\n")
+	return err
 }

@@ -3,8 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -21,6 +24,7 @@ import (
 
 // WriteMain runs av-write and returns its exit code.
 func WriteMain(ctx context.Context, args []string, s Streams) int {
+	s, red := redacted(s, true)
 	app := &ucli.App{
 		Name:      "av-write",
 		Usage:     "write masked session records from stdin into the store, then advance the watermark",
@@ -45,6 +49,8 @@ rows unless --purge-deleted.`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "store", EnvVars: []string{"AV_STORE"}, Value: defaultStoreURL(),
 				Usage: "store `URL`: sqlite:///abs/path/store.db or postgres://user@host:5432/db?sslmode=require"},
+			&ucli.StringFlag{Name: "password-file", EnvVars: []string{"AV_STORE_PASSWORD_FILE"},
+				Usage: "read the store's password from `FILE` (shows in no process list); default: $CREDENTIALS_DIRECTORY/avsync-store-password when systemd's LoadCredential= provides it"},
 			&ucli.StringFlag{Name: "pg-schema", EnvVars: []string{"AV_PG_SCHEMA"}, Value: "public",
 				Usage: "PostgreSQL `SCHEMA` holding the tables (created if missing)"},
 			&ucli.DurationFlag{Name: "connect-timeout", EnvVars: []string{"AV_CONNECT_TIMEOUT"}, Value: 10 * time.Second,
@@ -66,7 +72,7 @@ rows unless --purge-deleted.`,
 				Usage: "commit after `N` sessions"},
 			&ucli.Int64Flag{Name: "batch-mb", EnvVars: []string{"AV_BATCH_MB"}, Value: 32,
 				Usage: "or after `MB` of records, whichever comes first"},
-			quietFlag(), progressFlag(),
+			lineCapFlag(), quietFlag(), progressFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -75,13 +81,16 @@ rows unless --purge-deleted.`,
 			if c.Int("batch-sessions") < 1 || c.Int64("batch-mb") < 1 {
 				return exitcode.Errorf(exitcode.Usage, "--batch-sessions and --batch-mb must be at least 1")
 			}
-			return writeAction(c.Context, c, s)
+			if _, err := lineCap(c); err != nil {
+				return err // before the store is opened or the lock taken
+			}
+			return writeAction(c.Context, c, s, red)
 		},
 	}
 	return run(ctx, app, args, s)
 }
 
-func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
+func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor) error {
 	log := &logger{name: "av-write", w: s.Err}
 	quiet := c.Bool("quiet")
 	statePath := c.String("state")
@@ -89,8 +98,27 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		log.Printf("WARNING: --allow-unmasked: records are stored as they come, secrets included")
 	}
 
-	st, err := store.Open(ctx, c.String("store"), store.Options{Org: c.String("org"), Schema: c.String("pg-schema"),
-		ConnectTimeout: c.Duration("connect-timeout"), StatementTimeout: c.Duration("statement-timeout")})
+	storeURL := c.String("store")
+	red.add(store.Secrets(storeURL)...)
+	password, err := storePassword(c.String("password-file"))
+	if err != nil {
+		return exitcode.Wrap(exitcode.Usage, err)
+	}
+	if f := c.String("password-file"); f != "" && runtime.GOOS != "windows" {
+		if st, err := os.Stat(f); err == nil && st.Mode().Perm()&0o077 != 0 {
+			log.Printf("warning: --password-file %s is readable by others (mode %o): chmod 600 it", f, st.Mode().Perm())
+		}
+	}
+	red.add(password)
+	if storeURL == defaultStoreURL() {
+		// Only the default store's folder is made; another must exist.
+		if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(storeURL, "sqlite://")), 0o700); err != nil {
+			return exitcode.Wrap(exitcode.Store, err)
+		}
+	}
+	st, err := store.Open(ctx, storeURL, store.Options{Org: c.String("org"), Schema: c.String("pg-schema"),
+		ConnectTimeout: c.Duration("connect-timeout"), StatementTimeout: c.Duration("statement-timeout"),
+		Password: password})
 	if errors.Is(err, store.ErrUsage) {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
@@ -125,10 +153,16 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		return err
 	}
 
+	maxLine, err := lineCap(c)
+	if err != nil {
+		return err
+	}
 	prog := newProgress(log, c.String("progress"))
 	hintIfTerminal(log, s.In)
+	in := record.NewReader(s.In, "stdin")
+	in.MaxLine = maxLine
 	out := record.NewWriter(s.Out)
-	w := ingest.New(st, state, record.NewReader(s.In, "stdin"), out, ingest.Options{
+	w := ingest.New(st, state, in, out, ingest.Options{
 		AllowUnmasked: c.Bool("allow-unmasked"),
 		PurgeDeleted:  c.Bool("purge-deleted"),
 		Org:           c.String("org"),
@@ -156,11 +190,35 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	}
 	switch {
 	case runErr != nil:
-		return runErr
+		return lineCapError(runErr)
 	case sum.BadLines > 0:
 		return exitcode.Errorf(exitcode.BadInput, "%d bad input lines (see above); their groups were discarded, the rest was stored", sum.BadLines)
 	case sum.SessionsFailed > 0:
 		return exitcode.Errorf(exitcode.Failed, "%d sessions failed (see above); the rest was stored", sum.SessionsFailed)
 	}
 	return nil
+}
+
+// storePassword reads --password-file, or the credential systemd's
+// LoadCredential=avsync-store-password:… provides; "" when neither is given.
+func storePassword(file string) (string, error) {
+	if file == "" {
+		dir := os.Getenv("CREDENTIALS_DIRECTORY")
+		if dir == "" {
+			return "", nil
+		}
+		pw, err := readPasswordFile(filepath.Join(dir, "avsync-store-password"))
+		if err != nil {
+			return "", nil // that credential is not ours to require
+		}
+		return pw, nil
+	}
+	pw, err := readPasswordFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--password-file: %w", err)
+	}
+	if pw == "" {
+		return "", fmt.Errorf("--password-file %s is empty", file)
+	}
+	return pw, nil
 }

@@ -17,6 +17,13 @@ import (
 
 const fixture = "../e2e/testdata/small-march.db"
 
+// TestMain gives every tool run here one machine id: streams read in one
+// test folder are written with states in others.
+func TestMain(m *testing.M) {
+	os.Setenv("AV_MACHINE", "cli-test")
+	os.Exit(m.Run())
+}
+
 type outcome struct {
 	code           int
 	stdout, stderr string
@@ -257,18 +264,23 @@ func TestReadRejectsWhatIsNotAgentsview(t *testing.T) {
 // TestCorruptStateIsRefused: a torn state is never silently started over.
 func TestCorruptStateIsRefused(t *testing.T) {
 	dir := t.TempDir()
-	state := filepath.Join(dir, "state.json")
-	os.WriteFile(state, []byte(`{"version":1,"sessions":{"a":{"file_ha`), 0o600)
+	state := filepath.Join(dir, "state.db")
+	os.WriteFile(state, []byte(strings.Repeat("torn state, not a database ", 300)), 0o600)
 	for name, got := range map[string]outcome{
 		"av-read":  runTool(t, ReadMain, "", "--db", fixture, "--state", state),
 		"av-write": runTool(t, WriteMain, "", "--state", state, "--store", "sqlite://"+filepath.Join(dir, "s.db")),
 	} {
-		if got.code != exitcode.State || !strings.Contains(got.stderr, "state.json is corrupt") {
+		if got.code != exitcode.State || !strings.Contains(got.stderr, "state.db: is damaged") || !strings.Contains(got.stderr, "move it aside") {
 			t.Errorf("%s: exit %d: %s", name, got.code, got.stderr)
 		}
 	}
-	newer := filepath.Join(dir, "newer.json")
-	os.WriteFile(newer, []byte(`{"version":99,"sessions":{}}`), 0o600)
+	newer := filepath.Join(dir, "newer.db")
+	st, err := watermark.Open(context.Background(), newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Update(context.Background(), func(tx *watermark.Tx) error { tx.Meta.Version = watermark.Version + 1; return nil })
+	st.Close()
 	if got := runTool(t, ReadMain, "", "--db", fixture, "--state", newer); got.code != exitcode.State || !strings.Contains(got.stderr, "newer avsync") {
 		t.Errorf("newer state: exit %d: %s", got.code, got.stderr)
 	}

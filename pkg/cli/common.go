@@ -12,15 +12,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"avsync/pkg/exitcode"
+	"avsync/pkg/record"
 	"avsync/pkg/watermark"
 )
 
@@ -60,7 +62,24 @@ func run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
 	app.HideHelpCommand = true
 	app.ExitErrHandler = func(*ucli.Context, error) {} // never os.Exit from inside
 	app.OnUsageError = func(_ *ucli.Context, err error, _ bool) error {
-		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%v (see %s --help)", err, app.Name))
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%s (see %s --help)", twoDashes(err.Error()), app.Name))
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+	}
+	// Values the flag parser cannot check are refused before any work.
+	app.Before = func(c *ucli.Context) error {
+		switch p := c.String("progress"); p {
+		case "", "auto", "always", "never":
+		default:
+			return exitcode.Errorf(exitcode.Usage, "--progress %q: want auto, always or never (see %s --help)", p, app.Name)
+		}
+		for _, f := range app.Flags {
+			if d, ok := f.(*ucli.DurationFlag); ok && c.Duration(d.Name) < 0 {
+				return exitcode.Errorf(exitcode.Usage, "--%s %s: must not be negative (see %s --help)", d.Name, c.Duration(d.Name), app.Name)
+			}
+		}
+		return nil
 	}
 	app.CustomAppHelpTemplate = ucli.AppHelpTemplate + "\n" + exitcode.Help + "\n"
 	err := app.RunContext(ctx, args)
@@ -68,15 +87,24 @@ func run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
 		return exitcode.OK
 	}
 	code := exitcode.Of(err)
-	if errors.Is(err, context.Canceled) {
+	// A signal ends whatever the tool was doing (connecting, waiting on the
+	// store, committing) with an error of that stage; the signal is the
+	// cause, so the code is 130 whichever error it produced.
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		code = exitcode.Interrupted
 	}
 	if code == exitcode.Failed && strings.HasPrefix(err.Error(), "flag provided but not defined") {
 		code = exitcode.Usage
 	}
-	fmt.Fprintf(s.Err, "%s: %v\n", app.Name, err)
+	fmt.Fprintf(s.Err, "%s: %s\n", app.Name, twoDashes(err.Error()))
 	return code
 }
+
+// flagName finds a flag as Go's flag package names it in its errors.
+var flagName = regexp.MustCompile(`((?:not defined: |for flag |needs an argument: ))-([A-Za-z])`)
+
+// twoDashes writes flags in errors the way the help and README do: --name.
+func twoDashes(msg string) string { return flagName.ReplaceAllString(msg, "${1}--${2}") }
 
 // logger prints one-line diagnostics on stderr, prefixed with the tool name.
 type logger struct {
@@ -143,13 +171,15 @@ func hintIfTerminal(log *logger, in io.Reader) {
 }
 
 func isTerminal(s any) bool {
+	if l, ok := s.(*lineWriter); ok {
+		s = l.file()
+	}
 	f, ok := s.(*os.File)
 	if !ok {
 		return false
 	}
-	// A termios query, not the file mode: /dev/null is a character device too.
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	// A terminal query, not the file mode: /dev/null is a character device too.
+	return term.IsTerminal(int(f.Fd()))
 }
 
 // Flags shared by several tools.
@@ -171,7 +201,7 @@ func identity(c *ucli.Context, known string) (watermark.Identity, error) {
 	if err != nil {
 		return id, exitcode.Wrap(exitcode.State, err)
 	}
-	if created && !c.Bool("quiet") {
+	if created && !c.Bool("quiet") && c.String("machine") == "" {
 		fmt.Fprintf(c.App.ErrWriter, "%s: this machine is %q in the store from now on (kept in %s)\n",
 			c.App.Name, id.ID, filepath.Join(filepath.Dir(c.String("state")), watermark.IdentityFile))
 	}
@@ -189,6 +219,30 @@ func quietFlag() *ucli.BoolFlag {
 func progressFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "progress", EnvVars: []string{"AV_PROGRESS"}, Value: "auto",
 		Usage: "show a progress line on stderr `WHEN`: auto (stderr is a terminal), always or never"}
+}
+
+// lineCapFlag bounds the memory of a stage that reads records: one record
+// (a session header, a message with its text) per line.
+func lineCapFlag() *ucli.IntFlag {
+	return &ucli.IntFlag{Name: "max-line-mb", EnvVars: []string{"AV_MAX_LINE_MB"}, Value: 64,
+		Usage: "refuse (exit 3) an input line longer than `MB`: it bounds this stage's memory to a few times that"}
+}
+
+// lineCap is --max-line-mb in bytes.
+func lineCap(c *ucli.Context) (int, error) {
+	mb := c.Int("max-line-mb")
+	if mb < 1 || mb > 2047 {
+		return 0, exitcode.Errorf(exitcode.Usage, "--max-line-mb %d: want 1 to 2047", mb)
+	}
+	return mb << 20, nil
+}
+
+// lineCapError gives a line past the cap its code and the way out.
+func lineCapError(err error) error {
+	if errors.Is(err, record.ErrLineTooLong) {
+		return exitcode.Wrap(exitcode.BadInput, fmt.Errorf("%w (raise it with --max-line-mb or AV_MAX_LINE_MB)", err))
+	}
+	return err
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -90,7 +90,7 @@ func TestOneDaemonPerState(t *testing.T) {
 		return json.Unmarshal([]byte(out.stdout), &status) == nil && status.Runs >= 1 && status.Synced == 27
 	})
 	if status.Running == nil || status.Running.PID != first.Process.Pid || status.Tick == nil || status.Tick.Reason != "initial" {
-		t.Fatalf("status %+v", status)
+		t.Fatalf("status %+v running %+v tick %+v (pid %d)", status, status.Running, status.Tick, first.Process.Pid)
 	}
 	first.Process.Signal(syscall.SIGTERM)
 	first.Wait()

@@ -406,13 +406,20 @@ func sourceRowsAs(t *testing.T, path, machine string) (sessions, messages, tools
 		}
 		return fallback
 	}
+	// Stores keep timestamps as RFC 3339 UTC with milliseconds (store.TimeLayout).
+	ts := func(table, col string) string {
+		if !has(t, db, table, col) {
+			return "''"
+		}
+		return fmt.Sprintf("COALESCE(strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', NULLIF(%s, '')), %s, '')", col, col)
+	}
 	sessions = rows(t, db, `SELECT id, project, '`+machine+`', agent, COALESCE(first_message,''), `+
-		c("sessions", "display_name", "''")+`, COALESCE(started_at,''), COALESCE(ended_at,''), message_count, user_message_count,
-		COALESCE(parent_session_id,''), relationship_type, created_at, COALESCE(file_hash,''), `+
+		c("sessions", "display_name", "''")+`, `+ts("sessions", "started_at")+`, `+ts("sessions", "ended_at")+`, message_count, user_message_count,
+		COALESCE(parent_session_id,''), relationship_type, `+ts("sessions", "created_at")+`, COALESCE(file_hash,''), `+
 		c("sessions", "total_output_tokens", "0")+", "+c("sessions", "peak_context_tokens", "0")+", "+
-		c("sessions", "deleted_at", "''")+` FROM sessions`, 4, 5)
+		ts("sessions", "deleted_at")+` FROM sessions`, 4, 5)
 	messages = rows(t, db, `SELECT session_id, ordinal, role, content, `+c("messages", "thinking_text", "''")+
-		`, COALESCE(timestamp,''), has_thinking, has_tool_use, content_length, `+c("messages", "model", "''")+", "+
+		`, `+ts("messages", "timestamp")+`, has_thinking, has_tool_use, content_length, `+c("messages", "model", "''")+", "+
 		c("messages", "token_usage", "''")+", "+c("messages", "context_tokens", "0")+", "+c("messages", "output_tokens", "0")+", "+
 		c("messages", "is_system", "0")+` FROM messages`, 3, 4)
 	order := "t.id"

@@ -137,12 +137,20 @@ type Decorator struct {
 	user             func() User
 	projects         *Projects
 	Include, Exclude []string // globs over agentsview's project, the project id and name
+	NoUser           func()   // called once if no user id is known
 }
 
 // NewDecorator resolves the user once, on first use, from id and name (or git).
 func NewDecorator(ctx context.Context, id, name string, include, exclude []string) *Decorator {
-	return &Decorator{id: id, name: name, user: sync.OnceValue(func() User { return ResolveUser(ctx, id, name) }),
-		projects: NewProjects(), Include: include, Exclude: exclude}
+	d := &Decorator{id: id, name: name, projects: NewProjects(), Include: include, Exclude: exclude}
+	d.user = sync.OnceValue(func() User {
+		u := ResolveUser(ctx, id, name)
+		if u.ID == "" && d.NoUser != nil {
+			d.NoUser()
+		}
+		return u
+	})
+	return d
 }
 
 // Decorate implements agentsview.Decorator.

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strings"
 	"syscall"
+	"unicode"
 )
 
 // LineError names where in a stream a record was bad.
@@ -27,13 +30,20 @@ func (e *LineError) Error() string {
 
 func (e *LineError) Unwrap() error { return e.Err }
 
-// Reader reads NDJSON lines of any length and counts them.
+// Reader reads NDJSON lines and counts them.
 type Reader struct {
 	br   *bufio.Reader
 	name string
 	line int
 	buf  []byte
+	// MaxLine, if positive, is the longest line accepted: it bounds the
+	// memory of every stage that reads records (a stage holds a few copies
+	// of a line).
+	MaxLine int
 }
+
+// ErrLineTooLong is returned, inside a *LineError, for a line past MaxLine.
+var ErrLineTooLong = errors.New("line too long")
 
 // NewReader reads lines from r; name is used in errors.
 func NewReader(r io.Reader, name string) *Reader {
@@ -49,6 +59,11 @@ func (r *Reader) Next() ([]byte, error) {
 		for {
 			chunk, err := r.br.ReadSlice('\n')
 			r.buf = append(r.buf, chunk...)
+			if r.MaxLine > 0 && len(r.buf) > r.MaxLine+2 { // +2: the line's own \r\n
+				r.line++
+				return nil, &LineError{Name: r.name, Line: r.line,
+					Err: fmt.Errorf("%w: over %d MiB, the line cap", ErrLineTooLong, r.MaxLine>>20)}
+			}
 			if err == bufio.ErrBufferFull {
 				continue
 			}
@@ -94,6 +109,10 @@ func KindOf(line []byte) (string, error) {
 		Kind *string `json:"kind"`
 	}
 	if err := json.Unmarshal(line, &k); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return "", fmt.Errorf("want a JSON object {\"kind\":…}, got %s", withArticle(te.Value))
+		}
 		return "", fmt.Errorf("invalid json: %w", err)
 	}
 	if k.Kind == nil {
@@ -107,7 +126,8 @@ func Decode(line []byte, v any) error {
 	if err := json.Unmarshal(line, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fmt.Errorf("field %q: want %s, got %s", te.Field, te.Type, te.Value)
+			// In the wire format's terms, never Go's (record.Stamp, int64).
+			return fmt.Errorf("%s field %q: want %s, got %s", recordName(v), te.Field, jsonType(te.Type), withArticle(te.Value))
 		}
 		return fmt.Errorf("invalid json: %w", err)
 	}
@@ -146,4 +166,53 @@ func (w *Writer) Flush() error { return w.bw.Flush() }
 // (`av-read | head`): such a run ends quietly.
 func IsClosedPipe(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrClosedPipe)
+}
+
+// recordName names a record type as the wire format does: "tool_call".
+func recordName(v any) string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var b strings.Builder
+	for i, r := range t.Name() {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// jsonType says which JSON value a Go type takes.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem()) + " or null"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	default:
+		return "an object"
+	}
+}
+
+// withArticle names the JSON value json's errors call "array", "bool"….
+func withArticle(jsonValue string) string {
+	if w, ok := map[string]string{"array": "a list", "object": "an object", "string": "a string",
+		"number": "a number", "bool": "true or false"}[jsonValue]; ok {
+		return w
+	}
+	return jsonValue
 }

@@ -109,6 +109,9 @@ type Options struct {
 	Schema           string        // PostgreSQL schema of the tables ("" = public)
 	ConnectTimeout   time.Duration // networked stores: give up connecting after this
 	StatementTimeout time.Duration // networked stores: give up a statement after this
+	// Password, if set, replaces the URL's (from --password-file): a
+	// password there shows in no process list.
+	Password string
 }
 
 // Opener opens a store from its URL.
@@ -133,9 +136,15 @@ var ErrUsage = errors.New("bad store URL")
 
 // Open opens the store a URL names, e.g. sqlite:///abs/path/store.db.
 func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
+	shown := Redact(rawURL)
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme == "" {
-		return nil, fmt.Errorf("%w %q: want scheme://…, e.g. sqlite:///path/store.db", ErrUsage, rawURL)
+	switch {
+	case err != nil && u == nil && strings.Contains(rawURL, "://"):
+		return nil, fmt.Errorf("%w %q: cannot parse it (a password with %%, # or spaces must be percent-encoded, or given with --password-file)", ErrUsage, shown)
+	case !strings.Contains(rawURL, "://") && strings.Contains(rawURL, "="):
+		return nil, fmt.Errorf("%w %q: libpq connection strings (host=… dbname=…) are not supported: use postgres://user@host:5432/db?sslmode=… (the password in --password-file, PGPASSWORD or ~/.pgpass)", ErrUsage, shown)
+	case err != nil || u.Scheme == "":
+		return nil, fmt.Errorf("%w %q: want scheme://…, e.g. sqlite:///path/store.db", ErrUsage, shown)
 	}
 	open, ok := openers[strings.ToLower(u.Scheme)]
 	if !ok {
@@ -144,7 +153,11 @@ func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
 			known = append(known, s)
 		}
 		sort.Strings(known)
-		return nil, fmt.Errorf("%w %q: unknown scheme %q (known: %s)", ErrUsage, rawURL, u.Scheme, strings.Join(known, ", "))
+		return nil, fmt.Errorf("%w %q: unknown scheme %q (known: %s)", ErrUsage, shown, u.Scheme, strings.Join(known, ", "))
 	}
-	return open(ctx, u, opt)
+	st, err := open(ctx, u, opt)
+	if err != nil {
+		return nil, err
+	}
+	return normalizing{st}, nil
 }

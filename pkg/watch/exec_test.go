@@ -56,7 +56,7 @@ func TestFailuresBackOff(t *testing.T) {
 	close(ticks)
 	<-done
 	joined := strings.Join(*logs, "\n")
-	if !strings.Contains(joined, "failures in a row") || !strings.Contains(joined, "sync failed") {
+	if !strings.Contains(joined, "failed runs in a row") || !strings.Contains(joined, "sync failed") {
 		t.Fatalf("logs:\n%s", joined)
 	}
 }
@@ -76,5 +76,47 @@ func TestStopLetsTheRunFinish(t *testing.T) {
 	<-done
 	if data, _ := os.ReadFile(marks); strings.TrimSpace(string(data)) != "ok" {
 		t.Fatal("the running command was not let finish")
+	}
+}
+
+// TestFailedRunRetriedWithoutChange: after one failed run and no further
+// tick, the runner retries on its own, pausing 50, 100, 200, 200 ms…; the
+// first success ends the retries. last_error names the stage and its line.
+func TestFailedRunRetriedWithoutChange(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	// Fails three times (saying why on stderr, as the tools do), then succeeds.
+	r, _ := runner(t, `echo "$AV_TICK_REASON" >> `+runs+`; n=$(wc -l < `+runs+`); `+
+		`if [ "$n" -le 3 ]; then echo "av-write: store postgres://u:Zq7x@h/db: connection refused" >&2; echo "cat: write error: Broken pipe" >&2; exit 5; fi`)
+	r.Clean = func(s string) string { return strings.ReplaceAll(s, "Zq7x", "xxxxx") }
+	r.Status = &Status{Path: filepath.Join(dir, "status.json")}
+	ticks := make(chan Tick)
+	done := make(chan error)
+	began := time.Now()
+	go func() { done <- r.Run(context.Background(), ticks) }()
+	ticks <- Tick{Seq: 1, Reason: ReasonInitial}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		data, _ := os.ReadFile(runs)
+		if len(strings.Fields(string(data))) >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(began)
+	time.Sleep(400 * time.Millisecond) // no retry after the success
+	close(ticks)
+	<-done
+	data, _ := os.ReadFile(runs)
+	got := strings.Fields(string(data))
+	if want := []string{"initial", "retry", "retry", "retry"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("runs %v, want %v: a failed run is retried without a tick, and only until it succeeds", got, want)
+	}
+	if took < 350*time.Millisecond {
+		t.Fatalf("three retries took %s: want the 50+100+200 ms backoff", took)
+	}
+	status, _ := os.ReadFile(r.Status.Path)
+	if !strings.Contains(string(status), `exit status 5 in av-write: store postgres://u:xxxxx@h/db: connection refused`) {
+		t.Fatalf("status does not name the stage and its last line, redacted:\n%s", status)
 	}
 }

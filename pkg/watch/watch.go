@@ -21,6 +21,7 @@ const (
 	ReasonInitial  = "initial"
 	ReasonChange   = "change"
 	ReasonInterval = "interval"
+	ReasonRetry    = "retry" // a run after a failed one, on the backoff timer
 )
 
 // Tick is one settled change, or a reconcile.

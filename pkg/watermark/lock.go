@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 )
+
+// errHeld is what tryLock returns when another process holds the lock.
+var errHeld = errors.New("held by another process")
 
 // Holder describes who holds a lock.
 type Holder struct {
@@ -35,8 +37,9 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("%s is locked by %s", e.Path, e.Holder)
 }
 
-// Lock is an exclusive advisory lock (flock) on a file beside the state. The
-// kernel releases it when the process dies, so a crash never leaves it stale.
+// Lock is an exclusive lock (flock; LockFileEx on Windows) on a file beside
+// the state. The kernel releases it when the process dies, so a crash never
+// leaves it stale.
 type Lock struct {
 	f *os.File
 }
@@ -52,11 +55,11 @@ func Acquire(ctx context.Context, path, tool string, wait bool) (*Lock, error) {
 		return nil, fmt.Errorf("open lock: %w", err)
 	}
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err = tryLock(f)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		if !errors.Is(err, errHeld) {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
@@ -97,7 +100,8 @@ func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	l.f.Truncate(0) // no holder any more: status readers see it at once
+	unlock(l.f)
 	err := l.f.Close()
 	l.f = nil
 	return err

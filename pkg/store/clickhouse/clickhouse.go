@@ -109,14 +109,15 @@ var sendOrder = []string{"messages", "tool_calls", "git_links", "session_stars",
 
 // Store is an open ClickHouse store.
 type Store struct {
-	http     *http.Client
-	base     *url.URL // http(s)://host:port/ with user/password params
-	db       string
-	org      string
-	id       string
-	shown    string
-	timeout  time.Duration
-	lastVers uint64
+	http      *http.Client
+	base      *url.URL // http(s)://host:port/?database=db: never a credential
+	user, key string   // sent as X-ClickHouse-User/-Key headers, which servers do not log
+	db        string
+	org       string
+	id        string
+	shown     string
+	timeout   time.Duration
+	lastVers  uint64
 }
 
 // Open connects to clickhouse://host:8123/db?user=&password=&secure=1.
@@ -132,15 +133,15 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	}
 	base := &url.URL{Scheme: scheme, Host: u.Host, Path: "/"}
 	params := url.Values{}
-	if user := q.Get("user"); user != "" {
-		params.Set("user", user)
-	} else if u.User != nil {
-		params.Set("user", u.User.Username())
+	user, key := q.Get("user"), q.Get("password")
+	if user == "" && u.User != nil {
+		user = u.User.Username()
 	}
-	if pw := q.Get("password"); pw != "" {
-		params.Set("password", pw)
-	} else if pw, ok := u.User.Password(); ok {
-		params.Set("password", pw)
+	if pw, ok := u.User.Password(); ok && key == "" {
+		key = pw
+	}
+	if opt.Password != "" {
+		key = opt.Password
 	}
 	params.Set("database", db)
 	base.RawQuery = params.Encode()
@@ -150,10 +151,10 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	}
 	s := &Store{
 		http: &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Timeout: connect}).DialContext}},
-		base: base, db: db, org: opt.Org, shown: u.Redacted(), timeout: opt.StatementTimeout,
+		base: base, user: user, key: key, db: db, org: opt.Org, shown: store.Redact(u.String()), timeout: opt.StatementTimeout,
 	}
 	if err := s.migrate(ctx); err != nil {
-		return nil, store.Errorf("store %s: %v", s.shown, err)
+		return nil, store.Errorf("store %s: %w", s.shown, err)
 	}
 	return s, nil
 }
@@ -199,6 +200,12 @@ func (s *Store) exec(ctx context.Context, query string, body io.Reader) (*http.R
 	}
 	u.RawQuery = params.Encode()
 	req.URL = &u
+	if s.user != "" {
+		req.Header.Set("X-ClickHouse-User", s.user)
+	}
+	if s.key != "" {
+		req.Header.Set("X-ClickHouse-Key", s.key)
+	}
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return nil, err
@@ -399,7 +406,7 @@ func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn 
 			return fn(id, e)
 		})
 	if err != nil {
-		return store.Errorf("store %s: read watermarks: %v", s.shown, err)
+		return store.Errorf("store %s: read watermarks: %w", s.shown, err)
 	}
 	return nil
 }
@@ -445,7 +452,7 @@ func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) 
 		})
 	}
 	if err != nil {
-		return nil, store.Errorf("store %s: %v", s.shown, err)
+		return nil, store.Errorf("store %s: %w", s.shown, err)
 	}
 	return b, nil
 }
@@ -486,7 +493,7 @@ func (b *batch) file(table string) (*os.File, error) {
 func (b *batch) add(table string, row map[string]any) error {
 	f, err := b.file(table)
 	if err != nil {
-		return store.Errorf("buffer rows: %v", err)
+		return store.Errorf("buffer rows: %w", err)
 	}
 	if table != "store_machines" {
 		row["_version"] = b.s.version()
@@ -559,7 +566,7 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 }
 
 func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
-	return b.putWatermark(id, e, time.Now().UTC().Format(time.RFC3339))
+	return b.putWatermark(id, e, time.Now().UTC().Format(store.TimeLayout))
 }
 
 // putWatermark records a session's watermark and its tombstone, or lifts it.
@@ -580,10 +587,10 @@ func (b *batch) AbortGroup(ctx context.Context) error {
 	for t, f := range b.files {
 		off := b.starts[t]
 		if err := f.Truncate(off); err != nil {
-			return store.Errorf("roll back group: %v", err)
+			return store.Errorf("roll back group: %w", err)
 		}
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return store.Errorf("roll back group: %v", err)
+			return store.Errorf("roll back group: %w", err)
 		}
 	}
 	return nil
@@ -619,7 +626,7 @@ func (b *batch) PurgeDeleted(ctx context.Context) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, store.Errorf("store %s: %v", b.s.shown, err)
+		return nil, store.Errorf("store %s: %w", b.s.shown, err)
 	}
 	for _, id := range ids {
 		e := b.marks[id]
@@ -653,11 +660,11 @@ func (b *batch) Commit() error {
 			continue
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return store.Errorf("store %s: %v", b.s.shown, err)
+			return store.Errorf("store %s: %w", b.s.shown, err)
 		}
 		resp, err := b.s.exec(ctx, "INSERT INTO "+t+" FORMAT JSONEachRow", f)
 		if err != nil {
-			return store.Errorf("store %s: insert into %s: %v", b.s.shown, t, err)
+			return store.Errorf("store %s: insert into %s: %w", b.s.shown, t, err)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()

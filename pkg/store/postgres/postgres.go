@@ -53,10 +53,14 @@ type Store struct {
 
 // Open connects to the database a postgres:// URL names.
 func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, error) {
-	shown := u.Redacted()
+	shown := store.Redact(u.String())
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", store.ErrUsage, shown, err)
+		// pgx quotes the URL in its message: only ours is shown.
+		return nil, fmt.Errorf("%w: %s: cannot parse it as a PostgreSQL URL", store.ErrUsage, shown)
+	}
+	if opt.Password != "" {
+		cfg.Password = opt.Password
 	}
 	if opt.ConnectTimeout > 0 {
 		cfg.ConnectTimeout = opt.ConnectTimeout
@@ -68,28 +72,42 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	if schema == "" {
 		schema = "public"
 	}
-	cfg.RuntimeParams["search_path"] = schema
+	if strings.ContainsAny(schema, ",\x00") {
+		return nil, fmt.Errorf("%w: --pg-schema %q: one schema name, without commas (avsync's tables live in exactly one schema)", store.ErrUsage, schema)
+	}
+	// Quoted: search_path is a list whose unquoted names fold to lower
+	// case, while CREATE SCHEMA below keeps the name's case.
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	cfg.RuntimeParams["application_name"] = "av-write"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, store.Errorf("store %s: %s", shown, reason(err))
+		return nil, store.Errorf("store %s: %w", shown, reason(err))
 	}
 	s := &Store{conn: conn, org: opt.Org, url: shown}
 	if err := s.migrate(ctx, schema); err != nil {
 		conn.Close(context.Background())
-		return nil, store.Errorf("store %s: %s", shown, reason(err))
+		return nil, store.Errorf("store %s: %w", shown, reason(err))
 	}
 	return s, nil
 }
 
-// reason shortens pgx errors to what a person needs.
-func reason(err error) string {
+// reason shortens pgx errors to what a person needs; it wraps err, so
+// context.Canceled and the like survive.
+func reason(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return pe.Message
+		return &shortError{msg: pe.Message, err: err}
 	}
-	return err.Error()
+	return err
 }
+
+type shortError struct {
+	msg string
+	err error
+}
+
+func (e *shortError) Error() string { return e.msg }
+func (e *shortError) Unwrap() error { return e.err }
 
 func (s *Store) migrate(ctx context.Context, schema string) error {
 	tx, err := s.conn.Begin(ctx)
@@ -156,21 +174,21 @@ func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo,
 func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn func(string, watermark.Entry) error) error {
 	rows, err := s.conn.Query(ctx, sqlschema.Rebind(sqlschema.WatermarksSince), s.org, machine, after)
 	if err != nil {
-		return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
+		return store.Errorf("read watermarks from %s: %w", s.url, reason(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var e watermark.Entry
 		if err := rows.Scan(append([]any{&id}, watermark.Fields(&e)...)...); err != nil {
-			return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
+			return store.Errorf("read watermarks from %s: %w", s.url, reason(err))
 		}
 		if err := fn(id, e); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return store.Errorf("read watermarks from %s: %s", s.url, reason(err))
+		return store.Errorf("read watermarks from %s: %w", s.url, reason(err))
 	}
 	return nil
 }
@@ -179,14 +197,14 @@ func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn 
 func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
 	tx, err := s.conn.Begin(ctx)
 	if err != nil {
-		return nil, store.Errorf("store %s: begin: %s", s.url, reason(err))
+		return nil, store.Errorf("store %s: begin: %w", s.url, reason(err))
 	}
 	b := &batch{s: s, tx: tx, machine: clean(w.Machine)}
 	// Staging tables for upserts of groups that did not clear their rows.
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_messages (LIKE messages) ON COMMIT DELETE ROWS;
 		CREATE TEMP TABLE IF NOT EXISTS stage_tool_calls (LIKE tool_calls) ON COMMIT DELETE ROWS`); err != nil {
 		tx.Rollback(context.Background())
-		return nil, store.Errorf("store %s: %s", s.url, reason(err))
+		return nil, store.Errorf("store %s: %w", s.url, reason(err))
 	}
 	// The machine's next commit sequence; the row stays locked until the
 	// batch ends, so two writers of one machine take turns.
@@ -215,7 +233,7 @@ type batch struct {
 }
 
 func (b *batch) fail(what string, err error) error {
-	return store.Errorf("store %s: %s: %s", b.s.url, what, reason(err))
+	return store.Errorf("store %s: %s: %w", b.s.url, what, reason(err))
 }
 
 func (b *batch) Seq() int64 { return b.seq }
@@ -445,7 +463,7 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 }
 
 func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
-	return b.putWatermark(ctx, id, e, time.Now().UTC().Format(time.RFC3339))
+	return b.putWatermark(ctx, id, e, time.Now().UTC().Format(store.TimeLayout))
 }
 
 // putWatermark records a session's watermark and its tombstone, if any.

@@ -53,8 +53,13 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	if path == "" {
 		return nil, fmt.Errorf("%w: sqlite URL has no path; want sqlite:///abs/path/store.db", store.ErrUsage)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, store.Errorf("store %s: %v", path, err)
+	// A typo must not create folders anywhere: only the default store's
+	// folder is made (by av-write); any other must exist.
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return nil, store.Errorf("store %s: folder %s does not exist: create it first", path, filepath.Dir(path))
+	}
+	if err := private(path); err != nil {
+		return nil, store.Errorf("store %s: %w", path, err)
 	}
 	// busy_timeout: how long to wait for another process's write lock.
 	busy := 10000
@@ -69,15 +74,34 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 		fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_txlock=immediate", busy)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, store.Errorf("store %s: %v", path, err)
+		return nil, store.Errorf("store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, org: opt.Org, path: path}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, store.Errorf("store %s: %v", path, err)
+		return nil, store.Errorf("store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// private creates the store file 0600 before SQLite does (SQLite would
+// use 0644 minus the umask) and tightens an existing one; SQLite gives the
+// -wal and -shm files the database file's mode, so they follow.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -152,21 +176,21 @@ func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo,
 func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn func(string, watermark.Entry) error) error {
 	rows, err := s.db.QueryContext(ctx, sqlschema.WatermarksSince, s.org, machine, after)
 	if err != nil {
-		return store.Errorf("store %s: read watermarks: %v", s.path, err)
+		return store.Errorf("store %s: read watermarks: %w", s.path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var e watermark.Entry
 		if err := rows.Scan(append([]any{&id}, watermark.Fields(&e)...)...); err != nil {
-			return store.Errorf("store %s: read watermarks: %v", s.path, err)
+			return store.Errorf("store %s: read watermarks: %w", s.path, err)
 		}
 		if err := fn(id, e); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return store.Errorf("store %s: read watermarks: %v", s.path, err)
+		return store.Errorf("store %s: read watermarks: %w", s.path, err)
 	}
 	return nil
 }
@@ -175,7 +199,7 @@ func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn 
 func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, store.Errorf("store %s: begin: %v", s.path, err)
+		return nil, store.Errorf("store %s: begin: %w", s.path, err)
 	}
 	b := &batch{tx: tx, org: s.org, path: s.path, machine: w.Machine}
 	if err := tx.QueryRowContext(ctx, `INSERT INTO store_machines VALUES (?, ?, 1, 0, ?, ?)
@@ -205,7 +229,7 @@ func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) 
 		st, err := tx.PrepareContext(ctx, p.sql)
 		if err != nil {
 			tx.Rollback()
-			return nil, store.Errorf("store %s: prepare: %v", s.path, err)
+			return nil, store.Errorf("store %s: prepare: %w", s.path, err)
 		}
 		*p.stmt = st
 	}
@@ -231,14 +255,14 @@ func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool
 		return e, false, nil
 	}
 	if err != nil {
-		return e, false, store.Errorf("store %s: read watermark of session %s: %v", b.path, id, err)
+		return e, false, store.Errorf("store %s: read watermark of session %s: %w", b.path, id, err)
 	}
 	return e, true, nil
 }
 
 func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
-		return store.Errorf("store %s: savepoint: %v", b.path, err)
+		return store.Errorf("store %s: savepoint: %w", b.path, err)
 	}
 	b.session, b.deletedAt = s.ID, s.DeletedAt
 	from := int64(-1 << 62) // mode full: every row goes
@@ -348,7 +372,7 @@ func (b *batch) classify(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case 8, 10, 11, 13, 14, 26: // READONLY, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
-			return store.Errorf("store %s: %v", b.path, err)
+			return store.Errorf("store %s: %w", b.path, err)
 		}
 	}
 	return err
@@ -373,13 +397,13 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 		return err
 	}
 	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
-		return store.Errorf("store %s: release savepoint: %v", b.path, err)
+		return store.Errorf("store %s: release savepoint: %w", b.path, err)
 	}
 	return nil
 }
 
 func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
-	return b.putWatermark(ctx, id, e, time.Now().UTC().Format(time.RFC3339))
+	return b.putWatermark(ctx, id, e, time.Now().UTC().Format(store.TimeLayout))
 }
 
 // putWatermark records a session's watermark and its tombstone, if any.
@@ -404,10 +428,10 @@ func (b *batch) putWatermark(ctx context.Context, id string, e watermark.Entry, 
 
 func (b *batch) AbortGroup(ctx context.Context) error {
 	if _, err := b.tx.ExecContext(ctx, "ROLLBACK TO grp"); err != nil {
-		return store.Errorf("store %s: roll back group: %v", b.path, err)
+		return store.Errorf("store %s: roll back group: %w", b.path, err)
 	}
 	if _, err := b.tx.ExecContext(ctx, "RELEASE grp"); err != nil {
-		return store.Errorf("store %s: roll back group: %v", b.path, err)
+		return store.Errorf("store %s: roll back group: %w", b.path, err)
 	}
 	return nil
 }
@@ -421,7 +445,7 @@ func (b *batch) Commit() error {
 		return store.Errorf("store %s: commit: %v", b.path, err)
 	}
 	if err := b.tx.Commit(); err != nil {
-		return store.Errorf("store %s: commit: %v", b.path, err)
+		return store.Errorf("store %s: commit: %w", b.path, err)
 	}
 	return nil
 }
