@@ -230,10 +230,11 @@ func (m *model) environ(e *env) []string {
 	return append(e.environ(), "AV_HOSTNAME="+m.hostname)
 }
 
-// pipeline runs av-read | av-mask | av-write in env e.
+// pipeline runs the documented one-shot, scripts/av-sync (av-read | av-mask
+// | av-write, once more when av-write rebuilt the state), in env e.
 func (m *model) pipeline(e *env, readArgs, writeArgs string) runResult {
 	m.t.Helper()
-	cmd := exec.Command("bash", "-o", "pipefail", "-c", "av-read "+readArgs+" | av-mask | av-write "+writeArgs)
+	cmd := exec.Command("bash", "-o", "pipefail", "-c", filepath.Join(repoRoot(m.t), "scripts", "av-sync")+" "+readArgs+" "+writeArgs)
 	cmd.Env = m.environ(e)
 	cmd.Dir = e.dir
 	var out, errb strings.Builder
