@@ -385,10 +385,11 @@ func (s *Store) Close() error { s.http.CloseIdleConnections(); return nil }
 // Machine implements store.Store.
 func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
 	var m store.MachineInfo
-	err := s.Query(ctx, "SELECT max(seq) AS seq, max(read_seq) AS read_seq, argMax(writer, seq) AS writer FROM store_machines WHERE org_id = "+quote(s.org)+
+	// Aliases unlike the columns: 18.16 would read seq in argMax as max(seq).
+	err := s.Query(ctx, "SELECT max(seq) AS s, max(read_seq) AS r, argMax(writer, seq) AS w FROM store_machines WHERE org_id = "+quote(s.org)+
 		" AND machine = "+quote(machine), func(r map[string]any) error {
-		m.Seq, m.ReadSeq = int64(num(r["seq"])), int64(num(r["read_seq"]))
-		m.Writer, _ = r["writer"].(string)
+		m.Seq, m.ReadSeq = int64(num(r["s"])), int64(num(r["r"]))
+		m.Writer, _ = r["w"].(string)
 		return nil
 	})
 	if err != nil {
