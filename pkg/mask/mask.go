@@ -9,6 +9,7 @@ package mask
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -55,6 +56,15 @@ type Rule struct {
 	Value bool `json:"value,omitempty"`
 	// Placeholders applies only the placeholder checks ($VAR, <your-key>, ****).
 	Placeholders bool `json:"placeholders,omitempty"`
+	// WordStart keeps only keyword hits that begin an identifier part: not
+	// "okta" inside "rookTable" nor "data:" inside "metadata:". A part
+	// begins after a non-alphanumeric byte, an escaped \n, or at a
+	// lower-to-upper case change (camelCase).
+	WordStart bool `json:"word_start,omitempty"`
+	// MinRun is the least run of base64 characters the secret part must
+	// hold: key blocks with placeholders ("...", "<your key here>") are not
+	// keys.
+	MinRun int `json:"min_run,omitempty"`
 	// Example is a made-up text the rule must mask (see `av-mask rules`).
 	Example string `json:"example,omitempty"`
 
@@ -62,6 +72,7 @@ type Rule struct {
 	anchored *regexp.Regexp // re anchored at the start, for KeyAnchored
 	secret   int            // submatch index of the secret part
 	keyIdx   int            // submatch index of the key name ("k"), or -1
+	userIdx  int            // submatch index of a user name ("u"), or -1
 	allowRe  []*regexp.Regexp
 }
 
@@ -75,7 +86,10 @@ var macros = strings.NewReplacer(
 	"{ws}", "(?:[ \\t\\r\\n]|\\\\+[nrt]|\\d{1,7}(?:\\t|\\\\+t))",
 	"{q}", "(?:\\\\*[\"'`])",
 	"{s}", "(?:[ \\t\\r\\n]|\\\\+[nrt])",
-	"{eq}", "(?:[ \\t]|\\\\+[nrt]|\\\\*[\"'`])*(?::=|=>|=|:)(?:[ \\t]|\\\\*[\"'`])*",
+	// {eq}: an assignment after a key: = : := ::= :::= ?= .= += ||= =>,
+	// maybe after a closing quote or bracket (env["KEY"] = …) and a type
+	// (var key string = …, key: &str = …).
+	"{eq}", "(?:[ \\t]|\\\\+[nrt]|\\\\*[\"'`]|\\])*(?:(?::[ \\t]*)?&?(?:string|String|str|char[ \\t]*\\*)[ \\t]+)?(?::::=|::=|:=|\\?=|\\.=|\\+=|\\|\\|=|=>|=|:)(?:[ \\t]|\\\\*[\"'`])*",
 )
 
 func (r *Rule) compile() error {
@@ -93,7 +107,7 @@ func (r *Rule) compile() error {
 	if r.KeyAnchored {
 		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
 	}
-	r.secret, r.keyIdx = 0, re.SubexpIndex("k")
+	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
 	if i := re.SubexpIndex("s"); i > 0 {
 		r.secret = i
 	}
@@ -116,6 +130,7 @@ func (r *Rule) compile() error {
 // Masker masks text with a fixed ruleset. It is safe for concurrent use.
 type Masker struct {
 	rules      []*Rule
+	names      map[string]bool // rule names: what a marker may name
 	pf         *prefilter
 	allowExact map[string]bool
 	allowRe    []*regexp.Regexp
@@ -133,13 +148,14 @@ type Finding struct {
 // New builds a masker from the built-in rules plus extra ones. allow lists
 // values never masked: exact strings, or regexes written /like this/.
 func New(extra []*Rule, allow []string) (*Masker, error) {
-	m := &Masker{allowExact: map[string]bool{}}
+	m := &Masker{allowExact: map[string]bool{}, names: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, r := range append(Builtin(), extra...) {
 		if seen[r.Name] {
 			return nil, fmt.Errorf("rule %s is defined twice", r.Name)
 		}
 		seen[r.Name] = true
+		m.names[r.Name] = true
 		if err := r.compile(); err != nil {
 			return nil, err
 		}
@@ -181,18 +197,31 @@ func Check(extra []*Rule, allow []string) error {
 	return nil
 }
 
-// Ruleset identifies the rules and allow-list: it changes whenever they do,
-// so a store can tell which rows were masked by which rules.
+// Ruleset identifies the rules, the allow-list and the engine: it changes
+// whenever any of them does (a user's --rules file included), so a store can
+// tell which rows were masked by which rules. Its form is stable:
+// "avmask-" and 12 hex digits.
 func (m *Masker) Ruleset() string { return m.id }
 
 // Rules lists the rules in use.
 func (m *Masker) Rules() []*Rule { return m.rules }
 
+// EngineVersion changes whenever the engine masks differently for the same
+// rules: macros, placeholder and default lists, escape handling, markers.
+// It is folded into the ruleset id.
+const EngineVersion = 2
+
+// RulesetPattern is the form of a ruleset id, for stages that check stamps.
+var RulesetPattern = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
+
 func rulesetID(rules []*Rule, allow []string) string {
 	h := sha256.New()
+	fmt.Fprintf(h, "engine %d\x00", EngineVersion)
 	for _, r := range rules {
-		fmt.Fprintf(h, "%s\x00%q\x00%s\x00%d,%d,%g,%d\x00%q\x00%q\x00%v,%v\x00%q,%d\x01",
-			r.Name, r.Keywords, r.Regex, r.Before, r.After, r.Entropy, r.MinLen, r.Requires, r.Allow, r.Value, r.Placeholders, r.Near, r.Within)
+		// Every exported field, so no setting can change without the id.
+		b, _ := json.Marshal(r)
+		h.Write(b)
+		h.Write([]byte{1})
 	}
 	fmt.Fprintf(h, "%q", allow)
 	return "avmask-" + hex.EncodeToString(h.Sum(nil)[:6])
@@ -204,14 +233,34 @@ type scratch struct {
 	touched []int
 }
 
-// Find returns the secret parts of text, merged and in order.
+// Find returns the secret parts of text, merged and in order. Text holding
+// \u00XX escapes of ASCII is also searched decoded, so an escape cannot
+// hide a token; those findings cover the escaped form.
 func (m *Masker) Find(text string) []Finding {
+	found := m.find(text)
+	if d, ok := decodeEscapes(text); ok {
+		more := m.find(d.text)
+		for _, f := range more {
+			f.Start, f.End = d.start[f.Start], d.end[f.End-1]
+			found = append(found, f)
+		}
+		if len(more) > 0 {
+			found = merge(found)
+		}
+	}
+	return found
+}
+
+func (m *Masker) find(text string) []Finding {
 	sc := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(sc)
 	sc.touched = sc.touched[:0]
 	m.pf.scan(text, func(ri, start, end int) {
 		r := m.rules[ri]
 		if r.Within > 0 && !strings.ContainsAny(text[end:min(len(text), end+r.Within)], r.Near) {
+			return
+		}
+		if r.WordStart && !wordStart(text, start) {
 			return
 		}
 		w := sc.windows[ri]
@@ -270,15 +319,21 @@ func (m *Masker) Find(text string) []Finding {
 					continue
 				}
 				s, e = s+lo, e+lo
-				key := ""
+				key, user := "", ""
 				if r.keyIdx > 0 && sm[2*r.keyIdx] >= 0 {
 					key = text[lo+sm[2*r.keyIdx] : lo+sm[2*r.keyIdx+1]]
 				}
-				if m.accept(r, text, s, e, key) {
+				if r.userIdx > 0 && sm[2*r.userIdx] >= 0 {
+					user = text[lo+sm[2*r.userIdx] : lo+sm[2*r.userIdx+1]]
+				}
+				if m.accept(r, text, s, e, key, user) {
+					if r.Value || r.Placeholders {
+						e = quotedEnd(text, s, e)
+					}
 					found = append(found, Finding{Rule: r.Name, Start: s, End: e, generic: r.Value || r.Placeholders})
 					// Only an accepted match covers text: a rejected one (a
 					// path, a placeholder) must not hide a secret after it.
-					covered = max(covered, lo+sm[1])
+					covered = max(covered, lo+sm[1], e)
 				}
 			}
 		}
@@ -296,9 +351,17 @@ func requiresMet(r *Rule, text string) bool {
 }
 
 // accept applies the checks a regex cannot express.
-func (m *Masker) accept(r *Rule, text string, s, e int, key string) bool {
+func (m *Masker) accept(r *Rule, text string, s, e int, key, user string) bool {
 	v := text[s:e]
-	if overlapsMarker(text, s, e) || len(v) < r.MinLen || m.allowExact[v] {
+	if m.overlapsMarker(text, s, e) || len(v) < r.MinLen || m.allowExact[v] {
+		return false
+	}
+	if r.MinRun > 0 && longestRun(v) < r.MinRun {
+		return false
+	}
+	// user:password pairs that are a service's documented default
+	// (guest:guest, postgres:postgres) are not secrets.
+	if user != "" && strings.EqualFold(user, v) {
 		return false
 	}
 	for _, re := range m.allowRe {
@@ -341,16 +404,91 @@ func isKeyChar(c byte) bool {
 	return isWord(c) || c == '.' || c == '-'
 }
 
-// overlapsMarker tells whether [s, e) touches a [REDACTED:rule] marker left
-// by an earlier pass: masking again must change nothing.
-func overlapsMarker(text string, s, e int) bool {
-	lo := max(0, s-64)
-	i := strings.LastIndex(text[lo:e], "[REDACTED:")
-	if i < 0 {
-		return false
+// overlapsMarker tells whether [s, e) touches a marker av-mask writes,
+// [REDACTED:<rule>] with the name of one of its rules: masking again must
+// change nothing. Anything else that merely looks like one ("[REDACTED:"
+// followed by a token) is text like any other.
+func (m *Masker) overlapsMarker(text string, s, e int) bool {
+	lo := max(0, s-maxMarker)
+	for {
+		i := strings.LastIndex(text[lo:e], "[REDACTED:")
+		if i < 0 {
+			return false
+		}
+		at := lo + i
+		name := text[at+len("[REDACTED:") : min(len(text), at+maxMarker)]
+		if end := strings.IndexByte(name, ']'); end >= 0 && m.names[name[:end]] && at+len("[REDACTED:")+end+1 > s {
+			return true
+		}
+		e = at // look for an earlier one
+		if e <= lo {
+			return false
+		}
 	}
-	end := strings.IndexByte(text[lo+i:], ']')
-	return end >= 0 && lo+i+end >= s
+}
+
+// quotedEnd widens a value found by its key to its closing quote when it
+// was opened by one: "correct horse battery", 'django-insecure-(a)b!'
+// hold characters a bare value stops at. The quote may be escaped once or
+// more (a .env inside JSON); the closing one must be escaped alike.
+func quotedEnd(text string, s, e int) int {
+	if s == 0 || (text[s-1] != '"' && text[s-1] != '\'') {
+		return e
+	}
+	qs := s - 1
+	for qs > 0 && text[qs-1] == '\\' {
+		qs--
+	}
+	quote := text[qs:s]
+	limit := min(len(text), e+256)
+	for i := e; i < limit; i++ {
+		switch c := text[i]; {
+		case c == '\n' || c == '\\' && i+1 < len(text) && text[i+1] == 'n' && len(quote) == 1:
+			return e // the quote is not closed on this line
+		case c == quote[len(quote)-1] && i >= len(quote)-1 && text[i-len(quote)+1:i+1] == quote &&
+			(i-len(quote) < 0 || text[i-len(quote)] != '\\'):
+			return max(e, i-len(quote)+1)
+		}
+	}
+	return e
+}
+
+// maxMarker bounds a marker's length (rule names are short).
+const maxMarker = 96
+
+// wordStart tells whether a keyword starting at i begins an identifier part.
+func wordStart(text string, i int) bool {
+	if i == 0 {
+		return true
+	}
+	p, c := text[i-1], text[i]
+	switch {
+	case !isAlnum(p):
+		return true
+	case i >= 2 && text[i-2] == '\\' && (p == 'n' || p == 't' || p == 'r'):
+		return true // an escaped \n before the keyword
+	case 'a' <= p && p <= 'z' || '0' <= p && p <= '9':
+		return 'A' <= c && c <= 'Z' // camelCase: fooOkta
+	}
+	return false
+}
+
+func isAlnum(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// longestRun is the longest run of base64 characters in s.
+func longestRun(s string) int {
+	best, n := 0, 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; isAlnum(c) || c == '+' || c == '/' || c == '=' {
+			n++
+			best = max(best, n)
+		} else {
+			n = 0
+		}
+	}
+	return best
 }
 
 // maxWindow bounds a merged window, or twice a rule's reach if that is
