@@ -319,17 +319,18 @@ func (m *Masker) find(text string) []Finding {
 					continue
 				}
 				s, e = s+lo, e+lo
-				key, user := "", ""
+				key, keyAt, user := "", -1, ""
 				if r.keyIdx > 0 && sm[2*r.keyIdx] >= 0 {
-					key = text[lo+sm[2*r.keyIdx] : lo+sm[2*r.keyIdx+1]]
+					keyAt = lo + sm[2*r.keyIdx]
+					key = text[keyAt : lo+sm[2*r.keyIdx+1]]
 				}
 				if r.userIdx > 0 && sm[2*r.userIdx] >= 0 {
 					user = text[lo+sm[2*r.userIdx] : lo+sm[2*r.userIdx+1]]
 				}
-				if m.accept(r, text, s, e, key, user) {
-					if r.Value || r.Placeholders {
-						e = quotedEnd(text, s, e)
-					}
+				if r.Value || r.Placeholders {
+					e = quotedEnd(text, s, e)
+				}
+				if m.accept(r, text, s, e, key, user) && !(keyAt >= 0 && inARN(text, keyAt)) {
 					found = append(found, Finding{Rule: r.Name, Start: s, End: e, generic: r.Value || r.Placeholders})
 					// Only an accepted match covers text: a rejected one (a
 					// path, a placeholder) must not hide a secret after it.
@@ -451,6 +452,16 @@ func quotedEnd(text string, s, e int) int {
 		}
 	}
 	return e
+}
+
+// inARN tells whether a key at i is a part of an ARN
+// (arn:aws:secretsmanager:…): what follows is a resource name.
+func inARN(text string, i int) bool {
+	lo := i
+	for lo > 0 && i-lo < 64 && (text[lo-1] == ':' || text[lo-1] == '-' || isAlnum(text[lo-1])) {
+		lo--
+	}
+	return strings.HasPrefix(text[lo:i], "arn:")
 }
 
 // maxMarker bounds a marker's length (rule names are short).

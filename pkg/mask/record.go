@@ -9,11 +9,16 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // TextFields are the wire format's free-text fields, masked in every record
-// whatever its kind (a pin's note included).
-var TextFields = []string{"first_message", "display_name", "content", "thinking", "input_json", "result_content", "note"}
+// whatever its kind (a pin's note included) and whatever the case of their
+// names (av-write decodes names case-insensitively, and refuses a name that
+// differs from its field's only by case). Structural fields are the
+// documented exception: ids, ordinals, timestamps, counts, modes, hashes.
+var TextFields = []string{"first_message", "display_name", "content", "thinking", "input_json", "result_content", "note",
+	"project", "model", "tool_name", "skill_name", "category", "token_usage", "tool_use_id"}
 
 // Stamp is what a masked record carries as "masked".
 type Stamp struct {
@@ -63,14 +68,14 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 	}
 	out := dst[:0]
 	at := 0
-	stampAt := -1 // the existing "masked" member's value, replaced
+	var stampAt []int // the existing "masked" members' values, replaced
 	keys := map[string]string{}
 	for _, mb := range members {
 		if keyFields[mb.key] {
 			keys[mb.key] = string(line[mb.vs:mb.ve])
 		}
-		if mb.key == "masked" {
-			stampAt = len(out) + (mb.vs - at)
+		if strings.EqualFold(mb.key, "masked") {
+			stampAt = append(stampAt, len(out)+(mb.vs-at))
 			out = append(out, line[at:mb.vs]...)
 			at = mb.ve
 			continue
@@ -96,8 +101,11 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 	}
 	out = append(out, line[at:]...)
 	stamp := rec.Stamp.appendJSON(nil)
-	if stampAt >= 0 {
-		out = append(out[:stampAt], append(stamp, out[stampAt:]...)...)
+	if len(stampAt) > 0 {
+		for i := len(stampAt) - 1; i >= 0; i-- { // from the end, so earlier offsets hold
+			at := stampAt[i]
+			out = append(out[:at], append(stamp, out[at:]...)...)
+		}
 	} else {
 		end := bytes.LastIndexByte(out, '}')
 		tail := append([]byte(nil), out[end:]...)
@@ -144,7 +152,7 @@ func (m *Masker) MaskJSONString(s string) string {
 
 func isTextField(k string) bool {
 	for _, f := range TextFields {
-		if f == k {
+		if strings.EqualFold(f, k) {
 			return true
 		}
 	}

@@ -238,7 +238,7 @@ func Builtin() []*Rule {
 			Example: "https://hooks.slack.com/services/T" + fake(upper+digits, 10, "sw1") + "/B" + fake(upper+digits, 10, "sw2") + "/" + fake(alnum, 24, "sw3")},
 		{Name: "discord-bot-token", Description: "Discord bot token (base64 id.timestamp.hmac) near the word discord or after Bot",
 			Keywords: []string{"discord", "bot "},
-			Regex: `(?:^|[^A-Za-z0-9_.-]|\\[nrt])(?P<s>[MNOP][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})`, Before: 400, After: 600,
+			Regex:    `(?:^|[^A-Za-z0-9_.-]|\\[nrt])(?P<s>[MNOP][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})`, Before: 400, After: 600,
 			Example: "DISCORD_BOT_TOKEN=MT" + fake(alnum, 24, "dc1") + "." + fake(b64url, 6, "dc2") + "." + fake(b64url, 38, "dc3")},
 		{Name: "discord-webhook-url", Description: "Discord webhook URL", Keywords: []string{"webhooks"},
 			Regex: `discord(?:app)?\.com\\*/api\\*/webhooks\\*/\d{17,20}\\*/(?P<s>[A-Za-z0-9_-]{60,68})`, Before: 40, After: 120,
@@ -428,5 +428,6 @@ func Builtin() []*Rule {
 			Before: 48, After: 520, Near: assign, Within: 48,
 			Example: "export SERVICE_API_KEY=\"" + fake(b64url, 32, "secassign") + "\""},
 	}
-	return append(rules, providerRules()...)
+	rules = append(rules, providerRules()...)
+	return append(rules, syntaxRules()...)
 }

@@ -21,7 +21,7 @@ var notSecretWords = map[string]bool{
 	"tokenizer": true, "tokenize": true, "tokenized": true, "tokenization": true, "tokens": true, "jsonwebtoken": true,
 	"ref": true, "version": true, "location": true, "manager": true, "provider": true, "mode": true, "enabled": true,
 	"required": true, "regex": true, "pattern": true, "placeholder": true, "description": true, "budget": true,
-	"estimate": true, "estimated": true, "input": true, "output": true, "total": true, "index": true, "offset": true,
+	"secretsmanager": true, "secretmanager": true, "keyvault": true, "estimate": true, "estimated": true, "input": true, "output": true, "total": true, "index": true, "offset": true,
 }
 
 // keyParts splits a key name into lower-case words at _ . - / and camelCase.
@@ -113,10 +113,37 @@ func plausibleValue(v, after, key string) bool {
 	if strings.HasPrefix(after, "(") || dottedIdent.MatchString(v) || digitsOnly.MatchString(v) {
 		return false
 	}
+	if prose(v) {
+		return false
+	}
 	// A bare word shaped like an identifier (a variable, a type, an English
 	// word) is not a secret; letters in random case are.
 	if identifier.MatchString(v) && len(v) < 32 {
 		return false
 	}
 	return true
+}
+
+// stopWords mark a quoted value as a sentence ("Password must be at least 8
+// characters") rather than a passphrase.
+var stopWords = map[string]bool{"the": true, "a": true, "an": true, "is": true, "be": true, "must": true, "your": true,
+	"for": true, "to": true, "of": true, "and": true, "or": true, "in": true, "at": true, "least": true, "with": true,
+	"not": true, "enter": true, "please": true, "this": true, "that": true, "will": true, "here": true}
+
+func prose(v string) bool {
+	if strings.IndexByte(v, ' ') < 0 {
+		return false
+	}
+	words := strings.Fields(v)
+	stop := false
+	for _, w := range words {
+		w = strings.TrimRight(w, ".,!?:")
+		for i := 0; i < len(w); i++ {
+			if c := w[i]; !('a' <= c && c <= 'z' || i == 0 && 'A' <= c && c <= 'Z') {
+				return false
+			}
+		}
+		stop = stop || stopWords[strings.ToLower(w)]
+	}
+	return len(words) >= 3 && stop
 }
