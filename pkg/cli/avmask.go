@@ -31,23 +31,29 @@ func MaskMain(ctx context.Context, args []string, s Streams) int {
 		UsageText: "av-read | av-mask [options] | av-write\n   av-mask rules",
 		Description: `A stateless filter: the same records come out, in the same order, with
 every secret in their free-text fields (first_message, display_name, content,
-thinking, input_json, result_content, note, and any --field) replaced by
+thinking, input_json, result_content, note, project, model, tool_name,
+skill_name, category, token_usage, tool_use_id, in any case, and any --field;
+ids, ordinals, timestamps and counts are structural and pass) replaced by
 [REDACTED:<rule>], and each record stamped
 "masked":{"ruleset":"<id>","secrets":N,"rules":{"<rule>":N}}. The ruleset id
-changes whenever the rules or the allow-list change. Fields and kinds it does
+changes whenever the rules (--rules files included), the allow-list or the
+masking engine change. Fields and kinds it does
 not know pass through unchanged. Secrets are found raw, JSON-escaped or
 escaped twice (a .env inside a JSON tool result), across lines (private keys)
 and by key name (password=…), with placeholders ($VAR, <your-key>, xxxx,
 changeme, …EXAMPLE) left alone. No value is ever printed: --report gives
-where, which rule and a short hash. "av-mask rules" lists the rules.`,
+where, which rule and a keyed hash (HMAC-SHA256 under a random key kept in
+report.key, mode 0600, beside --state): equal secrets hash alike, yet the hash
+cannot be checked against a word list elsewhere. "av-mask rules" lists the
+rules.`,
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "workers", EnvVars: []string{"AV_MASK_WORKERS"}, Value: runtime.NumCPU(),
 				Usage: "mask `N` records at once (output order is kept)"},
 			&ucli.StringSliceFlag{Name: "field", EnvVars: []string{"AV_MASK_FIELD"},
 				Usage: "also mask the string field `NAME` (repeatable), for other NDJSON"},
 			&ucli.BoolFlag{Name: "report", EnvVars: []string{"AV_MASK_REPORT"},
-				Usage: `print one {"kind":"finding"} line per secret instead of the records (never the value)`},
-			quietFlag(),
+				Usage: `print one {"kind":"finding"} line per secret instead of the records (never the value; its hash is an HMAC under a key kept beside --state)`},
+			stateFlag(), quietFlag(),
 		}, maskerFlags...),
 		Commands: []*ucli.Command{{
 			Name:  "rules",
@@ -74,7 +80,19 @@ where, which rule and a short hash. "av-mask rules" lists the rules.`,
 			}
 			// Built on the first record: an empty stream (a no-change sync)
 			// does not pay for compiling every rule.
-			masker := sync.OnceValues(func() (*mask.Masker, error) { return mask.New(rules, allow) })
+			var reportKey []byte
+			if c.Bool("report") {
+				if reportKey, err = loadReportKey(reportKeyPath(c.String("state"))); err != nil {
+					return exitcode.Wrap(exitcode.State, err)
+				}
+			}
+			masker := sync.OnceValues(func() (*mask.Masker, error) {
+				m, err := mask.New(rules, allow)
+				if err == nil && reportKey != nil {
+					m.SetReportKey(reportKey)
+				}
+				return m, err
+			})
 			extra := map[string]bool{}
 			for _, f := range c.StringSlice("field") {
 				extra[f] = true

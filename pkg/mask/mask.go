@@ -135,6 +135,7 @@ type Masker struct {
 	allowExact map[string]bool
 	allowRe    []*regexp.Regexp
 	id         string
+	reportKey  []byte // HMAC key of findings' hashes (--report)
 	scratch    sync.Pool
 }
 

@@ -2,6 +2,7 @@ package mask
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,13 +29,13 @@ type Stamp struct {
 }
 
 // FieldFinding is a secret found in one field of a record. It never holds
-// the value: only where it was and a short hash of it.
+// the value: only where it was and, with a report key, a keyed hash of it.
 type FieldFinding struct {
 	Field  string
 	Rule   string
 	Offset int // byte offset in the field's JSON-encoded value
 	Length int
-	Hash   string
+	Hash   string // HMAC-SHA256 under the report key, 16 hex digits; "" without a key
 }
 
 // Record is the outcome of masking one NDJSON line.
@@ -91,9 +92,8 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 		for _, f := range found {
 			rec.Stamp.Secrets++
 			rec.Stamp.Rules[f.Rule]++
-			sum := sha256.Sum256([]byte(raw[f.Start:f.End]))
 			rec.Findings = append(rec.Findings, FieldFinding{Field: mb.key, Rule: f.Rule,
-				Offset: f.Start, Length: f.End - f.Start, Hash: hex.EncodeToString(sum[:4])})
+				Offset: f.Start, Length: f.End - f.Start, Hash: m.keyedHash(raw[f.Start:f.End])})
 		}
 		out = append(out, line[at:mb.vs+1]...)
 		out = append(out, masked...)
@@ -121,6 +121,21 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 	rec.Kind, _ = strconv.Unquote(keys["kind"])
 	rec.Key = recordKey(keys)
 	return rec, nil
+}
+
+// SetReportKey makes findings carry an HMAC-SHA256 of each secret under
+// key: the same secret gives the same hash within one installation, yet a
+// word list cannot confirm a weak password without the key. Without a key
+// findings carry no hash. Call it before masking starts.
+func (m *Masker) SetReportKey(key []byte) { m.reportKey = append([]byte(nil), key...) }
+
+func (m *Masker) keyedHash(v string) string {
+	if len(m.reportKey) == 0 {
+		return ""
+	}
+	h := hmac.New(sha256.New, m.reportKey)
+	h.Write([]byte(v))
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // maskRaw masks the JSON-encoded content of a string (without its quotes).
