@@ -2,44 +2,81 @@ package mask
 
 import "strings"
 
-// decoded is a text with its \u00XX escapes of printable ASCII replaced by
-// the characters they stand for, and where each decoded byte came from.
+// escapeReach is how far around a \u00XX escape decoding looks: a secret
+// hidden by an escape lies within it (the longest token bodies are shorter).
+const escapeReach = 512
+
+// findEscaped finds secrets whose characters are hidden behind \u00XX
+// escapes of printable ASCII, however many backslashes precede the u (JSON
+// escaped once or twice more): av-write decodes them back, so a rule must
+// see "ghp_" where the text says "ghp\u005f". Only the neighbourhood of
+// escapes is decoded and searched, so ordinary text costs one substring
+// search. Findings are in text's offsets, covering the escaped form.
+func (m *Masker) findEscaped(text string) []Finding {
+	var found []Finding
+	for i := nextEscape(text, 0); i >= 0; {
+		// One region: escapes closer than twice the reach go together.
+		lo, hi := max(0, i-escapeReach), min(len(text), i+escapeReach)
+		for {
+			j := nextEscape(text, i+1)
+			if j < 0 || j-escapeReach > hi {
+				i = j
+				break
+			}
+			i, hi = j, min(len(text), j+escapeReach)
+		}
+		lo, hi = runeStart(text, lo), runeEnd(text, hi)
+		d := decodeEscapes(text[lo:hi])
+		for _, f := range m.find(d.text) {
+			f.Start, f.End = lo+d.start[f.Start], lo+d.end[f.End-1]
+			found = append(found, f)
+		}
+	}
+	return found
+}
+
+// nextEscape finds the next \u00XX escape of printable ASCII at or after
+// from (the index of its u), or -1.
+func nextEscape(text string, from int) int {
+	for from < len(text) {
+		j := strings.Index(text[from:], `u00`)
+		if j < 0 {
+			return -1
+		}
+		i := from + j
+		if i > 0 && text[i-1] == '\\' && i+5 <= len(text) {
+			if c, ok := unhex2(text[i+3], text[i+4]); ok && c >= 0x20 && c <= 0x7e {
+				return i
+			}
+		}
+		from = i + 3
+	}
+	return -1
+}
+
+// decoded is a text with its escapes replaced by the characters they stand
+// for, and where each decoded byte came from.
 type decoded struct {
 	text       string
 	start, end []int // per decoded byte: its span [start, end) in the original
 }
 
-// decodeEscapes undoes \u00XX escapes of printable ASCII, however many
-// backslashes precede the u (JSON escaped once or twice more): av-write
-// decodes them back, so a rule must see "ghp_" where the text says
-// "ghp\u005f". ok is false when there is nothing to decode, which is what
-// ordinary text costs: one substring search.
-func decodeEscapes(text string) (decoded, bool) {
-	i := strings.Index(text, `u00`)
-	if i < 0 {
-		return decoded{}, false
-	}
+func decodeEscapes(text string) decoded {
 	var d decoded
 	var b strings.Builder
-	at := 0 // original bytes before at are decoded or copied
-	for ; i >= 0; i = nextU00(text, i+3) {
-		// A run of backslashes, then u00XX with XX printable ASCII.
-		bs := i
+	b.Grow(len(text))
+	d.start = make([]int, 0, len(text))
+	d.end = make([]int, 0, len(text))
+	at := 0
+	for i := nextEscape(text, 0); i >= 0; i = nextEscape(text, i+5) {
+		bs := i - 1
 		for bs > at && text[bs-1] == '\\' {
 			bs--
 		}
-		if bs == i || i+5 > len(text) {
+		if bs < at {
 			continue
 		}
-		c, ok := unhex2(text[i+3], text[i+4])
-		if !ok || c < 0x20 || c > 0x7e {
-			continue
-		}
-		if d.start == nil {
-			b.Grow(len(text))
-			d.start = make([]int, 0, len(text))
-			d.end = make([]int, 0, len(text))
-		}
+		c, _ := unhex2(text[i+3], text[i+4])
 		for j := at; j < bs; j++ {
 			d.start, d.end = append(d.start, j), append(d.end, j+1)
 		}
@@ -48,26 +85,12 @@ func decodeEscapes(text string) (decoded, bool) {
 		d.start, d.end = append(d.start, bs), append(d.end, i+5)
 		at = i + 5
 	}
-	if d.start == nil {
-		return decoded{}, false
-	}
 	for j := at; j < len(text); j++ {
 		d.start, d.end = append(d.start, j), append(d.end, j+1)
 	}
 	b.WriteString(text[at:])
 	d.text = b.String()
-	return d, true
-}
-
-func nextU00(text string, from int) int {
-	if from >= len(text) {
-		return -1
-	}
-	j := strings.Index(text[from:], `u00`)
-	if j < 0 {
-		return -1
-	}
-	return from + j
+	return d
 }
 
 func unhex2(a, b byte) (byte, bool) {

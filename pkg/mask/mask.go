@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -47,6 +48,11 @@ type Rule struct {
 	// start is found by hand and the regex tried there once, anchored,
 	// instead of at every position of a window.
 	KeyAnchored bool `json:"key_anchored,omitempty"`
+	// Scan rules may match anywhere in a keyword's window (a token some
+	// way after "discord"); the others match starting at most Before bytes
+	// before their keyword, so each hit costs one anchored attempt instead
+	// of a search of the whole window. Rules with Before over 64 scan.
+	Scan bool `json:"scan,omitempty"`
 	// Requires lists words that must also occur somewhere in the text.
 	Requires []string `json:"requires,omitempty"`
 	// Allow lists regexes of secret parts this rule never masks.
@@ -69,10 +75,11 @@ type Rule struct {
 	Example string `json:"example,omitempty"`
 
 	re       *regexp.Regexp
-	anchored *regexp.Regexp // re anchored at the start, for KeyAnchored
-	secret   int            // submatch index of the secret part
-	keyIdx   int            // submatch index of the key name ("k"), or -1
-	userIdx  int            // submatch index of a user name ("u"), or -1
+	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
+	scan     bool
+	secret   int // submatch index of the secret part
+	keyIdx   int // submatch index of the key name ("k"), or -1
+	userIdx  int // submatch index of a user name ("u"), or -1
 	allowRe  []*regexp.Regexp
 }
 
@@ -104,15 +111,25 @@ func (r *Rule) compile() error {
 		return fmt.Errorf("rule %s: %w", r.Name, err)
 	}
 	r.re = re
-	if r.KeyAnchored {
+	if r.Before == 0 {
+		r.Before = 64
+	}
+	r.scan = r.Scan || r.Before > maxStartReach
+	switch {
+	case r.KeyAnchored:
 		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
+	case !r.scan:
+		// The leftmost match starting within Before plus the keyword's
+		// length of the window start: one pass, however the hit fails.
+		reach := r.Before
+		for _, k := range r.Keywords {
+			reach = max(reach, r.Before+len(k))
+		}
+		r.anchored = regexp.MustCompile(`^(?s:.){0,` + itoa(reach) + `}?(?:` + macros.Replace(r.Regex) + `)`)
 	}
 	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
 	if i := re.SubexpIndex("s"); i > 0 {
 		r.secret = i
-	}
-	if r.Before == 0 {
-		r.Before = 64
 	}
 	if r.After == 0 {
 		r.After = 256
@@ -149,9 +166,13 @@ type Finding struct {
 // New builds a masker from the built-in rules plus extra ones. allow lists
 // values never masked: exact strings, or regexes written /like this/.
 func New(extra []*Rule, allow []string) (*Masker, error) {
+	return build(append(Builtin(), extra...), allow)
+}
+
+func build(rules []*Rule, allow []string) (*Masker, error) {
 	m := &Masker{allowExact: map[string]bool{}, names: map[string]bool{}}
 	seen := map[string]bool{}
-	for _, r := range append(Builtin(), extra...) {
+	for _, r := range rules {
 		if seen[r.Name] {
 			return nil, fmt.Errorf("rule %s is defined twice", r.Name)
 		}
@@ -239,15 +260,8 @@ type scratch struct {
 // hide a token; those findings cover the escaped form.
 func (m *Masker) Find(text string) []Finding {
 	found := m.find(text)
-	if d, ok := decodeEscapes(text); ok {
-		more := m.find(d.text)
-		for _, f := range more {
-			f.Start, f.End = d.start[f.Start], d.end[f.End-1]
-			found = append(found, f)
-		}
-		if len(more) > 0 {
-			found = merge(found)
-		}
+	if more := m.findEscaped(text); len(more) > 0 {
+		found = merge(append(found, more...))
 	}
 	return found
 }
@@ -276,6 +290,12 @@ func (m *Masker) find(text string) []Finding {
 			return
 		}
 		lo, hi := max(0, start-r.Before), min(len(text), start+r.After)
+		if !r.scan {
+			if n := len(w); n == 0 || w[n-2] != lo {
+				sc.windows[ri] = append(w, lo, hi)
+			}
+			return
+		}
 		// Overlapping hits share a window, up to a size where the regexp
 		// engine stays on its fast path; past it a new window starts (a
 		// secret seen twice is merged later).
@@ -298,7 +318,7 @@ func (m *Masker) find(text string) []Finding {
 		for i := 0; i < len(w); i += 2 {
 			lo, hi := runeStart(text, w[i]), runeEnd(text, w[i+1])
 			switch {
-			case r.KeyAnchored && lo < covered:
+			case (r.KeyAnchored || !r.scan) && hi <= covered, r.KeyAnchored && lo < covered:
 				continue // the hit lies inside the value just matched
 			case lo < covered:
 				lo = covered // windows overlap: go on where the last match ended
@@ -306,13 +326,20 @@ func (m *Masker) find(text string) []Finding {
 					continue
 				}
 			}
+			var t0 time.Time
+			if costHook != nil {
+				t0 = time.Now()
+			}
 			var matches [][]int
-			if r.KeyAnchored {
+			if !r.scan {
 				if sm := r.anchored.FindStringSubmatchIndex(text[lo:hi]); sm != nil {
 					matches = [][]int{sm}
 				}
 			} else {
 				matches = r.re.FindAllStringSubmatchIndex(text[lo:hi], -1)
+			}
+			if costHook != nil {
+				costHook(ri, hi-lo, time.Since(t0))
 			}
 			for _, sm := range matches {
 				s, e := sm[2*r.secret], sm[2*r.secret+1]
@@ -342,6 +369,8 @@ func (m *Masker) find(text string) []Finding {
 	}
 	return merge(found)
 }
+
+var costHook func(rule, n int, d time.Duration)
 
 func requiresMet(r *Rule, text string) bool {
 	for _, w := range r.Requires {
@@ -502,6 +531,11 @@ func longestRun(s string) int {
 	}
 	return best
 }
+
+// maxStartReach is the largest Before of a rule that matches near its
+// keyword (see Rule.Scan): the anchored form repeats "any character" up to
+// it, and RE2 expands the repetition.
+const maxStartReach = 64
 
 // maxWindow bounds a merged window, or twice a rule's reach if that is
 // longer: so each byte is in at most a few windows, and most windows are

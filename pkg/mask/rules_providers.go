@@ -46,6 +46,12 @@ func pre(name, desc string, keywords []string, regex, example string) *Rule {
 	return &Rule{Name: name, Description: desc, Keywords: keywords, Regex: regex, Before: 3, After: 512, Example: example}
 }
 
+// before lets a rule's match start further before its keyword.
+func before(n int, r *Rule) *Rule {
+	r.Before = n
+	return r
+}
+
 // providerRules covers the provider families of the common public scanners'
 // default lists, written from the providers' documented token formats.
 func providerRules() []*Rule {
@@ -103,7 +109,7 @@ func providerRules() []*Rule {
 		pre("microsoft-teams-webhook", "Microsoft Teams incoming webhook URL", []string{"webhook.office.com", "webhookb2", "incomingwebhook"},
 			`(?i)webhookb2\\*/(?P<s>`+uuidRe+`@`+uuidRe+`\\*/IncomingWebhook\\*/[a-z0-9]{32}\\*/`+uuidRe+`)`,
 			"https://acme.webhook.office.com/webhookb2/"+fakeUUID("t1")+"@"+fakeUUID("t2")+"/IncomingWebhook/"+fake(hexLC, 32, "t3")+"/"+fakeUUID("t4")),
-		{Name: "microsoft-teams-workflow-url", Description: "Teams / Power Automate workflow trigger URL signature (sig=)",
+		{Scan: true, Name: "microsoft-teams-workflow-url", Description: "Teams / Power Automate workflow trigger URL signature (sig=)",
 			Keywords: []string{"logic.azure.com", "powerautomate"}, Regex: `[?&](?:amp;)?sig=(?P<s>[A-Za-z0-9_-]{30,})`, Before: 8, After: 600,
 			Example: "https://prod-12.westeurope.logic.azure.com:443/workflows/" + fake(hexLC, 32, "wf1") + "/triggers/manual/paths/invoke?api-version=2016-06-01&sig=" + fake(b64url, 43, "wf2")},
 		pre("notion-api-token", "Notion integration token (ntn_)", []string{"ntn_"},
@@ -129,8 +135,8 @@ func providerRules() []*Rule {
 			`{b}sm_(?:pat|aat|sat)_(?P<s>[A-Za-z0-9]{16})`, "sm_pat_"+fake(alnum, 16, "settlemint")),
 		pre("shippo-api-token", "Shippo API token", []string{"shippo_live_", "shippo_test_"},
 			`{b}shippo_(?:live|test)_(?P<s>[a-fA-F0-9]{40})`, "shippo_live_"+fake(hexLC, 40, "shippo")),
-		pre("sidekiq-secret", "Sidekiq Pro/Enterprise gem credentials (user:pass@…contribsys.com or BUNDLE_… key)",
-			[]string{"contribsys"}, `(?i)(?:contribsys__com{eq}|://)(?P<s>[a-f0-9]{8}:[a-f0-9]{8})`, "BUNDLE_ENTERPRISE__CONTRIBSYS__COM="+fake(hexLC, 8, "sq1")+":"+fake(hexLC, 8, "sq2")),
+		before(40, pre("sidekiq-secret", "Sidekiq Pro/Enterprise gem credentials (user:pass@…contribsys.com or BUNDLE_… key)",
+			[]string{"contribsys"}, `(?i)(?:contribsys__com{eq}|contribsys\.com[ \t]+|://)(?P<s>[a-f0-9]{8}:[a-f0-9]{8})`, "BUNDLE_ENTERPRISE__CONTRIBSYS__COM="+fake(hexLC, 8, "sq1")+":"+fake(hexLC, 8, "sq2"))),
 		pre("slack-config-refresh-token", "Slack configuration refresh token (xoxe-1-…)", []string{"xoxe-"},
 			`{b}xoxe-\d-(?P<s>[A-Za-z0-9]{140,})`, "xoxe-1-"+fake(upper+digits, 146, "slackref")),
 		pre("slack-legacy-bot-token", "Slack legacy bot token (xoxb-id-secret)", []string{"xoxb-", "xoxo-"},
@@ -154,11 +160,16 @@ func providerRules() []*Rule {
 		{Name: "azure-data-factory-ir-key", Description: "Azure Data Factory self-hosted integration runtime key (IR@…)", Keywords: []string{"ir@"},
 			Regex: `{b}IR@(?P<s>` + uuidRe + `@[A-Za-z0-9-]{1,80}@[A-Za-z0-9-]{1,40}@[A-Za-z0-9+/=]{44})`, Before: 3, After: 220,
 			Example: "IR@" + fakeUUID("adf") + "@acme-adf@eu@" + fake(b64, 43, "adf2") + "="},
-		{Name: "kubernetes-bootstrap-token", Description: "kubeadm bootstrap token (id.secret), masked whole",
-			Keywords: []string{"token", "bootstrap", "kubeadm"},
+		{Name: "kubernetes-bootstrap-token", Description: "kubeadm bootstrap token (id.secret) after --token or token:, masked whole",
+			Keywords: []string{"--token", "token:", "token=", `token":`, `token\":`, "token-id"},
+			Regex:    `(?i)(?:--token|token(?:-id)?\\*["']?)[ \t]*[:= ]?[ \t]*\\*["']?(?P<s>[a-z0-9]{6}\.[a-z0-9]{16})(?:[^A-Za-z0-9_.-]|$)`,
+			Before:   2, After: 48, Entropy: 2.5,
+			Example: "kubeadm join 10.0.0.5:6443 --token " + fake(lowerAZ+digits, 6, "kb1") + "." + fake(lowerAZ+digits, 16, "kb2")},
+		{Scan: true, Name: "kubernetes-bootstrap-token-near", Description: "kubeadm bootstrap token (id.secret) near kubeadm or bootstrap",
+			Keywords: []string{"bootstrap", "kubeadm"},
 			Regex:    `(?:^|[^A-Za-z0-9_.-]|\\[nrt])(?P<s>[a-z0-9]{6}\.[a-z0-9]{16})(?:[^A-Za-z0-9_.-]|$)`, Before: 8, After: 300,
-			Entropy: 2.5, Example: "kubeadm join 10.0.0.5:6443 --token " + fake(lowerAZ+digits, 6, "kb1") + "." + fake(lowerAZ+digits, 16, "kb2")},
-		{Name: "vault-legacy-token", Description: "HashiCorp Vault legacy token (s. + 24) near a vault key name", Keywords: []string{"vault"}, WordStart: true,
+			Entropy: 2.5, Example: "bootstrapTokens:\n- token: " + fake(lowerAZ+digits, 6, "kb3") + "." + fake(lowerAZ+digits, 16, "kb4")},
+		{Scan: true, Name: "vault-legacy-token", Description: "HashiCorp Vault legacy token (s. + 24) near a vault key name", Keywords: []string{"vault"}, WordStart: true,
 			Regex: `(?:^|[^A-Za-z0-9_.-]|\\[nrt])s\.(?P<s>[A-Za-z0-9]{24})\b`, Before: 8, After: 300, Entropy: 3.5,
 			Example: "VAULT_TOKEN=s." + fake(alnum, 24, "vaultlegacy")},
 		{Name: "launchdarkly-key", Description: "LaunchDarkly SDK or API key (sdk-/api-/mob- + UUID)", Keywords: []string{"sdk-", "mob-"},

@@ -39,11 +39,11 @@ func syntaxRules() []*Rule {
 			Before:   48, After: 320, Near: assign, Within: 12,
 			Example: "SMTP_PASS=" + fake(alnum, 12, "smtppass")},
 		{Name: "chat-password", Description: `"my password is …", "the root password was …" in prose`,
-			Value: true, MinLen: 4, Entropy: 1.5,
-			Keywords: []string{"password", "passphrase", "passwd", "pw is", "pass is", "pin is"},
-			Regex: `(?i){b}(?:password|passphrase|passwd|pw|pass|pin)(?:[ \t]+for[ \t][^\n.]{1,40}?)?(?:'s|[ \t]+(?:is|was|will[ \t]+be|should[ \t]+be))` +
+			Value: true, MinLen: 4, Entropy: 1.5, KeyAnchored: true, Near: " '\t", Within: 1,
+			Keywords: []string{"password", "passphrase", "passwd", "pw", "pass", "pin"}, WordStart: true,
+			Regex: `(?i)[a-z0-9_.-]{0,40}?(?:password|passphrase|passwd|pw|pass|pin)(?:[ \t]+for[ \t][^\n.]{1,40}?)?(?:'s|[ \t]+(?:is|was|will[ \t]+be|should[ \t]+be))` +
 				`(?:[ \t]+(?:now|still|set[ \t]+to|just|actually|probably|simply))?[ \t]*:?[ \t]*{q}?(?P<s>` + value + `{4,})`,
-			Before: 3, After: 160,
+			Before: 48, After: 160,
 			Example: "fyi my password is " + fake(alnum, 10, "chatpw") + "!"},
 		{Name: "login-password-flag", Description: "docker/podman/helm/az … login -p PASSWORD", Placeholders: true,
 			Keywords: []string{"login"},
