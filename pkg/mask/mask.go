@@ -77,6 +77,7 @@ type Rule struct {
 	re       *regexp.Regexp
 	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
 	scan     bool
+	reach    int // how far after the window start an anchored match may start
 	secret   int // submatch index of the secret part
 	keyIdx   int // submatch index of the key name ("k"), or -1
 	userIdx  int // submatch index of a user name ("u"), or -1
@@ -126,6 +127,7 @@ func (r *Rule) compile() error {
 			reach = max(reach, r.Before+len(k))
 		}
 		r.anchored = regexp.MustCompile(`^(?s:.){0,` + itoa(reach) + `}?(?:` + macros.Replace(r.Regex) + `)`)
+		r.reach = reach
 	}
 	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
 	if i := re.SubexpIndex("s"); i > 0 {
@@ -332,7 +334,7 @@ func (m *Masker) find(text string) []Finding {
 			}
 			var matches [][]int
 			if !r.scan {
-				if sm := r.anchored.FindStringSubmatchIndex(text[lo:hi]); sm != nil {
+				if sm := r.matchAt(text, lo, hi); sm != nil {
 					matches = [][]int{sm}
 				}
 			} else {
@@ -369,6 +371,32 @@ func (m *Masker) find(text string) []Finding {
 	}
 	return merge(found)
 }
+
+// matchAt tries r's anchored form on text[lo:hi], first on a short window:
+// the regexp engine's fast path (a backtracker) needs the window times the
+// program to stay small. A match that reaches the short window's end may go
+// on, so it is tried again on the whole window; so is a miss of a rule whose
+// matches are long (a private key needs its END line).
+func (r *Rule) matchAt(text string, lo, hi int) []int {
+	small := lo + r.reach + shortWindow
+	if small >= hi {
+		return r.anchored.FindStringSubmatchIndex(text[lo:hi])
+	}
+	small = runeEnd(text, small)
+	sm := r.anchored.FindStringSubmatchIndex(text[lo:small])
+	if sm == nil && r.After < longMatch || sm != nil && sm[1] < small-lo {
+		return sm
+	}
+	return r.anchored.FindStringSubmatchIndex(text[lo:hi])
+}
+
+// shortWindow is how far past its start reach a match is first looked for;
+// longMatch is the After from which a rule's matches may need more than
+// that to complete at all.
+const (
+	shortWindow = 192
+	longMatch   = 4096
+)
 
 var costHook func(rule, n int, d time.Duration)
 

@@ -2,11 +2,16 @@ package mask
 
 // prefilter finds, in one pass over a text, every occurrence of every rule
 // keyword (ASCII case-insensitive): an Aho-Corasick automaton compiled into a
-// full DFA table, so each byte costs one table lookup whatever the number of
-// keywords. Text without keywords costs nothing more.
+// full DFA table, so each byte costs two table lookups whatever the number of
+// keywords. Bytes that occur in no keyword share one column of the table, so
+// it stays small enough for the caches. Text without keywords costs nothing
+// more.
 type prefilter struct {
-	next    []int32 // state*256 + byte -> state
-	outputs [][]hit // per state: keywords ending here
+	class   [256]uint8 // byte -> column
+	ncls    int
+	next    []uint16 // state*ncls + column -> state
+	next32  []int32  // the same, when there are more states than uint16 holds
+	outputs [][]hit  // per state: keywords ending here
 	depth   []int32
 }
 
@@ -48,12 +53,13 @@ func newPrefilter(rules []*Rule) *prefilter {
 	}
 	// Breadth-first failure links, folded into a full transition table.
 	n := len(goTo)
-	p := &prefilter{next: make([]int32, n*256), outputs: outputs, depth: depth}
+	p := &prefilter{outputs: outputs, depth: depth}
+	full := make([]int32, n*256)
 	fail := make([]int32, n)
 	queue := make([]int32, 0, n)
 	for c := 0; c < 256; c++ {
 		if nx, ok := goTo[0][byte(c)]; ok {
-			p.next[c] = nx
+			full[c] = nx
 			queue = append(queue, nx)
 		}
 	}
@@ -63,18 +69,56 @@ func newPrefilter(rules []*Rule) *prefilter {
 		p.outputs[s] = append(p.outputs[s], p.outputs[fail[s]]...)
 		for c := 0; c < 256; c++ {
 			if nx, ok := goTo[s][byte(c)]; ok {
-				fail[nx] = p.next[int(fail[s])*256+c]
-				p.next[int(s)*256+c] = nx
+				fail[nx] = full[int(fail[s])*256+c]
+				full[int(s)*256+c] = nx
 				queue = append(queue, nx)
 			} else {
-				p.next[int(s)*256+c] = p.next[int(fail[s])*256+c]
+				full[int(s)*256+c] = full[int(fail[s])*256+c]
 			}
 		}
 	}
-	// Upper-case bytes behave as their lower-case twins.
+	// Columns: one per byte that occurs in a keyword (upper-case bytes
+	// share their lower-case twin's), one for all the others, which lead
+	// every state back to the root.
+	var used [256]bool
+	for s := range goTo {
+		for c := range goTo[s] {
+			used[c] = true
+		}
+	}
+	p.ncls = 1
+	for c := 0; c < 256; c++ {
+		if used[c] && !('A' <= c && c <= 'Z') {
+			p.class[c] = uint8(p.ncls)
+			p.ncls++
+		}
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		p.class[c] = p.class[c+'a'-'A']
+	}
+	rep := make([]int, p.ncls) // a byte of each column
+	for c := 255; c >= 0; c-- {
+		rep[p.class[c]] = c
+	}
+	if n < 1<<16 {
+		p.next = make([]uint16, n*p.ncls)
+	} else {
+		p.next32 = make([]int32, n*p.ncls)
+	}
 	for s := 0; s < n; s++ {
-		for c := 'A'; c <= 'Z'; c++ {
-			p.next[s*256+int(c)] = p.next[s*256+int(c)+'a'-'A']
+		for k := 0; k < p.ncls; k++ {
+			c := lower(byte(rep[k]))
+			if k == 0 {
+				c = byte(rep[0])
+				if used[c] { // no byte is unused: column 0 is empty
+					continue
+				}
+			}
+			if p.next != nil {
+				p.next[s*p.ncls+k] = uint16(full[s*256+int(c)])
+			} else {
+				p.next32[s*p.ncls+k] = full[s*256+int(c)]
+			}
 		}
 	}
 	return p
@@ -82,10 +126,25 @@ func newPrefilter(rules []*Rule) *prefilter {
 
 // scan calls found for each keyword occurrence, with where it starts and ends.
 func (p *prefilter) scan(text string, found func(rule, start, end int)) {
-	s := int32(0)
-	next := p.next
+	if p.next == nil {
+		p.scan32(text, found)
+		return
+	}
+	s, ncls, next, class := 0, p.ncls, p.next, &p.class
 	for i := 0; i < len(text); i++ {
-		s = next[int(s)<<8|int(text[i])]
+		s = int(next[s*ncls+int(class[text[i]])])
+		if out := p.outputs[s]; out != nil {
+			for _, h := range out {
+				found(int(h.rule), i+1-int(h.len), i+1)
+			}
+		}
+	}
+}
+
+func (p *prefilter) scan32(text string, found func(rule, start, end int)) {
+	s, ncls, next, class := 0, p.ncls, p.next32, &p.class
+	for i := 0; i < len(text); i++ {
+		s = int(next[s*ncls+int(class[text[i]])])
 		if out := p.outputs[s]; out != nil {
 			for _, h := range out {
 				found(int(h.rule), i+1-int(h.len), i+1)

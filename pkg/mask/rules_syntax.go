@@ -39,8 +39,7 @@ func syntaxRules() []*Rule {
 			Before:   48, After: 320, Near: assign, Within: 12,
 			Example: "SMTP_PASS=" + fake(alnum, 12, "smtppass")},
 		{Name: "chat-password", Description: `"my password is …", "the root password was …" in prose`,
-			Value: true, MinLen: 4, Entropy: 1.5, KeyAnchored: true, Near: " '\t", Within: 1,
-			Keywords: []string{"password", "passphrase", "passwd", "pw", "pass", "pin"}, WordStart: true,
+			Value: true, MinLen: 4, Entropy: 1.5, KeyAnchored: true, Keywords: chatKeywords(), WordStart: true,
 			Regex: `(?i)[a-z0-9_.-]{0,40}?(?:password|passphrase|passwd|pw|pass|pin)(?:[ \t]+for[ \t][^\n.]{1,40}?)?(?:'s|[ \t]+(?:is|was|will[ \t]+be|should[ \t]+be))` +
 				`(?:[ \t]+(?:now|still|set[ \t]+to|just|actually|probably|simply))?[ \t]*:?[ \t]*{q}?(?P<s>` + value + `{4,})`,
 			Before: 48, After: 160,
@@ -81,3 +80,14 @@ func syntaxRules() []*Rule {
 
 // pwChars are characters passwords are made of, for examples.
 const pwChars = alnum + "!#%&*^~"
+
+// chatKeywords are a password word and the word after it in prose.
+func chatKeywords() []string {
+	var kws []string
+	for _, w := range []string{"password", "passphrase", "passwd", "pw", "pass", "pin"} {
+		for _, next := range []string{" is", " was", "'s", " for", " will", " should", "\tis"} {
+			kws = append(kws, w+next)
+		}
+	}
+	return kws
+}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestZZRuleCost(t *testing.T) {
-	text := corpus.Dense(4<<20, 1)
+	text := corpus.Filler(4<<20, 1)
 	for _, s := range corpus.Generate(0, 2) {
 		text += "\n" + s.Text
 	}
