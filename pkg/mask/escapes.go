@@ -4,7 +4,7 @@ import "strings"
 
 // escapeReach is how far around a \u00XX escape decoding looks: a secret
 // hidden by an escape lies within it (the longest token bodies are shorter).
-const escapeReach = 512
+const escapeReach = 320
 
 // findEscaped finds secrets whose characters are hidden behind \u00XX
 // escapes of printable ASCII, however many backslashes precede the u (JSON
@@ -28,7 +28,7 @@ func (m *Masker) findEscaped(text string) []Finding {
 		lo, hi = runeStart(text, lo), runeEnd(text, hi)
 		d := decodeEscapes(text[lo:hi])
 		for _, f := range m.find(d.text) {
-			f.Start, f.End = lo+d.start[f.Start], lo+d.end[f.End-1]
+			f.Start, f.End = lo+int(d.start[f.Start]), lo+int(d.end[f.End-1])
 			found = append(found, f)
 		}
 	}
@@ -58,15 +58,15 @@ func nextEscape(text string, from int) int {
 // for, and where each decoded byte came from.
 type decoded struct {
 	text       string
-	start, end []int // per decoded byte: its span [start, end) in the original
+	start, end []int32 // per decoded byte: its span [start, end) in the original
 }
 
 func decodeEscapes(text string) decoded {
 	var d decoded
 	var b strings.Builder
 	b.Grow(len(text))
-	d.start = make([]int, 0, len(text))
-	d.end = make([]int, 0, len(text))
+	d.start = make([]int32, 0, len(text))
+	d.end = make([]int32, 0, len(text))
 	at := 0
 	for i := nextEscape(text, 0); i >= 0; i = nextEscape(text, i+5) {
 		bs := i - 1
@@ -78,15 +78,15 @@ func decodeEscapes(text string) decoded {
 		}
 		c, _ := unhex2(text[i+3], text[i+4])
 		for j := at; j < bs; j++ {
-			d.start, d.end = append(d.start, j), append(d.end, j+1)
+			d.start, d.end = append(d.start, int32(j)), append(d.end, int32(j+1))
 		}
 		b.WriteString(text[at:bs])
 		b.WriteByte(c)
-		d.start, d.end = append(d.start, bs), append(d.end, i+5)
+		d.start, d.end = append(d.start, int32(bs)), append(d.end, int32(i+5))
 		at = i + 5
 	}
 	for j := at; j < len(text); j++ {
-		d.start, d.end = append(d.start, j), append(d.end, j+1)
+		d.start, d.end = append(d.start, int32(j)), append(d.end, int32(j+1))
 	}
 	b.WriteString(text[at:])
 	d.text = b.String()

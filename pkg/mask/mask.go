@@ -67,6 +67,11 @@ type Rule struct {
 	// begins after a non-alphanumeric byte, an escaped \n, or at a
 	// lower-to-upper case change (camelCase).
 	WordStart bool `json:"word_start,omitempty"`
+	// End, when set, is a literal every match ends with (a PEM's
+	// "-----END"): a window without it is skipped, and one with it is cut
+	// just past it, so a block cut off before its end costs a substring
+	// search, not a regexp run over the whole window.
+	End string `json:"end,omitempty"`
 	// MinRun is the least run of base64 characters the secret part must
 	// hold: key blocks with placeholders ("...", "<your key here>") are not
 	// keys.
@@ -317,8 +322,17 @@ func (m *Masker) find(text string) []Finding {
 			continue
 		}
 		covered := 0 // end of this rule's last accepted match
+		tried := -1  // anchored starts up to here were tried and found nothing
 		for i := 0; i < len(w); i += 2 {
 			lo, hi := runeStart(text, w[i]), runeEnd(text, w[i+1])
+			if !r.scan && !r.KeyAnchored && lo <= tried {
+				// Hits close together (ghp_ghp_…): starts already tried
+				// need no second attempt.
+				if tried >= w[i]+r.reach {
+					continue
+				}
+				lo = runeStart(text, tried+1)
+			}
 			switch {
 			case (r.KeyAnchored || !r.scan) && hi <= covered, r.KeyAnchored && lo < covered:
 				continue // the hit lies inside the value just matched
@@ -328,6 +342,13 @@ func (m *Masker) find(text string) []Finding {
 					continue
 				}
 			}
+			if r.End != "" {
+				j := strings.Index(text[lo:hi], r.End)
+				if j < 0 {
+					continue
+				}
+				hi = runeEnd(text, min(hi, lo+j+len(r.End)+endSlack))
+			}
 			var t0 time.Time
 			if costHook != nil {
 				t0 = time.Now()
@@ -336,6 +357,8 @@ func (m *Masker) find(text string) []Finding {
 			if !r.scan {
 				if sm := r.matchAt(text, lo, hi); sm != nil {
 					matches = [][]int{sm}
+				} else if !r.KeyAnchored {
+					tried = lo + r.reach
 				}
 			} else {
 				matches = r.re.FindAllStringSubmatchIndex(text[lo:hi], -1)
@@ -389,6 +412,9 @@ func (r *Rule) matchAt(text string, lo, hi int) []int {
 	}
 	return r.anchored.FindStringSubmatchIndex(text[lo:hi])
 }
+
+// endSlack is how far past its End literal a match may go.
+const endSlack = 64
 
 // shortWindow is how far past its start reach a match is first looked for;
 // longMatch is the After from which a rule's matches may need more than

@@ -348,6 +348,7 @@ func Builtin() []*Rule {
 		{Name: "private-key", Description: "PEM/OpenSSH/PGP private key block, raw, \\n-escaped, double-escaped, numbered or on one line",
 			Keywords: []string{"private key"},
 			Regex:    `-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?P<s>(?s:.*?))-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----`,
+			End:      "-----END",
 			Before:   40, After: 48 << 10, MinRun: 24,
 			Example: "-----BEGIN RSA PRIVATE KEY-----\n" + fake(b64, 64, "pem1") + "\n" + fake(b64, 64, "pem2") + "\n-----END RSA PRIVATE KEY-----"},
 		{Name: "private-key-truncated", Description: "the start of a private key block whose end was cut off",

@@ -73,6 +73,9 @@ var placeholders = map[string]bool{
 	"apikey": true, "api_key": true,
 }
 
+// printfVerb is a format verb standing for a value: %s, %(password)s, %v.
+var printfVerb = regexp.MustCompile(`^%(?:[-+# 0-9.]*[sdvqxf]|\([A-Za-z_]+\)[sd])$`)
+
 // bracketed is a value that names what goes there: [PASSWORD], <token>,
 // {{secret}}, (contents of ~/.ssh/id_rsa), %NUGET_PASSWORD%.
 var bracketed = regexp.MustCompile(`^(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%)$`)
@@ -90,7 +93,7 @@ var (
 // isPlaceholder tells whether v stands for a secret rather than being one.
 func isPlaceholder(v string) bool {
 	lv := strings.ToLower(v)
-	if placeholders[lv] || strings.HasPrefix(lv, "$") || strings.HasPrefix(lv, "%") || bracketed.MatchString(v) {
+	if placeholders[lv] || strings.HasPrefix(lv, "$") || printfVerb.MatchString(v) || bracketed.MatchString(v) {
 		return true
 	}
 	for _, p := range placeholderParts {
