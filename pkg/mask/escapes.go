@@ -11,7 +11,8 @@ const escapeReach = 320
 // escaped once or twice more): av-write decodes them back, so a rule must
 // see "ghp_" where the text says "ghp\u005f". Only the neighbourhood of
 // escapes is decoded and searched, so ordinary text costs one substring
-// search. Findings are in text's offsets, covering the escaped form.
+// search. The escapes of & < > that Go's encoders write everywhere are left
+// to the rules, which read them as {u} where those characters matter. Findings are in text's offsets, covering the escaped form.
 func (m *Masker) findEscaped(text string) []Finding {
 	var found []Finding
 	for i := nextEscape(text, 0); i >= 0; {
@@ -45,7 +46,7 @@ func nextEscape(text string, from int) int {
 		}
 		i := from + j
 		if i > 0 && text[i-1] == '\\' && i+5 <= len(text) {
-			if c, ok := unhex2(text[i+3], text[i+4]); ok && c >= 0x20 && c <= 0x7e {
+			if c, ok := unhex2(text[i+3], text[i+4]); ok && c >= 0x20 && c <= 0x7e && c != '&' && c != '<' && c != '>' {
 				return i
 			}
 		}

@@ -44,6 +44,9 @@ type Rule struct {
 	// the regex most prose ("reset your password" has no = or : after it).
 	Near   string `json:"near,omitempty"`
 	Within int    `json:"within,omitempty"`
+	// Opener, when set, lists strings one of which must occur in the Before
+	// bytes before a keyword (the "<" of an XML element).
+	Opener []string `json:"opener,omitempty"`
 	// KeyAnchored rules start at the key the keyword is part of: the key's
 	// start is found by hand and the regex tried there once, anchored,
 	// instead of at every position of a window.
@@ -285,6 +288,9 @@ func (m *Masker) find(text string) []Finding {
 		if r.WordStart && !wordStart(text, start) {
 			return
 		}
+		if r.Opener != nil && !containsAny(text[max(0, start-r.Before):start], r.Opener) {
+			return
+		}
 		w := sc.windows[ri]
 		if len(w) == 0 {
 			sc.touched = append(sc.touched, ri)
@@ -341,6 +347,9 @@ func (m *Masker) find(text string) []Finding {
 				if lo >= hi {
 					continue
 				}
+			}
+			if lo >= hi {
+				continue
 			}
 			if r.End != "" {
 				j := strings.Index(text[lo:hi], r.End)
@@ -681,6 +690,15 @@ func runeEnd(s string, i int) int {
 		i++
 	}
 	return i
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsFold(s, sub string) bool {

@@ -9,7 +9,7 @@ package mask
 type prefilter struct {
 	class   [256]uint8 // byte -> column
 	ncls    int
-	next    []uint16 // state*ncls + column -> state
+	next    []uint16 // state*ncls + column -> state, with hasOutput set where keywords end
 	next32  []int32  // the same, when there are more states than uint16 holds
 	outputs [][]hit  // per state: keywords ending here
 	depth   []int32
@@ -100,7 +100,7 @@ func newPrefilter(rules []*Rule) *prefilter {
 	for c := 255; c >= 0; c-- {
 		rep[p.class[c]] = c
 	}
-	if n < 1<<16 {
+	if n < hasOutput {
 		p.next = make([]uint16, n*p.ncls)
 	} else {
 		p.next32 = make([]int32, n*p.ncls)
@@ -115,7 +115,11 @@ func newPrefilter(rules []*Rule) *prefilter {
 				}
 			}
 			if p.next != nil {
-				p.next[s*p.ncls+k] = uint16(full[s*256+int(c)])
+				to := full[s*256+int(c)]
+				if p.outputs[to] != nil {
+					to |= hasOutput
+				}
+				p.next[s*p.ncls+k] = uint16(to)
 			} else {
 				p.next32[s*p.ncls+k] = full[s*256+int(c)]
 			}
@@ -132,14 +136,19 @@ func (p *prefilter) scan(text string, found func(rule, start, end int)) {
 	}
 	s, ncls, next, class := 0, p.ncls, p.next, &p.class
 	for i := 0; i < len(text); i++ {
-		s = int(next[s*ncls+int(class[text[i]])])
-		if out := p.outputs[s]; out != nil {
-			for _, h := range out {
+		t := next[s*ncls+int(class[text[i]])]
+		s = int(t &^ hasOutput)
+		if t&hasOutput != 0 {
+			for _, h := range p.outputs[s] {
 				found(int(h.rule), i+1-int(h.len), i+1)
 			}
 		}
 	}
 }
+
+// hasOutput marks, in the uint16 table, a state where keywords end: the scan
+// looks at outputs only then.
+const hasOutput = 1 << 15
 
 func (p *prefilter) scan32(text string, found func(rule, start, end int)) {
 	s, ncls, next, class := 0, p.ncls, p.next32, &p.class

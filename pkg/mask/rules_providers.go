@@ -110,7 +110,7 @@ func providerRules() []*Rule {
 			`(?i)webhookb2\\*/(?P<s>`+uuidRe+`@`+uuidRe+`\\*/IncomingWebhook\\*/[a-z0-9]{32}\\*/`+uuidRe+`)`,
 			"https://acme.webhook.office.com/webhookb2/"+fakeUUID("t1")+"@"+fakeUUID("t2")+"/IncomingWebhook/"+fake(hexLC, 32, "t3")+"/"+fakeUUID("t4")),
 		{Scan: true, Name: "microsoft-teams-workflow-url", Description: "Teams / Power Automate workflow trigger URL signature (sig=)",
-			Keywords: []string{"logic.azure.com", "powerautomate"}, Regex: `[?&](?:amp;)?sig=(?P<s>[A-Za-z0-9_-]{30,})`, Before: 8, After: 600,
+			Keywords: []string{"logic.azure.com", "powerautomate"}, Regex: `(?:[?&]|{u})(?:amp;)?sig=(?P<s>[A-Za-z0-9_-]{30,})`, Before: 8, After: 600,
 			Example: "https://prod-12.westeurope.logic.azure.com:443/workflows/" + fake(hexLC, 32, "wf1") + "/triggers/manual/paths/invoke?api-version=2016-06-01&sig=" + fake(b64url, 43, "wf2")},
 		pre("notion-api-token", "Notion integration token (ntn_)", []string{"ntn_"},
 			`{b}ntn_(?P<s>[0-9]{11}[A-Za-z0-9]{35})`, "ntn_"+fake(digits, 11, "ntn1")+fake(alnum, 35, "ntn2")),

@@ -354,8 +354,13 @@ func maskBench(t *table, dir, bin, src string, runs int) error {
 	}
 	st, _ := os.Stat(stream)
 	mbps := func(n int, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+	// proc runs av-mask on stream: the median wall time, and the median
+	// CPU time (user + system), which is what "MB/s on one core" means on a
+	// machine other work shares.
+	var cpuTimes []time.Duration
 	proc := func(workers int, env ...string) (time.Duration, int64, error) {
 		var rss int64
+		cpuTimes = cpuTimes[:0]
 		d := medianOf(runs, func() time.Duration {
 			in, _ := os.Open(stream)
 			defer in.Close()
@@ -369,14 +374,18 @@ func maskBench(t *table, dir, bin, src string, runs int) error {
 			peak := watchPeak(c.Process.Pid)
 			err = c.Wait()
 			rss = max(rss, peak())
+			if c.ProcessState != nil {
+				cpuTimes = append(cpuTimes, c.ProcessState.UserTime()+c.ProcessState.SystemTime())
+			}
 			return time.Since(t)
 		})
 		return d, rss, err
 	}
-	proc1, rss1, err := proc(1, "GOMAXPROCS=1")
+	_, rss1, err := proc(1, "GOMAXPROCS=1")
 	if err != nil {
 		return err
 	}
+	proc1 := median(cpuTimes)
 	procN, rssN, err := proc(cores)
 	if err != nil {
 		return err
@@ -395,8 +404,9 @@ func maskBench(t *table, dir, bin, src string, runs int) error {
 			for n < len(text) && !utf8.RuneStart(text[n]) {
 				n++
 			}
-			b, _ := json.Marshal(map[string]any{"kind": "message", "session_id": "bench", "ordinal": i, "role": "assistant", "content": text[:n]})
-			w.Write(append(b, '\n'))
+			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false) // as av-read writes
+			enc.Encode(map[string]any{"kind": "message", "session_id": "bench", "ordinal": i, "role": "assistant", "content": text[:n]})
 			text = text[n:]
 		}
 		if err := w.Flush(); err != nil {
@@ -407,9 +417,9 @@ func maskBench(t *table, dir, bin, src string, runs int) error {
 		fi, _ := os.Stat(path)
 		saved := stream
 		stream = path
-		d, rss, err := proc(1, "GOMAXPROCS=1")
+		_, rss, err := proc(1, "GOMAXPROCS=1")
 		stream = saved
-		return mbps(int(fi.Size()), d), rss, err
+		return mbps(int(fi.Size()), median(cpuTimes)), rss, err
 	}
 	dense, rssDense, err := procText("dense", corpus.Dense(48<<20, 7))
 	if err != nil {
@@ -427,11 +437,11 @@ func maskBench(t *table, dir, bin, src string, runs int) error {
 		len(m.Rules()), m.Ruleset(), float64(len(text))/1e6))
 	row("masking, one core", fmt.Sprintf("%.0f MB/s", mbps(len(text), one)), ">= 100 MB/s", mbps(len(text), one) >= 100)
 	row(fmt.Sprintf("masking, %d cores", cores), fmt.Sprintf("%.0f MB/s", mbps(cores*len(text), all)), "", true)
-	row(fmt.Sprintf("av-mask process, one core (%.0f MB stream)", float64(st.Size())/1e6), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), proc1)), ">= 50 MB/s", mbps(int(st.Size()), proc1) >= 50)
+	row(fmt.Sprintf("av-mask process, one core (%.0f MB stream, CPU time)", float64(st.Size())/1e6), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), proc1)), ">= 50 MB/s", mbps(int(st.Size()), proc1) >= 50)
 	row(fmt.Sprintf("av-mask process, %d workers", cores), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), procN)), "", true)
 	row("av-mask peak RSS (one core / all)", fmt.Sprintf("%d / %d MB", rss1>>10, rssN>>10), "< 64 MB", rss1>>10 < 64 && rssN>>10 < 64)
-	row("av-mask process, one core, secret-dense text (48 MB)", fmt.Sprintf("%.0f MB/s", dense), ">= 50 MB/s", dense >= 50)
-	row("av-mask process, one core, ordinary text (48 MB)", fmt.Sprintf("%.0f MB/s", ordinary), ">= 150 MB/s", ordinary >= 150)
+	row("av-mask process, one core, secret-dense text (48 MB, CPU time)", fmt.Sprintf("%.0f MB/s", dense), ">= 50 MB/s", dense >= 50)
+	row("av-mask process, one core, ordinary text (48 MB, CPU time)", fmt.Sprintf("%.0f MB/s", ordinary), ">= 150 MB/s", ordinary >= 150)
 	row("av-mask peak RSS (dense / ordinary)", fmt.Sprintf("%d / %d MB", rssDense>>10, rssOrdinary>>10), "< 64 MB", rssDense>>10 < 64 && rssOrdinary>>10 < 64)
 	row(fmt.Sprintf("recall (%d planted secrets, %d families)", score.Planted, corpus.Families()), fmt.Sprintf("%.4f", score.Recall()), ">= 0.995", score.Recall() >= 0.995)
 	row("strict recall (no 8 characters survive)", fmt.Sprintf("%.4f", score.StrictRecall()), ">= 0.995", score.StrictRecall() >= 0.995)
