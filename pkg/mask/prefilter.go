@@ -9,8 +9,10 @@ package mask
 type prefilter struct {
 	class   [256]uint8 // byte -> column
 	ncls    int
-	next    []uint16 // state*ncls + column -> state, with hasOutput set where keywords end
-	next32  []int32  // the same, when there are more states than uint16 holds
+	// next[row + column] is the next state's row (state*ncls), with
+	// hasOutput set where keywords end: no multiply, and outputs are looked
+	// at only then.
+	next []uint32
 	outputs [][]hit  // per state: keywords ending here
 	depth   []int32
 }
@@ -100,29 +102,15 @@ func newPrefilter(rules []*Rule) *prefilter {
 	for c := 255; c >= 0; c-- {
 		rep[p.class[c]] = c
 	}
-	if n < hasOutput {
-		p.next = make([]uint16, n*p.ncls)
-	} else {
-		p.next32 = make([]int32, n*p.ncls)
-	}
+	p.next = make([]uint32, n*p.ncls)
 	for s := 0; s < n; s++ {
-		for k := 0; k < p.ncls; k++ {
-			c := lower(byte(rep[k]))
-			if k == 0 {
-				c = byte(rep[0])
-				if used[c] { // no byte is unused: column 0 is empty
-					continue
-				}
+		for k := 1; k < p.ncls; k++ {
+			to := full[s*256+int(lower(byte(rep[k])))]
+			row := uint32(to) * uint32(p.ncls)
+			if p.outputs[to] != nil {
+				row |= hasOutput
 			}
-			if p.next != nil {
-				to := full[s*256+int(c)]
-				if p.outputs[to] != nil {
-					to |= hasOutput
-				}
-				p.next[s*p.ncls+k] = uint16(to)
-			} else {
-				p.next32[s*p.ncls+k] = full[s*256+int(c)]
-			}
+			p.next[s*p.ncls+k] = row
 		}
 	}
 	return p
@@ -130,34 +118,17 @@ func newPrefilter(rules []*Rule) *prefilter {
 
 // scan calls found for each keyword occurrence, with where it starts and ends.
 func (p *prefilter) scan(text string, found func(rule, start, end int)) {
-	if p.next == nil {
-		p.scan32(text, found)
-		return
-	}
-	s, ncls, next, class := 0, p.ncls, p.next, &p.class
+	row, next, class, ncls := uint32(0), p.next, &p.class, uint32(p.ncls)
 	for i := 0; i < len(text); i++ {
-		t := next[s*ncls+int(class[text[i]])]
-		s = int(t &^ hasOutput)
+		t := next[row+uint32(class[text[i]])]
+		row = t &^ hasOutput
 		if t&hasOutput != 0 {
-			for _, h := range p.outputs[s] {
+			for _, h := range p.outputs[row/ncls] {
 				found(int(h.rule), i+1-int(h.len), i+1)
 			}
 		}
 	}
 }
 
-// hasOutput marks, in the uint16 table, a state where keywords end: the scan
-// looks at outputs only then.
-const hasOutput = 1 << 15
-
-func (p *prefilter) scan32(text string, found func(rule, start, end int)) {
-	s, ncls, next, class := 0, p.ncls, p.next32, &p.class
-	for i := 0; i < len(text); i++ {
-		s = int(next[s*ncls+int(class[text[i]])])
-		if out := p.outputs[s]; out != nil {
-			for _, h := range out {
-				found(int(h.rule), i+1-int(h.len), i+1)
-			}
-		}
-	}
-}
+// hasOutput marks a transition into a state where keywords end.
+const hasOutput = 1 << 31
