@@ -7,13 +7,13 @@ package mask
 // it stays small enough for the caches. Text without keywords costs nothing
 // more.
 type prefilter struct {
-	class   [256]uint8 // byte -> column
-	ncls    int
+	class [256]uint8 // byte -> column
+	ncls  int
 	// next[row + column] is the next state's row (state*ncls), with
 	// hasOutput set where keywords end: no multiply, and outputs are looked
 	// at only then.
-	next []uint32
-	outputs [][]hit  // per state: keywords ending here
+	next    []uint32
+	outputs [][]hit // per state: keywords ending here
 	depth   []int32
 }
 
