@@ -58,7 +58,7 @@ var keyFields = map[string]bool{"kind": true, "id": true, "session_id": true, "o
 // holds no quote or backslash, so the line stays valid JSON.
 func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Record, error) {
 	rec := Record{Stamp: Stamp{Ruleset: m.id, Rules: map[string]int{}}}
-	if !json.Valid(line) {
+	if !validJSON(line) {
 		var v any
 		err := json.Unmarshal(line, &v)
 		return rec, fmt.Errorf("invalid json: %v", err)
