@@ -85,6 +85,7 @@ type Rule struct {
 	re       *regexp.Regexp
 	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
 	scan     bool
+	assign   bool // a key-anchored rule whose key is followed by {eq}
 	reach    int // how far after the window start an anchored match may start
 	secret   int // submatch index of the secret part
 	keyIdx   int // submatch index of the key name ("k"), or -1
@@ -124,6 +125,7 @@ func (r *Rule) compile() error {
 		r.Before = 64
 	}
 	r.scan = r.Scan || r.Before > maxStartReach
+	r.assign = r.KeyAnchored && strings.Contains(r.Regex, "{eq}")
 	switch {
 	case r.KeyAnchored:
 		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
@@ -296,6 +298,9 @@ func (m *Masker) find(text string) []Finding {
 			sc.touched = append(sc.touched, ri)
 		}
 		if r.KeyAnchored {
+			if r.assign && !assignAhead(text, end) {
+				return // prose: "the token count", "a secret rotation job"
+			}
 			lo := keyStart(text, start)
 			if n := len(w); n == 0 || w[n-2] != lo {
 				sc.windows[ri] = append(w, lo, min(len(text), lo+r.After))
@@ -479,6 +484,45 @@ func (m *Masker) accept(r *Rule, text string, s, e int, key, user string) bool {
 		return !isPlaceholder(v)
 	}
 	return true
+}
+
+// assignAhead tells, cheaply, whether an assignment operator can follow the
+// key a keyword ending at i is part of: the rest of the key, closing quotes
+// or brackets and blanks, maybe a type (string, str), then = : := ::= ?= .=
+// += ||= or =>. It spares the regexp most keyword hits in prose.
+func assignAhead(text string, i int) bool {
+	for n := 0; i < len(text) && n < 40 && isKeyChar(text[i]); n++ {
+		i++
+	}
+	typed := false
+	for n := 0; i < len(text) && n < 24; n++ {
+		switch c := text[i]; c {
+		case ' ', '\t', '"', '\'', '`', ']', '\\':
+			i++
+		case ':', '=', '.', '?', '+', '|':
+			return true
+		default:
+			if typed || !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '&' || c == '*') {
+				return false
+			}
+			j := i
+			for j < len(text) && j-i < 8 && ('a' <= text[j] && text[j] <= 'z' || 'A' <= text[j] && text[j] <= 'Z' || text[j] == '&' || text[j] == '*') {
+				j++
+			}
+			switch strings.TrimLeft(text[i:j], "&*") {
+			case "string", "String", "str", "char":
+				typed, i = true, j
+			case "n", "r", "t": // an escaped line break before the operator
+				if text[i-1] != '\\' {
+					return false
+				}
+				i = j
+			default:
+				return false
+			}
+		}
+	}
+	return false
 }
 
 // keyStart finds where the key holding a keyword starts: the run of key

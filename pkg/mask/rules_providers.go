@@ -163,7 +163,7 @@ func providerRules() []*Rule {
 		{Name: "kubernetes-bootstrap-token", Description: "kubeadm bootstrap token (id.secret) after --token or token:, masked whole",
 			Keywords: []string{"--token", "token:", "token=", `token":`, `token\":`, "token-id"},
 			Regex:    `(?i)(?:--token|token(?:-id)?\\*["']?)[ \t]*[:= ]?[ \t]*\\*["']?(?P<s>[a-z0-9]{6}\.[a-z0-9]{16})(?:[^A-Za-z0-9_.-]|$)`,
-			Before:   2, After: 48, Entropy: 2.5,
+			Before:   2, After: 48, Entropy: 2.5, Near: ".", Within: 40,
 			Example: "kubeadm join 10.0.0.5:6443 --token " + fake(lowerAZ+digits, 6, "kb1") + "." + fake(lowerAZ+digits, 16, "kb2")},
 		{Scan: true, Name: "kubernetes-bootstrap-token-near", Description: "kubeadm bootstrap token (id.secret) near kubeadm or bootstrap",
 			Keywords: []string{"bootstrap", "kubeadm"},
