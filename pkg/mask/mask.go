@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 )
 
@@ -363,10 +362,6 @@ func (m *Masker) find(text string) []Finding {
 				}
 				hi = runeEnd(text, min(hi, lo+j+len(r.End)+endSlack))
 			}
-			var t0 time.Time
-			if costHook != nil {
-				t0 = time.Now()
-			}
 			var matches [][]int
 			if !r.scan {
 				if sm := r.matchAt(text, lo, hi); sm != nil {
@@ -376,9 +371,6 @@ func (m *Masker) find(text string) []Finding {
 				}
 			} else {
 				matches = r.re.FindAllStringSubmatchIndex(text[lo:hi], -1)
-			}
-			if costHook != nil {
-				costHook(ri, hi-lo, time.Since(t0))
 			}
 			for _, sm := range matches {
 				s, e := sm[2*r.secret], sm[2*r.secret+1]
@@ -437,8 +429,6 @@ const (
 	shortWindow = 192
 	longMatch   = 4096
 )
-
-var costHook func(rule, n int, d time.Duration)
 
 func requiresMet(r *Rule, text string) bool {
 	for _, w := range r.Requires {
