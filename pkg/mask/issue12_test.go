@@ -190,3 +190,33 @@ func TestIssue12SideDoors(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesetIDFollowsEverything: the id changes with the engine version,
+// with any setting of any rule, with user rules and with the allow-list;
+// its form stays "avmask-" and 12 hex digits.
+func TestRulesetIDFollowsEverything(t *testing.T) {
+	rules := Builtin()
+	base := rulesetID(EngineVersion, rules, nil)
+	if !RulesetPattern.MatchString(base) {
+		t.Fatalf("ruleset id %q is not of the stable form", base)
+	}
+	seen := map[string]string{base: "base"}
+	check := func(what, id string) {
+		if prev, ok := seen[id]; ok {
+			t.Errorf("%s gives the same id as %s", what, prev)
+		}
+		seen[id] = what
+	}
+	check("engine", rulesetID(EngineVersion+1, rules, nil))
+	check("allow", rulesetID(EngineVersion, rules, []string{"x"}))
+	changed := Builtin()
+	changed[0].WordStart = !changed[0].WordStart
+	check("word_start", rulesetID(EngineVersion, changed, nil))
+	changed = Builtin()
+	changed[3].Before++
+	check("before", rulesetID(EngineVersion, changed, nil))
+	check("user rule", rulesetID(EngineVersion, append(Builtin(), &Rule{Name: "u", Keywords: []string{"u"}, Regex: "u"}), nil))
+	if rulesetID(EngineVersion, Builtin(), nil) != base {
+		t.Fatal("the id is not stable")
+	}
+}

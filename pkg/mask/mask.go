@@ -206,7 +206,7 @@ func build(rules []*Rule, allow []string) (*Masker, error) {
 		m.allowExact[a] = true
 	}
 	m.pf = newPrefilter(m.rules)
-	m.id = rulesetID(m.rules, allow)
+	m.id = rulesetID(EngineVersion, m.rules, allow)
 	m.scratch.New = func() any { return &scratch{windows: make([][]int, len(m.rules))} }
 	return m, nil
 }
@@ -247,9 +247,9 @@ const EngineVersion = 2
 // RulesetPattern is the form of a ruleset id, for stages that check stamps.
 var RulesetPattern = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
 
-func rulesetID(rules []*Rule, allow []string) string {
+func rulesetID(engine int, rules []*Rule, allow []string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "engine %d\x00", EngineVersion)
+	fmt.Fprintf(h, "engine %d\x00", engine)
 	for _, r := range rules {
 		// Every exported field, so no setting can change without the id.
 		b, _ := json.Marshal(r)
