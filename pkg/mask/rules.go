@@ -405,13 +405,13 @@ func Builtin() []*Rule {
 			Before:   8, After: 260, Near: "= \t", Within: 40,
 			Example: "vault login --token=" + fake(alnum, 24, "cliflag")},
 		{Name: "mysql-password-flag", Description: "mysql -pPASSWORD", Placeholders: true, Keywords: []string{"mysql"},
-			Regex: `{b}mysql(?:dump|admin)?\b[^\n|;&]{0,200}?[ \t]-p(?P<s>[^\s"'\\-][^\s"'\\]{2,})`, Before: 3, After: 500,
+			Regex: `{b}mysql(?:dump|admin)?\b[^\n|;&]{0,200}?[ \t]-p(?P<s>(?:[^\s"'\\-]|{u})(?:[^\s"'\\]|{u}){2,})`, Before: 3, After: 500,
 			Example: "mysql -u root -p" + fake(alnum, 14, "mysql") + " shop"},
 		{Name: "curl-user-password", Description: "curl -u user:password", Placeholders: true, Keywords: []string{"curl"},
-			Regex: `{b}curl\b[^\n|;&]{0,300}?[ \t](?:-u|--user)[ \t]+\\*["']?[^\s:"'\\]+:(?P<s>[^\s"'\\]{1,200})`, Before: 3, After: 800,
+			Regex: `{b}curl\b[^\n|;&]{0,300}?[ \t](?:-u|--user)[ \t]+\\*["']?[^\s:"'\\]+:(?P<s>(?:[^\s"'\\]|{u})+)`, Before: 3, After: 800,
 			Example: "curl -u deploy:" + fake(alnum, 18, "curlu") + " https://ci.example.com/api"},
 		{Name: "sshpass-password", Description: "sshpass -p password", Placeholders: true, Keywords: []string{"sshpass"},
-			Regex: `{b}sshpass[ \t]+-p[ \t]*\\*["']?(?P<s>[^\s"'\\]{1,200})`, Before: 3, After: 260,
+			Regex: `{b}sshpass[ \t]+-p[ \t]*\\*["']?(?P<s>(?:[^\s"'\\]|{u})+)`, Before: 3, After: 260,
 			Example: "sshpass -p " + fake(alnum, 14, "sshpass") + " ssh deploy@host"},
 
 		// Secrets known only by their key name: .env, YAML, JSON, TOML, shell.
