@@ -1,5 +1,10 @@
 package mask
 
+import (
+	"bytes"
+	"encoding/json"
+)
+
 // validJSON tells exactly what encoding/json's Valid tells (one value, white
 // space around it, no control characters in strings, nesting at most 10000
 // deep, bytes of strings not checked as UTF-8), several times faster on the
@@ -11,7 +16,21 @@ func validJSON(b []byte) bool {
 	return ok && v.space(i) == len(b)
 }
 
-type validator struct{ b []byte }
+// validObject validates b as validJSON does and, in the same pass, lists
+// the members of the object it holds (object is false if it holds another
+// kind of value).
+func validObject(b []byte) (members []member, object, ok bool) {
+	v := validator{b: b, record: true}
+	start := v.space(0)
+	i, ok := v.value(start, 0)
+	return v.members, start < len(b) && b[start] == '{', ok && v.space(i) == len(b)
+}
+
+type validator struct {
+	b       []byte
+	record  bool     // list the top-level object's members
+	members []member // what was listed
+}
 
 // stops marks the bytes a string body cannot simply pass over.
 var stops = func() (t [256]bool) {
@@ -57,15 +76,25 @@ func (v *validator) value(i, depth int) (int, bool) {
 				return i, false
 			}
 			var ok bool
+			ks := i
 			if i, ok = v.str(i); !ok {
 				return i, false
 			}
+			ke := i
 			i = v.space(i)
 			if i >= len(b) || b[i] != ':' {
 				return i, false
 			}
-			if i, ok = v.value(v.space(i+1), depth+1); !ok {
+			vs := v.space(i + 1)
+			if i, ok = v.value(vs, depth+1); !ok {
 				return i, false
+			}
+			if v.record && depth == 0 {
+				key := string(b[ks+1 : ke-1])
+				if bytes.IndexByte(b[ks:ke], '\\') >= 0 {
+					json.Unmarshal(b[ks:ke], &key)
+				}
+				v.members = append(v.members, member{key: key, vs: vs, ve: i, str: b[vs] == '"'})
 			}
 			i = v.space(i)
 			if i >= len(b) {

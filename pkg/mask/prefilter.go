@@ -15,6 +15,7 @@ type prefilter struct {
 	next    []uint32
 	outputs [][]hit // per state: keywords ending here
 	depth   []int32
+	maxLen  int // the longest keyword
 }
 
 // hit is a keyword that ends at a state.
@@ -56,6 +57,11 @@ func newPrefilter(rules []*Rule) *prefilter {
 	// Breadth-first failure links, folded into a full transition table.
 	n := len(goTo)
 	p := &prefilter{outputs: outputs, depth: depth}
+	for _, r := range rules {
+		for _, kw := range r.Keywords {
+			p.maxLen = max(p.maxLen, len(kw))
+		}
+	}
 	full := make([]int32, n*256)
 	fail := make([]int32, n)
 	queue := make([]int32, 0, n)
@@ -116,10 +122,56 @@ func newPrefilter(rules []*Rule) *prefilter {
 	return p
 }
 
-// scan calls found for each keyword occurrence, with where it starts and ends.
+// scan calls found for each keyword occurrence, with where it starts and
+// ends, in order of their ends. A long text is scanned as two halves at
+// once: each step of the automaton waits for the table load before it, so
+// two independent walks run in about the time of one. The second half
+// starts a longest keyword early and keeps only what ends past the middle;
+// its hits are reported after the first half's, so the order holds.
 func (p *prefilter) scan(text string, found func(rule, start, end int)) {
+	if len(text) < 1<<12 || p.maxLen == 0 {
+		p.scanRange(text, 0, len(text), found)
+		return
+	}
+	mid := len(text) / 2
+	from := mid - p.maxLen + 1
+	next, class, ncls := p.next, &p.class, uint32(p.ncls)
+	var later []laterHit
+	var a, b uint32
+	i, j := 0, from
+	for ; i < mid; i, j = i+1, j+1 {
+		ta := next[a+uint32(class[text[i]])]
+		tb := next[b+uint32(class[text[j]])]
+		a, b = ta&^hasOutput, tb&^hasOutput
+		if ta&hasOutput != 0 {
+			for _, h := range p.outputs[a/ncls] {
+				found(int(h.rule), i+1-int(h.len), i+1)
+			}
+		}
+		if tb&hasOutput != 0 && j+1 > mid {
+			later = append(later, laterHit{state: int32(b / ncls), end: int32(j + 1)})
+		}
+	}
+	// The second walk is maxLen-1 bytes behind the end: finish it.
+	for ; j < len(text); j++ {
+		tb := next[b+uint32(class[text[j]])]
+		b = tb &^ hasOutput
+		if tb&hasOutput != 0 && j+1 > mid {
+			later = append(later, laterHit{state: int32(b / ncls), end: int32(j + 1)})
+		}
+	}
+	for _, l := range later {
+		for _, h := range p.outputs[l.state] {
+			found(int(h.rule), int(l.end)-int(h.len), int(l.end))
+		}
+	}
+}
+
+type laterHit struct{ state, end int32 }
+
+func (p *prefilter) scanRange(text string, lo, hi int, found func(rule, start, end int)) {
 	row, next, class, ncls := uint32(0), p.next, &p.class, uint32(p.ncls)
-	for i := 0; i < len(text); i++ {
+	for i := lo; i < hi; i++ {
 		t := next[row+uint32(class[text[i]])]
 		row = t &^ hasOutput
 		if t&hasOutput != 0 {

@@ -58,14 +58,14 @@ var keyFields = map[string]bool{"kind": true, "id": true, "session_id": true, "o
 // holds no quote or backslash, so the line stays valid JSON.
 func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Record, error) {
 	rec := Record{Stamp: Stamp{Ruleset: m.id, Rules: map[string]int{}}}
-	if !validJSON(line) {
+	members, object, ok := validObject(line)
+	switch {
+	case !ok:
 		var v any
 		err := json.Unmarshal(line, &v)
 		return rec, fmt.Errorf("invalid json: %v", err)
-	}
-	members, err := scanObject(line)
-	if err != nil {
-		return rec, err
+	case !object:
+		return rec, errors.New("invalid record: not a JSON object")
 	}
 	out := dst[:0]
 	at := 0
@@ -266,89 +266,9 @@ func escapeLen(raw string, i int) int {
 	return 2
 }
 
-// member is one top-level member of a JSON object line.
+// member is one top-level member of a JSON object line (see validObject).
 type member struct {
 	key    string
 	vs, ve int  // value bytes [vs, ve), quotes included for strings
 	str    bool // the value is a string
-}
-
-// scanObject lists the top-level members of a valid JSON object without
-// decoding values: one pass, no allocation per value.
-func scanObject(b []byte) ([]member, error) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return nil, errors.New("invalid record: not a JSON object")
-	}
-	i++
-	var out []member
-	for {
-		i = skipSpace(b, i)
-		if b[i] == '}' {
-			return out, nil
-		}
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-		ks := i
-		i = skipString(b, i)
-		key := string(b[ks+1 : i-1])
-		if bytes.IndexByte(b[ks:i], '\\') >= 0 {
-			json.Unmarshal(b[ks:i], &key)
-		}
-		i = skipSpace(b, i)
-		i = skipSpace(b, i+1) // the colon
-		vs := i
-		str := b[i] == '"'
-		i = skipValue(b, i)
-		out = append(out, member{key: key, vs: vs, ve: i, str: str})
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
-}
-
-// skipValue skips any JSON value (the line is known to be valid).
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	default:
-		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
-			i++
-		}
-		return i
-	}
 }
