@@ -737,10 +737,41 @@ func containsAny(s string, subs []string) bool {
 
 func containsFold(s, sub string) bool {
 	n := len(sub)
-	for i := 0; i+n <= len(s); i++ {
-		if lower(s[i]) == lower(sub[0]) && strings.EqualFold(s[i:i+n], sub) {
+	if n == 0 {
+		return true
+	}
+	// Jump between occurrences of the first byte in either case (a
+	// vectorised search each), and compare the rest there.
+	a, b := lower(sub[0]), upperOf(sub[0])
+	ia, ib := strings.IndexByte(s, a), strings.IndexByte(s, b)
+	for ia >= 0 || ib >= 0 {
+		i := ia
+		if i < 0 || ib >= 0 && ib < i {
+			i = ib
+		}
+		if i+n > len(s) {
+			return false
+		}
+		if strings.EqualFold(s[i:i+n], sub) {
 			return true
+		}
+		if i == ia {
+			if ia = strings.IndexByte(s[i+1:], a); ia >= 0 {
+				ia += i + 1
+			}
+		}
+		if i == ib {
+			if ib = strings.IndexByte(s[i+1:], b); ib >= 0 {
+				ib += i + 1
+			}
 		}
 	}
 	return false
+}
+
+func upperOf(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
 }

@@ -42,3 +42,16 @@ func TestScanHalvesAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestContainsFold(t *testing.T) {
+	for _, c := range []struct {
+		s, sub string
+		want   bool
+	}{{"apiVersion: v1\nKind: Secret", "kind: secret", true}, {"KIND: SECRET", "kind: secret", true},
+		{"kind: ConfigMap", "kind: secret", false}, {"", "k", false}, {"kkkkkind: secre", "kind: secret", false},
+		{"xkind: secret", "kind: secret", true}, {"kind: secret", "kind: secret", true}} {
+		if got := containsFold(c.s, c.sub); got != c.want {
+			t.Errorf("containsFold(%q, %q) = %v", c.s, c.sub, got)
+		}
+	}
+}
