@@ -389,7 +389,10 @@ func (m *Masker) find(text string) []Finding {
 				if r.Value || r.Placeholders {
 					e = quotedEnd(text, s, e)
 				}
-				if m.accept(r, text, s, e, key, user) && !(keyAt >= 0 && inARN(text, keyAt)) {
+				// A key inside a marker (the rule name of [REDACTED:x-token])
+				// or an ARN names nothing.
+				keyOK := keyAt < 0 || !inARN(text, keyAt) && !m.overlapsMarker(text, keyAt, keyAt+1)
+				if keyOK && m.accept(r, text, s, e, key, user) {
 					found = append(found, Finding{Rule: r.Name, Start: s, End: e, generic: r.Value || r.Placeholders})
 					// Only an accepted match covers text: a rejected one (a
 					// path, a placeholder) must not hide a secret after it.
