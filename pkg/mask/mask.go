@@ -301,6 +301,9 @@ func (m *Masker) find(text string) []Finding {
 				return // prose: "the token count", "a secret rotation job"
 			}
 			lo := keyStart(text, start)
+			if r.Value && notSecretKey(text[lo:keyEnd(text, end)]) {
+				return // next_page_token, max_tokens: the regexp would find what plausibleValue refuses
+			}
 			if n := len(w); n == 0 || w[n-2] != lo {
 				sc.windows[ri] = append(w, lo, min(len(text), lo+r.After))
 			}
@@ -516,6 +519,14 @@ func assignAhead(text string, i int) bool {
 		}
 	}
 	return false
+}
+
+// keyEnd is where the key holding a keyword that ends at i ends.
+func keyEnd(text string, i int) int {
+	for n := 0; i < len(text) && n < 40 && isKeyChar(text[i]); n++ {
+		i++
+	}
+	return i
 }
 
 // keyStart finds where the key holding a keyword starts: the run of key

@@ -170,7 +170,7 @@ func providerRules() []*Rule {
 			Regex:    `(?:^|[^A-Za-z0-9_.-]|\\[nrt])(?P<s>[a-z0-9]{6}\.[a-z0-9]{16})(?:[^A-Za-z0-9_.-]|$)`, Before: 8, After: 300,
 			Entropy: 2.5, Example: "bootstrapTokens:\n- token: " + fake(lowerAZ+digits, 6, "kb3") + "." + fake(lowerAZ+digits, 16, "kb4")},
 		{Scan: true, Name: "vault-legacy-token", Description: "HashiCorp Vault legacy token (s. + 24) near a vault key name", Keywords: []string{"vault"}, WordStart: true,
-			Regex: `(?:^|[^A-Za-z0-9_.-]|\\[nrt])s\.(?P<s>[A-Za-z0-9]{24})\b`, Before: 8, After: 300, Entropy: 3.5,
+			Regex: `(?:^|[^A-Za-z0-9_.-]|\\[nrt])s\.(?P<s>[A-Za-z0-9]{24})\b`, Before: 8, After: 120, Entropy: 3.5,
 			Example: "VAULT_TOKEN=s." + fake(alnum, 24, "vaultlegacy")},
 		{Name: "launchdarkly-key", Description: "LaunchDarkly SDK or API key (sdk-/api-/mob- + UUID)", Keywords: []string{"sdk-", "mob-"},
 			Regex: `{b}(?:sdk|mob)-(?P<s>` + uuidRe + `)`, Before: 3, After: 48, Example: "LD_SDK_KEY=sdk-" + fakeUUID("ld")},
