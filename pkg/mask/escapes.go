@@ -40,12 +40,12 @@ func (m *Masker) findEscaped(text string) []Finding {
 // from (the index of its u), or -1.
 func nextEscape(text string, from int) int {
 	for from < len(text) {
-		j := strings.Index(text[from:], `u00`)
+		j := strings.Index(text[max(0, from-1):], `\u00`) // the backslash is rarer than the u
 		if j < 0 {
 			return -1
 		}
-		i := from + j
-		if i > 0 && text[i-1] == '\\' && i+5 <= len(text) {
+		i := max(0, from-1) + j + 1
+		if i+5 <= len(text) {
 			if c, ok := unhex2(text[i+3], text[i+4]); ok && c >= 0x20 && c <= 0x7e && c != '&' && c != '<' && c != '>' {
 				return i
 			}

@@ -84,6 +84,7 @@ type Rule struct {
 	re       *regexp.Regexp
 	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
 	scan     bool
+	near     [256]bool // the bytes of Near
 	assign   bool // a key-anchored rule whose key is followed by {eq}
 	reach    int  // how far after the window start an anchored match may start
 	secret   int  // submatch index of the secret part
@@ -124,6 +125,9 @@ func (r *Rule) compile() error {
 		r.Before = 64
 	}
 	r.scan = r.Scan || r.Before > maxStartReach
+	for i := 0; i < len(r.Near); i++ {
+		r.near[r.Near[i]] = true
+	}
 	r.assign = r.KeyAnchored && strings.Contains(r.Regex, "{eq}")
 	switch {
 	case r.KeyAnchored:
@@ -283,7 +287,7 @@ func (m *Masker) find(text string) []Finding {
 	sc.touched = sc.touched[:0]
 	m.pf.scan(text, func(ri, start, end int) {
 		r := m.rules[ri]
-		if r.Within > 0 && !strings.ContainsAny(text[end:min(len(text), end+r.Within)], r.Near) {
+		if r.Within > 0 && !r.nearIn(text[end:min(len(text), end+r.Within)]) {
 			return
 		}
 		if r.WordStart && !wordStart(text, start) {
@@ -405,6 +409,16 @@ func (m *Masker) find(text string) []Finding {
 		}
 	}
 	return merge(found)
+}
+
+// nearIn tells whether s holds one of the bytes of Near.
+func (r *Rule) nearIn(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if r.near[s[i]] {
+			return true
+		}
+	}
+	return false
 }
 
 // matchAt tries r's anchored form on text[lo:hi], first on a short window:
