@@ -85,11 +85,11 @@ type Rule struct {
 	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
 	scan     bool
 	near     [256]bool // the bytes of Near
-	assign   bool // a key-anchored rule whose key is followed by {eq}
-	reach    int  // how far after the window start an anchored match may start
-	secret   int  // submatch index of the secret part
-	keyIdx   int  // submatch index of the key name ("k"), or -1
-	userIdx  int  // submatch index of a user name ("u"), or -1
+	assign   bool      // a key-anchored rule whose key is followed by {eq}
+	reach    int       // how far after the window start an anchored match may start
+	secret   int       // submatch index of the secret part
+	keyIdx   int       // submatch index of the key name ("k"), or -1
+	userIdx  int       // submatch index of a user name ("u"), or -1
 	allowRe  []*regexp.Regexp
 }
 
