@@ -85,6 +85,11 @@ type Rule struct {
 	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
 	scan     bool
 	near     [256]bool // the bytes of Near
+	// For key=value rules, the key's part and the value's part of the
+	// regexp apart: the key is found by hand, checked whole, and the value
+	// matched from its end (the joined regexp tried every split of the key).
+	keyRe, valueRe *regexp.Regexp
+	vsecret        int // submatch index of the secret part in valueRe
 	assign   bool      // a key-anchored rule whose key is followed by {eq}
 	reach    int       // how far after the window start an anchored match may start
 	secret   int       // submatch index of the secret part
@@ -121,6 +126,10 @@ func (r *Rule) compile() error {
 		return fmt.Errorf("rule %s: %w", r.Name, err)
 	}
 	r.re = re
+	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
+	if i := re.SubexpIndex("s"); i > 0 {
+		r.secret = i
+	}
 	if r.Before == 0 {
 		r.Before = 64
 	}
@@ -132,6 +141,7 @@ func (r *Rule) compile() error {
 	switch {
 	case r.KeyAnchored:
 		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
+		r.splitKeyValue()
 	case !r.scan:
 		// The leftmost match starting within Before plus the keyword's
 		// length of the window start: one pass, however the hit fails.
@@ -141,10 +151,6 @@ func (r *Rule) compile() error {
 		}
 		r.anchored = regexp.MustCompile(`^(?s:.){0,` + itoa(reach) + `}?(?:` + macros.Replace(r.Regex) + `)`)
 		r.reach = reach
-	}
-	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
-	if i := re.SubexpIndex("s"); i > 0 {
-		r.secret = i
 	}
 	if r.After == 0 {
 		r.After = 256
@@ -308,6 +314,9 @@ func (m *Masker) find(text string) []Finding {
 			if r.Value && notSecretKey(text[lo:keyEnd(text, end)]) {
 				return // next_page_token, max_tokens: the regexp would find what plausibleValue refuses
 			}
+			if r.keyRe != nil && !r.keyRe.MatchString(text[lo:keySpanEnd(text, lo)]) {
+				return
+			}
 			if n := len(w); n == 0 || w[n-2] != lo {
 				sc.windows[ri] = append(w, lo, min(len(text), lo+r.After))
 			}
@@ -370,7 +379,13 @@ func (m *Masker) find(text string) []Finding {
 				hi = runeEnd(text, min(hi, lo+j+len(r.End)+endSlack))
 			}
 			var matches [][]int
-			if !r.scan {
+			if r.valueRe != nil {
+				if ke := keySpanEnd(text, lo); ke < hi {
+					if sm := r.matchValue(text, lo, ke, hi); sm != nil {
+						matches = [][]int{sm}
+					}
+				}
+			} else if !r.scan {
 				if sm := r.matchAt(text, lo, hi); sm != nil {
 					matches = [][]int{sm}
 				} else if !r.KeyAnchored {
@@ -409,6 +424,63 @@ func (m *Masker) find(text string) []Finding {
 		}
 	}
 	return merge(found)
+}
+
+// splitKeyValue prepares keyRe and valueRe for a rule written as
+// KEY{eq}VALUE with a key group; other rules keep the joined regexp.
+func (r *Rule) splitKeyValue() {
+	i := strings.Index(r.Regex, "{eq}")
+	if !r.assign || r.keyIdx < 0 || i < 0 || strings.Count(r.Regex, "{eq}") != 1 {
+		return
+	}
+	flags := ""
+	if strings.HasPrefix(r.Regex, "(?i)") {
+		flags = "(?i)"
+	}
+	kr, err := regexp.Compile(`^(?:` + macros.Replace(r.Regex[:i]) + `)$`)
+	if err != nil {
+		return
+	}
+	vr, err := regexp.Compile(`^` + flags + `(?:` + macros.Replace("{eq}") + `)` + macros.Replace(r.Regex[i+len("{eq}"):]))
+	if err != nil || vr.SubexpIndex("s") < 0 {
+		return
+	}
+	r.keyRe, r.valueRe, r.vsecret = kr, vr, vr.SubexpIndex("s")
+}
+
+// matchValue matches valueRe at ke, the end of a key starting at lo, and
+// returns the submatches in the joined regexp's numbering, relative to lo.
+func (r *Rule) matchValue(text string, lo, ke, hi int) []int {
+	var vm []int
+	if small := runeEnd(text, ke+shortWindow); small < hi {
+		vm = r.valueRe.FindStringSubmatchIndex(text[ke:small])
+		if vm == nil || vm[1] >= small-ke {
+			vm = r.valueRe.FindStringSubmatchIndex(text[ke:hi])
+		}
+	} else {
+		vm = r.valueRe.FindStringSubmatchIndex(text[ke:hi])
+	}
+	if vm == nil || vm[2*r.vsecret] < 0 {
+		return nil
+	}
+	sm := make([]int, 2*(r.re.NumSubexp()+1))
+	for i := range sm {
+		sm[i] = -1
+	}
+	off := ke - lo
+	sm[0], sm[1] = 0, off+vm[1]
+	sm[2*r.keyIdx], sm[2*r.keyIdx+1] = 0, off
+	sm[2*r.secret], sm[2*r.secret+1] = off+vm[2*r.vsecret], off+vm[2*r.vsecret+1]
+	return sm
+}
+
+// keySpanEnd is where a key starting at lo ends.
+func keySpanEnd(text string, lo int) int {
+	i := lo
+	for i < len(text) && i-lo < 96 && isKeyChar(text[i]) {
+		i++
+	}
+	return i
 }
 
 // nearIn tells whether s holds one of the bytes of Near.
