@@ -176,6 +176,27 @@ type job struct {
 	done chan struct{}
 }
 
+// Line buffers are reused: a stream of 64 KB messages would otherwise
+// allocate (and clear) two buffers per line. Large ones go back to the
+// garbage collector, so memory stays bounded by the largest line in flight.
+var lineBufs sync.Pool
+
+const maxPooledLine = 1 << 20
+
+func getBuf() []byte {
+	if b, ok := lineBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func putBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxPooledLine {
+		b = b[:0]
+		lineBufs.Put(&b)
+	}
+}
+
 // maskStream reads lines, masks them on `workers` goroutines and writes them
 // in input order. Memory is bounded: at most 4*workers lines are in flight.
 func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra map[string]bool, workers int, report bool, s Streams) error {
@@ -193,7 +214,8 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 				if m, err := masker(); err != nil {
 					j.err = err
 				} else {
-					j.rec, j.err = m.MaskRecord(j.line, extra, nil)
+					j.rec, j.err = m.MaskRecord(j.line, extra, getBuf())
+					putBuf(j.line) // nothing refers to the input line any more
 				}
 				close(j.done)
 			}
@@ -216,7 +238,7 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 				readErr <- err
 				return
 			}
-			j := &job{line: append([]byte(nil), line...), n: in.Line(), done: make(chan struct{})}
+			j := &job{line: append(getBuf(), line...), n: in.Line(), done: make(chan struct{})}
 			select {
 			case order <- j:
 			case <-stop:
@@ -241,6 +263,7 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 			}
 		} else {
 			err = out.WriteLine(j.rec.Line)
+			putBuf(j.rec.Line)
 		}
 		if record.IsClosedPipe(err) {
 			return nil
