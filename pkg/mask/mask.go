@@ -89,13 +89,13 @@ type Rule struct {
 	// regexp apart: the key is found by hand, checked whole, and the value
 	// matched from its end (the joined regexp tried every split of the key).
 	keyRe, valueRe *regexp.Regexp
-	vsecret        int // submatch index of the secret part in valueRe
-	assign   bool      // a key-anchored rule whose key is followed by {eq}
-	reach    int       // how far after the window start an anchored match may start
-	secret   int       // submatch index of the secret part
-	keyIdx   int       // submatch index of the key name ("k"), or -1
-	userIdx  int       // submatch index of a user name ("u"), or -1
-	allowRe  []*regexp.Regexp
+	vsecret        int  // submatch index of the secret part in valueRe
+	assign         bool // a key-anchored rule whose key is followed by {eq}
+	reach          int  // how far after the window start an anchored match may start
+	secret         int  // submatch index of the secret part
+	keyIdx         int  // submatch index of the key name ("k"), or -1
+	userIdx        int  // submatch index of a user name ("u"), or -1
+	allowRe        []*regexp.Regexp
 }
 
 var macros = strings.NewReplacer(
