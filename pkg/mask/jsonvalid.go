@@ -2,6 +2,7 @@ package mask
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 )
 
@@ -42,6 +43,18 @@ var stops = func() (t [256]bool) {
 }()
 
 const maxDepth = 10000 // encoding/json's limit
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// stopIn tells whether one of the eight bytes of x is below 0x20, a quote or
+// a backslash (the classic "has a zero byte" bit tricks).
+func stopIn(x uint64) bool {
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
+	return ((x-ones*0x20)&^x&highs)|zero(x^(ones*'"'))|zero(x^(ones*'\\')) != 0
+}
 
 func (v *validator) space(i int) int {
 	for i < len(v.b) {
@@ -155,6 +168,14 @@ func (v *validator) literal(i int, lit string) (int, bool) {
 func (v *validator) str(i int) (int, bool) {
 	b := v.b
 	for i++; i < len(b); i++ {
+		// Eight bytes at a time while none is a quote, a backslash or a
+		// control character.
+		for i+8 <= len(b) && !stopIn(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		if !stops[b[i]] {
 			continue
 		}

@@ -797,6 +797,31 @@ func Replace(text string, found []Finding) string {
 
 // entropy is the Shannon entropy of s in bits per byte.
 func entropy(s string) float64 {
+	if len(s) >= len(cLog2C) {
+		return entropySlow(s)
+	}
+	var counts [256]uint16
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	// H = log2(n) - (1/n) * sum(c * log2(c)), with c*log2(c) from a table.
+	sum := 0.0
+	for _, c := range counts {
+		sum += cLog2C[c]
+	}
+	n := float64(len(s))
+	return math.Log2(n) - sum/n
+}
+
+// cLog2C[c] is c*log2(c), for the short strings entropy mostly sees.
+var cLog2C = func() (t [2048]float64) {
+	for c := 2; c < len(t); c++ {
+		t[c] = float64(c) * math.Log2(float64(c))
+	}
+	return
+}()
+
+func entropySlow(s string) float64 {
 	var counts [256]int
 	for i := 0; i < len(s); i++ {
 		counts[s[i]]++

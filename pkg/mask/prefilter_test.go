@@ -55,3 +55,11 @@ func TestContainsFold(t *testing.T) {
 		}
 	}
 }
+
+func TestEntropyTable(t *testing.T) {
+	for _, s := range []string{"a", "ab", "aabbbc", strings.Repeat("xyz", 700), fake(alnum, 40, "ent"), fake(b64, 3000, "ent2")} {
+		if got, want := entropy(s), entropySlow(s); got-want > 1e-9 || want-got > 1e-9 {
+			t.Errorf("entropy(%.20q) = %v, want %v", s, got, want)
+		}
+	}
+}
