@@ -84,7 +84,8 @@ type Rule struct {
 	re       *regexp.Regexp
 	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
 	scan     bool
-	near     [256]bool // the bytes of Near
+	tok      *tokenShape // a prefix token matched by hand
+	near     [256]bool   // the bytes of Near
 	// For key=value rules, the key's part and the value's part of the
 	// regexp apart: the key is found by hand, checked whole, and the value
 	// matched from its end (the joined regexp tried every split of the key).
@@ -168,6 +169,7 @@ func (r *Rule) compile() error {
 // Masker masks text with a fixed ruleset. It is safe for concurrent use.
 type Masker struct {
 	rules      []*Rule
+	tokRules   []int           // rules matched by hand (prefix tokens)
 	names      map[string]bool // rule names: what a marker may name
 	pf         *prefilter
 	allowExact map[string]bool
@@ -201,6 +203,9 @@ func build(rules []*Rule, allow []string) (*Masker, error) {
 		m.names[r.Name] = true
 		if err := r.compile(); err != nil {
 			return nil, err
+		}
+		if r.tok != nil {
+			m.tokRules = append(m.tokRules, len(m.rules))
 		}
 		m.rules = append(m.rules, r)
 	}
@@ -274,6 +279,56 @@ func rulesetID(engine int, rules []*Rule, allow []string) string {
 type scratch struct {
 	windows [][]int // per rule: merged [lo, hi) windows, flattened
 	touched []int
+	found   []Finding // what prefix tokens matched by hand found
+	handEnd []int     // per rule: end of its last hand match
+}
+
+// tokenShape is a prefix token's shape (see tok): matched by hand, which
+// costs a fraction of a regexp run per hit.
+type tokenShape struct {
+	prefix   string
+	set      [256]bool
+	min, max int // max 0: no limit but the rule's reach
+	boundary bool
+}
+
+// matchToken matches a prefix token at a keyword hit, as its regexp would:
+// a word boundary before a prefix that starts with a word character, the
+// prefix as written, then min to max characters of the body's set.
+func (m *Masker) matchToken(sc *scratch, ri int, text string, start int) {
+	r := m.rules[ri]
+	t := r.tok
+	if start < sc.handEnd[ri] || !strings.HasPrefix(text[start:], t.prefix) {
+		return
+	}
+	if t.boundary && start > 0 && start != sc.handEnd[ri] && isWord(text[start-1]) &&
+		!(start >= 2 && text[start-2] == '\\' && (text[start-1] == 'n' || text[start-1] == 'r' || text[start-1] == 't')) {
+		return
+	}
+	s := start + len(t.prefix)
+	limit := min(len(text), start+r.After)
+	if t.max > 0 {
+		limit = min(limit, s+t.max)
+	}
+	e := s
+	for e < limit && t.set[text[e]] {
+		e++
+	}
+	if e-s < t.min || !m.accept(r, text, s, e, "", "") {
+		return
+	}
+	sc.found = append(sc.found, Finding{Rule: r.Name, Start: s, End: e})
+	sc.handEnd[ri] = e
+}
+
+// handTouched lists the rules whose hand-match state must be reset; the
+// per-rule slice is sized on first use.
+func (sc *scratch) handTouched(m *Masker) []int {
+	if len(sc.handEnd) != len(m.rules) {
+		sc.handEnd = make([]int, len(m.rules))
+		return nil
+	}
+	return m.tokRules
 }
 
 // Find returns the secret parts of text, merged and in order. Text holding
@@ -291,8 +346,16 @@ func (m *Masker) find(text string) []Finding {
 	sc := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(sc)
 	sc.touched = sc.touched[:0]
+	sc.found = sc.found[:0]
+	for _, ri := range sc.handTouched(m) {
+		sc.handEnd[ri] = 0
+	}
 	m.pf.scan(text, func(ri, start, end int) {
 		r := m.rules[ri]
+		if r.tok != nil {
+			m.matchToken(sc, ri, text, start)
+			return
+		}
 		if r.Within > 0 && !r.nearIn(text[end:min(len(text), end+r.Within)]) {
 			return
 		}
@@ -339,7 +402,7 @@ func (m *Masker) find(text string) []Finding {
 		}
 		sc.windows[ri] = w
 	})
-	var found []Finding
+	found := append([]Finding(nil), sc.found...)
 	for _, ri := range sc.touched {
 		r := m.rules[ri]
 		w := sc.windows[ri]

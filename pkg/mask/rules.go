@@ -53,11 +53,16 @@ func tok(name, desc, prefix, charset string, minLen, maxLen int) *Rule {
 	if maxLen == 0 {
 		after = 1024
 	}
+	shape := &tokenShape{prefix: prefix, min: minLen, max: maxLen, boundary: boundary != ""}
+	for i := 0; i < len(charset); i++ {
+		shape.set[charset[i]] = true
+	}
 	return &Rule{
 		Name: name, Description: desc, Keywords: []string{strings.ToLower(prefix)},
 		Regex:  boundary + regexp.QuoteMeta(prefix) + "(?P<s>" + body + rep + ")",
 		Before: 3, After: after,
 		Example: prefix + fake(charset, minLen, name),
+		tok:     shape,
 	}
 }
 
