@@ -63,3 +63,48 @@ func TestEntropyTable(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenByHandAgreesWithRegexp: for every prefix-token rule, matching by
+// hand finds what the rule's regexp finds, on texts built to probe its
+// edges (boundaries, escapes, short and long bodies, glued tokens).
+func TestTokenByHandAgreesWithRegexp(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, rule := range Builtin() {
+		if rule.tok == nil {
+			continue
+		}
+		plain := *rule
+		plain.tok = nil
+		byHand, err := build([]*Rule{rule}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byRegexp, err := build([]*Rule{&plain}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := rule.tok
+		var body []byte
+		for c := 0; c < 256; c++ {
+			if cs.set[c] {
+				body = append(body, byte(c))
+			}
+		}
+		for round := 0; round < 60; round++ {
+			var b strings.Builder
+			for k := 0; k < 4; k++ {
+				b.WriteString([]string{" ", "x", `\n`, "\n", "_", "=", "", `"`}[r.IntN(8)])
+				b.WriteString(cs.prefix)
+				n := cs.min - 2 + r.IntN(cs.min+8)
+				for i := 0; i < n; i++ {
+					b.WriteByte(body[r.IntN(len(body))])
+				}
+			}
+			text := b.String()
+			got, want := byHand.Find(text), byRegexp.Find(text)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: by hand %v, by regexp %v in %q", rule.Name, got, want, text)
+			}
+		}
+	}
+}
