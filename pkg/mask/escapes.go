@@ -10,12 +10,12 @@ const escapeReach = 320
 // escapes of printable ASCII, however many backslashes precede the u (JSON
 // escaped once or twice more): av-write decodes them back, so a rule must
 // see "ghp_" where the text says "ghp\u005f". Only the neighbourhood of
-// escapes is decoded and searched, so ordinary text costs one substring
-// search. The escapes of & < > that Go's encoders write everywhere are left
+// escapes is decoded and searched, and only when the keyword scan saw one
+// (from is the first), so ordinary text costs nothing more. The escapes of & < > that Go's encoders write everywhere are left
 // to the rules, which read them as {u} where those characters matter. Findings are in text's offsets, covering the escaped form.
-func (m *Masker) findEscaped(text string) []Finding {
+func (m *Masker) findEscaped(text string, from int) []Finding {
 	var found []Finding
-	for i := nextEscape(text, 0); i >= 0; {
+	for i := nextEscape(text, from); i >= 0; {
 		// One region: escapes closer than twice the reach go together.
 		lo, hi := max(0, i-escapeReach), min(len(text), i+escapeReach)
 		for {
@@ -28,7 +28,8 @@ func (m *Masker) findEscaped(text string) []Finding {
 		}
 		lo, hi = runeStart(text, lo), runeEnd(text, hi)
 		d := decodeEscapes(text[lo:hi])
-		for _, f := range m.find(d.text) {
+		more, _ := m.find(d.text)
+		for _, f := range more {
 			f.Start, f.End = lo+int(d.start[f.Start]), lo+int(d.end[f.End-1])
 			found = append(found, f)
 		}

@@ -220,7 +220,9 @@ func build(rules []*Rule, allow []string) (*Masker, error) {
 		}
 		m.allowExact[a] = true
 	}
-	m.pf = newPrefilter(m.rules)
+	// One more keyword, after the rules': a \u00 escape, so the scan says
+	// whether a text needs decoding.
+	m.pf = newPrefilter(append(m.rules[:len(m.rules):len(m.rules)], &Rule{Keywords: []string{`\u00`}}))
 	m.id = rulesetID(EngineVersion, m.rules, allow)
 	m.scratch.New = func() any { return &scratch{windows: make([][]int, len(m.rules))} }
 	return m, nil
@@ -335,22 +337,32 @@ func (sc *scratch) handTouched(m *Masker) []int {
 // \u00XX escapes of ASCII is also searched decoded, so an escape cannot
 // hide a token; those findings cover the escaped form.
 func (m *Masker) Find(text string) []Finding {
-	found := m.find(text)
-	if more := m.findEscaped(text); len(more) > 0 {
-		found = merge(append(found, more...))
+	found, esc := m.find(text)
+	if esc >= 0 {
+		if more := m.findEscaped(text, esc); len(more) > 0 {
+			found = merge(append(found, more...))
+		}
 	}
 	return found
 }
 
-func (m *Masker) find(text string) []Finding {
+// find returns the findings in text, and where its first \u00 is (or -1).
+func (m *Masker) find(text string) ([]Finding, int) {
 	sc := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(sc)
+	esc := -1
 	sc.touched = sc.touched[:0]
 	sc.found = sc.found[:0]
 	for _, ri := range sc.handTouched(m) {
 		sc.handEnd[ri] = 0
 	}
 	m.pf.scan(text, func(ri, start, end int) {
+		if ri == len(m.rules) {
+			if esc < 0 {
+				esc = start
+			}
+			return
+		}
 		r := m.rules[ri]
 		if r.tok != nil {
 			m.matchToken(sc, ri, text, start)
@@ -486,7 +498,7 @@ func (m *Masker) find(text string) []Finding {
 			}
 		}
 	}
-	return merge(found)
+	return merge(found), esc
 }
 
 // splitKeyValue prepares keyRe and valueRe for a rule written as
