@@ -75,14 +75,14 @@ func newPrefilter(rules []*Rule) *prefilter {
 		s := queue[0]
 		queue = queue[1:]
 		p.outputs[s] = append(p.outputs[s], p.outputs[fail[s]]...)
-		for c := 0; c < 256; c++ {
-			if nx, ok := goTo[s][byte(c)]; ok {
-				fail[nx] = full[int(fail[s])*256+c]
-				full[int(s)*256+c] = nx
-				queue = append(queue, nx)
-			} else {
-				full[int(s)*256+c] = full[int(fail[s])*256+c]
-			}
+		// A state goes where its failure state goes, but for its own
+		// children: copy that row (complete, being shallower), then set them.
+		f := int(fail[s])
+		copy(full[int(s)*256:int(s+1)*256], full[f*256:(f+1)*256])
+		for c, nx := range goTo[s] {
+			fail[nx] = full[f*256+int(c)]
+			full[int(s)*256+int(c)] = nx
+			queue = append(queue, nx)
 		}
 	}
 	// Columns: one per byte that occurs in a keyword (upper-case bytes

@@ -108,3 +108,57 @@ func TestTokenByHandAgreesWithRegexp(t *testing.T) {
 		}
 	}
 }
+
+// TestScanFindsEveryKeyword: the automaton reports exactly the keyword
+// occurrences a brute-force search finds (any case), no more, no fewer.
+func TestScanFindsEveryKeyword(t *testing.T) {
+	m := newMasker(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	type occ struct{ rule, start, end int }
+	for round := 0; round < 30; round++ {
+		var b strings.Builder
+		for b.Len() < 6000 {
+			if r.IntN(3) == 0 {
+				rule := m.rules[r.IntN(len(m.rules))]
+				kw := rule.Keywords[r.IntN(len(rule.Keywords))]
+				if r.IntN(2) == 0 {
+					kw = strings.ToUpper(kw)
+				}
+				b.WriteString(kw)
+			} else {
+				const cs = "abcdefghijklmnopqrstuvwxyz_-.:=\"\\ 0123456789"
+				b.WriteByte(cs[r.IntN(len(cs))])
+			}
+		}
+		text := b.String()
+		lower := strings.ToLower(text)
+		want := map[occ]bool{}
+		for ri, rule := range m.rules {
+			for _, kw := range rule.Keywords {
+				kw = strings.ToLower(kw)
+				for i := 0; ; {
+					j := strings.Index(lower[i:], kw)
+					if j < 0 {
+						break
+					}
+					want[occ{ri, i + j, i + j + len(kw)}] = true
+					i += j + 1
+				}
+			}
+		}
+		got := map[occ]bool{}
+		m.pf.scan(text, func(ri, s, e int) {
+			if ri < len(m.rules) {
+				got[occ{ri, s, e}] = true
+			}
+		})
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d hits, brute force %d", round, len(got), len(want))
+		}
+		for o := range want {
+			if !got[o] {
+				t.Fatalf("round %d: missed %q at %d", round, text[o.start:o.end], o.start)
+			}
+		}
+	}
+}
