@@ -32,22 +32,30 @@ func MaskMain(ctx context.Context, args []string, s Streams) int {
 		UsageText: "av-read | av-mask [options] | av-write\n   av-mask rules",
 		Description: `A stateless filter: the same records come out, in the same order, with
 every secret in their free-text fields (first_message, display_name, content,
-thinking, input_json, result_content, note, and any --field) replaced by
+thinking, input_json, result_content, note, project, model, tool_name,
+skill_name, category, token_usage, tool_use_id, in any case, and any --field;
+ids, ordinals, timestamps and counts are structural and pass) replaced by
 [REDACTED:<rule>], and each record stamped
 "masked":{"ruleset":"<id>","secrets":N,"rules":{"<rule>":N}}. The ruleset id
-changes whenever the rules or the allow-list change. Fields and kinds it does
+changes whenever the rules (--rules files included), the allow-list or the
+masking engine change. Fields and kinds it does
 not know pass through unchanged. Secrets are found raw, JSON-escaped or
 escaped twice (a .env inside a JSON tool result), across lines (private keys)
 and by key name (password=…), with placeholders ($VAR, <your-key>, xxxx,
 changeme, …EXAMPLE) left alone. No value is ever printed: --report gives
-where, which rule and a short hash. "av-mask rules" lists the rules.`,
+where, which rule and a keyed hash (HMAC-SHA256 under a random key kept in
+report.key, mode 0600, beside --state): equal secrets hash alike, yet the hash
+cannot be checked against a word list elsewhere. "av-mask rules" lists the
+rules.`,
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "workers", EnvVars: []string{"AV_MASK_WORKERS"}, Value: runtime.NumCPU(),
 				Usage: "mask `N` records at once (output order is kept)"},
 			&ucli.StringSliceFlag{Name: "field", EnvVars: []string{"AV_MASK_FIELD"},
 				Usage: "also mask the string field `NAME` (repeatable), for other NDJSON"},
 			&ucli.BoolFlag{Name: "report", EnvVars: []string{"AV_MASK_REPORT"},
-				Usage: `print one {"kind":"finding"} line per secret instead of the records (never the value)`},
+				Usage: `print one {"kind":"finding"} line per secret instead of the records (never the value; its hash is an HMAC under a key kept beside --state)`},
+			&ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: defaultStatePath(),
+				Usage: "the state `FILE` av-read and av-write share: --report keeps its hash key (report.key, 0600) beside it"},
 			lineCapFlag(), quietFlag(),
 		}, maskerFlags...),
 		Commands: []*ucli.Command{{
@@ -75,7 +83,19 @@ where, which rule and a short hash. "av-mask rules" lists the rules.`,
 			}
 			// Built on the first record: an empty stream (a no-change sync)
 			// does not pay for compiling every rule.
-			masker := sync.OnceValues(func() (*mask.Masker, error) { return mask.New(rules, allow) })
+			var reportKey []byte
+			if c.Bool("report") {
+				if reportKey, err = loadReportKey(reportKeyPath(c.String("state"))); err != nil {
+					return exitcode.Wrap(exitcode.State, err)
+				}
+			}
+			masker := sync.OnceValues(func() (*mask.Masker, error) {
+				m, err := mask.New(rules, allow)
+				if err == nil && reportKey != nil {
+					m.SetReportKey(reportKey)
+				}
+				return m, err
+			})
 			extra := map[string]bool{}
 			for _, f := range c.StringSlice("field") {
 				extra[f] = true
@@ -161,6 +181,27 @@ type job struct {
 	done chan struct{}
 }
 
+// Line buffers are reused: a stream of 64 KB messages would otherwise
+// allocate (and clear) two buffers per line. Large ones go back to the
+// garbage collector, so memory stays bounded by the largest line in flight.
+var lineBufs sync.Pool
+
+const maxPooledLine = 1 << 20
+
+func getBuf() []byte {
+	if b, ok := lineBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func putBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxPooledLine {
+		b = b[:0]
+		lineBufs.Put(&b)
+	}
+}
+
 // maskStream reads lines, masks them on `workers` goroutines and writes them
 // in input order. Memory is bounded: at most 4*workers lines are in flight.
 func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra map[string]bool, workers int, report bool, maxLine int, s Streams) error {
@@ -179,7 +220,8 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 				if m, err := masker(); err != nil {
 					j.err = err
 				} else {
-					j.rec, j.err = m.MaskRecord(j.line, extra, nil)
+					j.rec, j.err = m.MaskRecord(j.line, extra, getBuf())
+					putBuf(j.line) // nothing refers to the input line any more
 				}
 				close(j.done)
 			}
@@ -202,7 +244,7 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 				readErr <- err
 				return
 			}
-			j := &job{line: append([]byte(nil), line...), n: in.Line(), done: make(chan struct{})}
+			j := &job{line: append(getBuf(), line...), n: in.Line(), done: make(chan struct{})}
 			select {
 			case order <- j:
 			case <-stop:
@@ -227,6 +269,7 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 			}
 		} else {
 			err = out.WriteLine(j.rec.Line)
+			putBuf(j.rec.Line)
 		}
 		if record.IsClosedPipe(err) {
 			return nil

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -65,9 +67,37 @@ func TestMaskKeepsOrderAcrossWorkers(t *testing.T) {
 
 func TestMaskReportNeverPrintsValues(t *testing.T) {
 	in, samples := stream(200)
-	got := runTool(t, MaskMain, in, "--report")
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state", "state.db")
+	got := runTool(t, MaskMain, in, "--report", "--state", state)
 	if got.code != 0 {
 		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	}
+	// The hashes are keyed: a key file (0600) beside the state, the same
+	// hashes on a second run, other hashes under another key.
+	keyFile := filepath.Join(dir, "state", "report.key")
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("report key: %v %v", fi, err)
+	}
+	if again := runTool(t, MaskMain, in, "--report", "--state", state); again.stdout != got.stdout {
+		t.Fatal("hashes differ under the same key")
+	}
+	other := runTool(t, MaskMain, in, "--report", "--state", filepath.Join(dir, "other", "state.db"))
+	if other.code != 0 || other.stdout == got.stdout {
+		t.Fatalf("hashes do not depend on the key (exit %d)", other.code)
+	}
+	os.Chmod(keyFile, 0o644)
+	if open := runTool(t, MaskMain, in, "--report", "--state", state); open.code == 0 || !strings.Contains(open.stderr, "chmod 600") {
+		t.Fatalf("a key readable by others was used: %d %s", open.code, open.stderr)
+	}
+	for _, s := range samples {
+		if s.Secret == "" {
+			continue
+		}
+		plain := sha256.Sum256([]byte(s.Secret))
+		if strings.Contains(got.stdout, hex.EncodeToString(plain[:4])) {
+			t.Fatalf("a plain SHA-256 of a %s secret was printed", s.Family)
+		}
 	}
 	findings := strings.Count(got.stdout, `"kind":"finding"`)
 	if findings < 100 {

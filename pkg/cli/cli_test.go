@@ -157,7 +157,7 @@ func TestWriteBadInput(t *testing.T) {
 			if len(lines) > 0 {
 				in += "\n"
 			}
-			got := runTool(t, WriteMain, in, "--store", "sqlite://"+storePath, "--state", filepath.Join(dir, "state.json"))
+			got := runTool(t, WriteMain, in, "--store", "sqlite://"+storePath, "--state", filepath.Join(dir, "state.db"))
 			if got.code != c.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", got.code, c.code, got.stderr)
 			}
@@ -211,7 +211,7 @@ func TestInvalidUTF8IsStoredAndCounted(t *testing.T) {
 // TestWriteLocked: a second writer fails at once, naming the holder.
 func TestWriteLocked(t *testing.T) {
 	dir := t.TempDir()
-	state := filepath.Join(dir, "state.json")
+	state := filepath.Join(dir, "state.db")
 	lock, err := watermark.Acquire(context.Background(), watermark.LockPath(state), "av-write", false)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestReadRejectsWhatIsNotAgentsview(t *testing.T) {
 		{notDB, []string{"notes.txt", "not a readable SQLite database"}},
 		{other, []string{"other.db", "not an agentsview database", "sessions.file_hash", "messages.ordinal", "table tool_calls"}},
 	} {
-		got := runTool(t, ReadMain, "", "--db", c.path, "--state", filepath.Join(dir, "state.json"))
+		got := runTool(t, ReadMain, "", "--db", c.path, "--state", filepath.Join(dir, "state.db"))
 		if got.code != exitcode.Source {
 			t.Errorf("%s: exit %d, want %d: %s", c.path, got.code, exitcode.Source, got.stderr)
 		}

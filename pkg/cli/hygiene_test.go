@@ -17,7 +17,7 @@ import (
 // and after "status".
 func TestStatusNeverTouchesTheLock(t *testing.T) {
 	dir := t.TempDir()
-	state := filepath.Join(dir, "custom", "state.json")
+	state := filepath.Join(dir, "custom", "state.db")
 	os.MkdirAll(filepath.Dir(state), 0o700)
 	lock, err := watermark.Acquire(context.Background(), daemonLock(state), "av-watch", false)
 	if err != nil {
@@ -64,7 +64,7 @@ func TestStatusNeverTouchesTheLock(t *testing.T) {
 func TestStoreFolderMustExist(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing-dir")
-	r := runTool(t, WriteMain, "", "--store", "sqlite://"+missing+"/x.db", "--state", filepath.Join(dir, "state.json"))
+	r := runTool(t, WriteMain, "", "--store", "sqlite://"+missing+"/x.db", "--state", filepath.Join(dir, "state.db"))
 	if r.code != 5 || !strings.Contains(r.stderr, "does not exist") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -84,7 +84,7 @@ func TestReadCreatesNoFilesBesideTheSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(src, data, 0o644)
-	r := runTool(t, ReadMain, "", "--db", src, "--state", filepath.Join(t.TempDir(), "state.json"))
+	r := runTool(t, ReadMain, "", "--db", src, "--state", filepath.Join(t.TempDir(), "state.db"))
 	if r.code != 0 || !strings.Contains(r.stdout, `"kind":"session_end"`) {
 		t.Fatalf("av-read: exit %d: %s", r.code, r.stderr)
 	}
@@ -102,7 +102,7 @@ func TestReadCreatesNoFilesBesideTheSource(t *testing.T) {
 // before any work, and flags are named as the help names them (--name).
 func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 	dir := t.TempDir()
-	state := filepath.Join(dir, "state.json")
+	state := filepath.Join(dir, "state.db")
 	for _, tc := range []struct {
 		main func(context.Context, []string, Streams) int
 		args []string
@@ -139,7 +139,7 @@ func TestReadWarnsAboutUnknownSessionAndMissingUser(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", home)
 	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 	t.Setenv("GIT_CONFIG_GLOBAL", filepath.Join(home, "none"))
-	state := filepath.Join(t.TempDir(), "state.json")
+	state := filepath.Join(t.TempDir(), "state.db")
 	r := runTool(t, ReadMain, "", "--db", fixture, "--state", state, "--session", "does-not-exist", "--full")
 	if r.code != 0 || !strings.Contains(r.stderr, "--session does-not-exist: no such session") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)

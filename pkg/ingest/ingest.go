@@ -193,7 +193,14 @@ func (w *Writer) badLine(ctx context.Context, sessionID string, err error) error
 }
 
 func (w *Writer) requireMasked(sessionID string, stamp *record.Stamp) error {
-	if stamp != nil || w.opt.AllowUnmasked {
+	if w.opt.AllowUnmasked {
+		return nil
+	}
+	if stamp != nil {
+		// A stamp av-mask did not write ("masked":{}) is no proof.
+		if err := stamp.Check(); err != nil {
+			return exitcode.Wrap(exitcode.Unmasked, w.in.Errorf(sessionID, "%v; nothing from this batch was stored", err))
+		}
 		return nil
 	}
 	return exitcode.Wrap(exitcode.Unmasked, w.in.Errorf(sessionID,

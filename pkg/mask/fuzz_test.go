@@ -2,6 +2,7 @@ package mask
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -62,4 +63,26 @@ func FuzzMaskRecord(f *testing.F) {
 			t.Fatalf("no stamp: %q", rec.Line)
 		}
 	})
+}
+
+// FuzzValidJSON: av-mask's validator agrees with encoding/json's.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,-0.5e+3,true,null,"\u00e9\n"]}`, ` [ ] `, `{"a":01}`, `"\x"`, "\"\x01\"",
+		`{"a":1,}`, `[1 2]`, `-`, `1.`, `1e`, `"\u12"`, `{"a" 1}`, `nul`, "\"\xff\"", `{"k":{"n":[{"m":"v"}]}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
+}
+
+func TestValidJSONDepth(t *testing.T) {
+	for _, n := range []int{9999, 10000, 10001} {
+		b := []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+		if validJSON(b) != json.Valid(b) {
+			t.Fatalf("depth %d: disagree with encoding/json", n)
+		}
+	}
 }

@@ -9,6 +9,7 @@ package mask
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -42,10 +43,18 @@ type Rule struct {
 	// the regex most prose ("reset your password" has no = or : after it).
 	Near   string `json:"near,omitempty"`
 	Within int    `json:"within,omitempty"`
+	// Opener, when set, lists strings one of which must occur in the Before
+	// bytes before a keyword (the "<" of an XML element).
+	Opener []string `json:"opener,omitempty"`
 	// KeyAnchored rules start at the key the keyword is part of: the key's
 	// start is found by hand and the regex tried there once, anchored,
 	// instead of at every position of a window.
 	KeyAnchored bool `json:"key_anchored,omitempty"`
+	// Scan rules may match anywhere in a keyword's window (a token some
+	// way after "discord"); the others match starting at most Before bytes
+	// before their keyword, so each hit costs one anchored attempt instead
+	// of a search of the whole window. Rules with Before over 64 scan.
+	Scan bool `json:"scan,omitempty"`
 	// Requires lists words that must also occur somewhere in the text.
 	Requires []string `json:"requires,omitempty"`
 	// Allow lists regexes of secret parts this rule never masks.
@@ -55,14 +64,39 @@ type Rule struct {
 	Value bool `json:"value,omitempty"`
 	// Placeholders applies only the placeholder checks ($VAR, <your-key>, ****).
 	Placeholders bool `json:"placeholders,omitempty"`
+	// WordStart keeps only keyword hits that begin an identifier part: not
+	// "okta" inside "rookTable" nor "data:" inside "metadata:". A part
+	// begins after a non-alphanumeric byte, an escaped \n, or at a
+	// lower-to-upper case change (camelCase).
+	WordStart bool `json:"word_start,omitempty"`
+	// End, when set, is a literal every match ends with (a PEM's
+	// "-----END"): a window without it is skipped, and one with it is cut
+	// just past it, so a block cut off before its end costs a substring
+	// search, not a regexp run over the whole window.
+	End string `json:"end,omitempty"`
+	// MinRun is the least run of base64 characters the secret part must
+	// hold: key blocks with placeholders ("...", "<your key here>") are not
+	// keys.
+	MinRun int `json:"min_run,omitempty"`
 	// Example is a made-up text the rule must mask (see `av-mask rules`).
 	Example string `json:"example,omitempty"`
 
 	re       *regexp.Regexp
-	anchored *regexp.Regexp // re anchored at the start, for KeyAnchored
-	secret   int            // submatch index of the secret part
-	keyIdx   int            // submatch index of the key name ("k"), or -1
-	allowRe  []*regexp.Regexp
+	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
+	scan     bool
+	tok      *tokenShape // a prefix token matched by hand
+	near     [256]bool   // the bytes of Near
+	// For key=value rules, the key's part and the value's part of the
+	// regexp apart: the key is found by hand, checked whole, and the value
+	// matched from its end (the joined regexp tried every split of the key).
+	keyRe, valueRe *regexp.Regexp
+	vsecret        int  // submatch index of the secret part in valueRe
+	assign         bool // a key-anchored rule whose key is followed by {eq}
+	reach          int  // how far after the window start an anchored match may start
+	secret         int  // submatch index of the secret part
+	keyIdx         int  // submatch index of the key name ("k"), or -1
+	userIdx        int  // submatch index of a user name ("u"), or -1
+	allowRe        []*regexp.Regexp
 }
 
 var macros = strings.NewReplacer(
@@ -75,7 +109,10 @@ var macros = strings.NewReplacer(
 	"{ws}", "(?:[ \\t\\r\\n]|\\\\+[nrt]|\\d{1,7}(?:\\t|\\\\+t))",
 	"{q}", "(?:\\\\*[\"'`])",
 	"{s}", "(?:[ \\t\\r\\n]|\\\\+[nrt])",
-	"{eq}", "(?:[ \\t]|\\\\+[nrt]|\\\\*[\"'`])*(?::=|=>|=|:)(?:[ \\t]|\\\\*[\"'`])*",
+	// {eq}: an assignment after a key: = : := ::= :::= ?= .= += ||= =>,
+	// maybe after a closing quote or bracket (env["KEY"] = …) and a type
+	// (var key string = …, key: &str = …).
+	"{eq}", "(?:[ \\t]|\\\\+[nrt]|\\\\*[\"'`]|\\])*(?:(?::[ \\t]*)?&?(?:string|String|str|char[ \\t]*\\*)[ \\t]+)?(?::::=|::=|:=|\\?=|\\.=|\\+=|\\|\\|=|=>|=|:)(?:[ \\t]|\\\\*[\"'`])*",
 )
 
 func (r *Rule) compile() error {
@@ -90,15 +127,31 @@ func (r *Rule) compile() error {
 		return fmt.Errorf("rule %s: %w", r.Name, err)
 	}
 	r.re = re
-	if r.KeyAnchored {
-		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
-	}
-	r.secret, r.keyIdx = 0, re.SubexpIndex("k")
+	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
 	if i := re.SubexpIndex("s"); i > 0 {
 		r.secret = i
 	}
 	if r.Before == 0 {
 		r.Before = 64
+	}
+	r.scan = r.Scan || r.Before > maxStartReach
+	for i := 0; i < len(r.Near); i++ {
+		r.near[r.Near[i]] = true
+	}
+	r.assign = r.KeyAnchored && strings.Contains(r.Regex, "{eq}")
+	switch {
+	case r.KeyAnchored:
+		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
+		r.splitKeyValue()
+	case !r.scan:
+		// The leftmost match starting within Before plus the keyword's
+		// length of the window start: one pass, however the hit fails.
+		reach := r.Before
+		for _, k := range r.Keywords {
+			reach = max(reach, r.Before+len(k))
+		}
+		r.anchored = regexp.MustCompile(`^(?s:.){0,` + itoa(reach) + `}?(?:` + macros.Replace(r.Regex) + `)`)
+		r.reach = reach
 	}
 	if r.After == 0 {
 		r.After = 256
@@ -116,10 +169,13 @@ func (r *Rule) compile() error {
 // Masker masks text with a fixed ruleset. It is safe for concurrent use.
 type Masker struct {
 	rules      []*Rule
+	tokRules   []int           // rules matched by hand (prefix tokens)
+	names      map[string]bool // rule names: what a marker may name
 	pf         *prefilter
 	allowExact map[string]bool
 	allowRe    []*regexp.Regexp
 	id         string
+	reportKey  []byte // HMAC key of findings' hashes (--report)
 	scratch    sync.Pool
 }
 
@@ -133,15 +189,23 @@ type Finding struct {
 // New builds a masker from the built-in rules plus extra ones. allow lists
 // values never masked: exact strings, or regexes written /like this/.
 func New(extra []*Rule, allow []string) (*Masker, error) {
-	m := &Masker{allowExact: map[string]bool{}}
+	return build(append(Builtin(), extra...), allow)
+}
+
+func build(rules []*Rule, allow []string) (*Masker, error) {
+	m := &Masker{allowExact: map[string]bool{}, names: map[string]bool{}}
 	seen := map[string]bool{}
-	for _, r := range append(Builtin(), extra...) {
+	for _, r := range rules {
 		if seen[r.Name] {
 			return nil, fmt.Errorf("rule %s is defined twice", r.Name)
 		}
 		seen[r.Name] = true
+		m.names[r.Name] = true
 		if err := r.compile(); err != nil {
 			return nil, err
+		}
+		if r.tok != nil {
+			m.tokRules = append(m.tokRules, len(m.rules))
 		}
 		m.rules = append(m.rules, r)
 	}
@@ -156,8 +220,10 @@ func New(extra []*Rule, allow []string) (*Masker, error) {
 		}
 		m.allowExact[a] = true
 	}
-	m.pf = newPrefilter(m.rules)
-	m.id = rulesetID(m.rules, allow)
+	// One more keyword, after the rules': a \u00 escape, so the scan says
+	// whether a text needs decoding.
+	m.pf = newPrefilter(append(m.rules[:len(m.rules):len(m.rules)], &Rule{Keywords: []string{`\u00`}}))
+	m.id = rulesetID(EngineVersion, m.rules, allow)
 	m.scratch.New = func() any { return &scratch{windows: make([][]int, len(m.rules))} }
 	return m, nil
 }
@@ -181,18 +247,31 @@ func Check(extra []*Rule, allow []string) error {
 	return nil
 }
 
-// Ruleset identifies the rules and allow-list: it changes whenever they do,
-// so a store can tell which rows were masked by which rules.
+// Ruleset identifies the rules, the allow-list and the engine: it changes
+// whenever any of them does (a user's --rules file included), so a store can
+// tell which rows were masked by which rules. Its form is stable:
+// "avmask-" and 12 hex digits.
 func (m *Masker) Ruleset() string { return m.id }
 
 // Rules lists the rules in use.
 func (m *Masker) Rules() []*Rule { return m.rules }
 
-func rulesetID(rules []*Rule, allow []string) string {
+// EngineVersion changes whenever the engine masks differently for the same
+// rules: macros, placeholder and default lists, escape handling, markers.
+// It is folded into the ruleset id.
+const EngineVersion = 2
+
+// RulesetPattern is the form of a ruleset id, for stages that check stamps.
+var RulesetPattern = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
+
+func rulesetID(engine int, rules []*Rule, allow []string) string {
 	h := sha256.New()
+	fmt.Fprintf(h, "engine %d\x00", engine)
 	for _, r := range rules {
-		fmt.Fprintf(h, "%s\x00%q\x00%s\x00%d,%d,%g,%d\x00%q\x00%q\x00%v,%v\x00%q,%d\x01",
-			r.Name, r.Keywords, r.Regex, r.Before, r.After, r.Entropy, r.MinLen, r.Requires, r.Allow, r.Value, r.Placeholders, r.Near, r.Within)
+		// Every exported field, so no setting can change without the id.
+		b, _ := json.Marshal(r)
+		h.Write(b)
+		h.Write([]byte{1})
 	}
 	fmt.Fprintf(h, "%q", allow)
 	return "avmask-" + hex.EncodeToString(h.Sum(nil)[:6])
@@ -202,16 +281,100 @@ func rulesetID(rules []*Rule, allow []string) string {
 type scratch struct {
 	windows [][]int // per rule: merged [lo, hi) windows, flattened
 	touched []int
+	found   []Finding // what prefix tokens matched by hand found
+	handEnd []int     // per rule: end of its last hand match
 }
 
-// Find returns the secret parts of text, merged and in order.
+// tokenShape is a prefix token's shape (see tok): matched by hand, which
+// costs a fraction of a regexp run per hit.
+type tokenShape struct {
+	prefix   string
+	set      [256]bool
+	min, max int // max 0: no limit but the rule's reach
+	boundary bool
+}
+
+// matchToken matches a prefix token at a keyword hit, as its regexp would:
+// a word boundary before a prefix that starts with a word character, the
+// prefix as written, then min to max characters of the body's set.
+func (m *Masker) matchToken(sc *scratch, ri int, text string, start int) {
+	r := m.rules[ri]
+	t := r.tok
+	if start < sc.handEnd[ri] || !strings.HasPrefix(text[start:], t.prefix) {
+		return
+	}
+	if t.boundary && start > 0 && start != sc.handEnd[ri] && isWord(text[start-1]) &&
+		!(start >= 2 && text[start-2] == '\\' && (text[start-1] == 'n' || text[start-1] == 'r' || text[start-1] == 't')) {
+		return
+	}
+	s := start + len(t.prefix)
+	limit := min(len(text), start+r.After)
+	if t.max > 0 {
+		limit = min(limit, s+t.max)
+	}
+	e := s
+	for e < limit && t.set[text[e]] {
+		e++
+	}
+	if e-s < t.min || !m.accept(r, text, s, e, "", "") {
+		return
+	}
+	sc.found = append(sc.found, Finding{Rule: r.Name, Start: s, End: e})
+	sc.handEnd[ri] = e
+}
+
+// handTouched lists the rules whose hand-match state must be reset; the
+// per-rule slice is sized on first use.
+func (sc *scratch) handTouched(m *Masker) []int {
+	if len(sc.handEnd) != len(m.rules) {
+		sc.handEnd = make([]int, len(m.rules))
+		return nil
+	}
+	return m.tokRules
+}
+
+// Find returns the secret parts of text, merged and in order. Text holding
+// \u00XX escapes of ASCII is also searched decoded, so an escape cannot
+// hide a token; those findings cover the escaped form.
 func (m *Masker) Find(text string) []Finding {
+	found, esc := m.find(text)
+	if esc >= 0 {
+		if more := m.findEscaped(text, esc); len(more) > 0 {
+			found = merge(append(found, more...))
+		}
+	}
+	return found
+}
+
+// find returns the findings in text, and where its first \u00 is (or -1).
+func (m *Masker) find(text string) ([]Finding, int) {
 	sc := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(sc)
+	esc := -1
 	sc.touched = sc.touched[:0]
+	sc.found = sc.found[:0]
+	for _, ri := range sc.handTouched(m) {
+		sc.handEnd[ri] = 0
+	}
 	m.pf.scan(text, func(ri, start, end int) {
+		if ri == len(m.rules) {
+			if esc < 0 {
+				esc = start
+			}
+			return
+		}
 		r := m.rules[ri]
-		if r.Within > 0 && !strings.ContainsAny(text[end:min(len(text), end+r.Within)], r.Near) {
+		if r.tok != nil {
+			m.matchToken(sc, ri, text, start)
+			return
+		}
+		if r.Within > 0 && !r.nearIn(text[end:min(len(text), end+r.Within)]) {
+			return
+		}
+		if r.WordStart && !wordStart(text, start) {
+			return
+		}
+		if r.Opener != nil && !containsAny(text[max(0, start-r.Before):start], r.Opener) {
 			return
 		}
 		w := sc.windows[ri]
@@ -219,13 +382,28 @@ func (m *Masker) Find(text string) []Finding {
 			sc.touched = append(sc.touched, ri)
 		}
 		if r.KeyAnchored {
+			if r.assign && !assignAhead(text, end) {
+				return // prose: "the token count", "a secret rotation job"
+			}
 			lo := keyStart(text, start)
+			if r.Value && notSecretKey(text[lo:keyEnd(text, end)]) {
+				return // next_page_token, max_tokens: the regexp would find what plausibleValue refuses
+			}
+			if r.keyRe != nil && !r.keyRe.MatchString(text[lo:keySpanEnd(text, lo)]) {
+				return
+			}
 			if n := len(w); n == 0 || w[n-2] != lo {
 				sc.windows[ri] = append(w, lo, min(len(text), lo+r.After))
 			}
 			return
 		}
 		lo, hi := max(0, start-r.Before), min(len(text), start+r.After)
+		if !r.scan {
+			if n := len(w); n == 0 || w[n-2] != lo {
+				sc.windows[ri] = append(w, lo, hi)
+			}
+			return
+		}
 		// Overlapping hits share a window, up to a size where the regexp
 		// engine stays on its fast path; past it a new window starts (a
 		// secret seen twice is merged later).
@@ -236,7 +414,7 @@ func (m *Masker) Find(text string) []Finding {
 		}
 		sc.windows[ri] = w
 	})
-	var found []Finding
+	found := append([]Finding(nil), sc.found...)
 	for _, ri := range sc.touched {
 		r := m.rules[ri]
 		w := sc.windows[ri]
@@ -245,10 +423,19 @@ func (m *Masker) Find(text string) []Finding {
 			continue
 		}
 		covered := 0 // end of this rule's last accepted match
+		tried := -1  // anchored starts up to here were tried and found nothing
 		for i := 0; i < len(w); i += 2 {
 			lo, hi := runeStart(text, w[i]), runeEnd(text, w[i+1])
+			if !r.scan && !r.KeyAnchored && lo <= tried {
+				// Hits close together (ghp_ghp_…): starts already tried
+				// need no second attempt.
+				if tried >= w[i]+r.reach {
+					continue
+				}
+				lo = runeStart(text, tried+1)
+			}
 			switch {
-			case r.KeyAnchored && lo < covered:
+			case (r.KeyAnchored || !r.scan) && hi <= covered, r.KeyAnchored && lo < covered:
 				continue // the hit lies inside the value just matched
 			case lo < covered:
 				lo = covered // windows overlap: go on where the last match ended
@@ -256,10 +443,28 @@ func (m *Masker) Find(text string) []Finding {
 					continue
 				}
 			}
+			if lo >= hi {
+				continue
+			}
+			if r.End != "" {
+				j := strings.Index(text[lo:hi], r.End)
+				if j < 0 {
+					continue
+				}
+				hi = runeEnd(text, min(hi, lo+j+len(r.End)+endSlack))
+			}
 			var matches [][]int
-			if r.KeyAnchored {
-				if sm := r.anchored.FindStringSubmatchIndex(text[lo:hi]); sm != nil {
+			if r.valueRe != nil {
+				if ke := keySpanEnd(text, lo); ke < hi {
+					if sm := r.matchValue(text, lo, ke, hi); sm != nil {
+						matches = [][]int{sm}
+					}
+				}
+			} else if !r.scan {
+				if sm := r.matchAt(text, lo, hi); sm != nil {
 					matches = [][]int{sm}
+				} else if !r.KeyAnchored {
+					tried = lo + r.reach
 				}
 			} else {
 				matches = r.re.FindAllStringSubmatchIndex(text[lo:hi], -1)
@@ -270,21 +475,127 @@ func (m *Masker) Find(text string) []Finding {
 					continue
 				}
 				s, e = s+lo, e+lo
-				key := ""
+				key, keyAt, user := "", -1, ""
 				if r.keyIdx > 0 && sm[2*r.keyIdx] >= 0 {
-					key = text[lo+sm[2*r.keyIdx] : lo+sm[2*r.keyIdx+1]]
+					keyAt = lo + sm[2*r.keyIdx]
+					key = text[keyAt : lo+sm[2*r.keyIdx+1]]
 				}
-				if m.accept(r, text, s, e, key) {
+				if r.userIdx > 0 && sm[2*r.userIdx] >= 0 {
+					user = text[lo+sm[2*r.userIdx] : lo+sm[2*r.userIdx+1]]
+				}
+				if r.Value || r.Placeholders {
+					e = quotedEnd(text, s, e)
+				}
+				// A key inside a marker (the rule name of [REDACTED:x-token])
+				// or an ARN names nothing.
+				keyOK := keyAt < 0 || !inARN(text, keyAt) && !m.overlapsMarker(text, keyAt, keyAt+1)
+				if keyOK && m.accept(r, text, s, e, key, user) {
 					found = append(found, Finding{Rule: r.Name, Start: s, End: e, generic: r.Value || r.Placeholders})
 					// Only an accepted match covers text: a rejected one (a
 					// path, a placeholder) must not hide a secret after it.
-					covered = max(covered, lo+sm[1])
+					covered = max(covered, lo+sm[1], e)
 				}
 			}
 		}
 	}
-	return merge(found)
+	return merge(found), esc
 }
+
+// splitKeyValue prepares keyRe and valueRe for a rule written as
+// KEY{eq}VALUE with a key group; other rules keep the joined regexp.
+func (r *Rule) splitKeyValue() {
+	i := strings.Index(r.Regex, "{eq}")
+	if !r.assign || r.keyIdx < 0 || i < 0 || strings.Count(r.Regex, "{eq}") != 1 {
+		return
+	}
+	flags := ""
+	if strings.HasPrefix(r.Regex, "(?i)") {
+		flags = "(?i)"
+	}
+	kr, err := regexp.Compile(`^(?:` + macros.Replace(r.Regex[:i]) + `)$`)
+	if err != nil {
+		return
+	}
+	vr, err := regexp.Compile(`^` + flags + `(?:` + macros.Replace("{eq}") + `)` + macros.Replace(r.Regex[i+len("{eq}"):]))
+	if err != nil || vr.SubexpIndex("s") < 0 {
+		return
+	}
+	r.keyRe, r.valueRe, r.vsecret = kr, vr, vr.SubexpIndex("s")
+}
+
+// matchValue matches valueRe at ke, the end of a key starting at lo, and
+// returns the submatches in the joined regexp's numbering, relative to lo.
+func (r *Rule) matchValue(text string, lo, ke, hi int) []int {
+	var vm []int
+	if small := runeEnd(text, ke+shortWindow); small < hi {
+		vm = r.valueRe.FindStringSubmatchIndex(text[ke:small])
+		if vm == nil || vm[1] >= small-ke {
+			vm = r.valueRe.FindStringSubmatchIndex(text[ke:hi])
+		}
+	} else {
+		vm = r.valueRe.FindStringSubmatchIndex(text[ke:hi])
+	}
+	if vm == nil || vm[2*r.vsecret] < 0 {
+		return nil
+	}
+	sm := make([]int, 2*(r.re.NumSubexp()+1))
+	for i := range sm {
+		sm[i] = -1
+	}
+	off := ke - lo
+	sm[0], sm[1] = 0, off+vm[1]
+	sm[2*r.keyIdx], sm[2*r.keyIdx+1] = 0, off
+	sm[2*r.secret], sm[2*r.secret+1] = off+vm[2*r.vsecret], off+vm[2*r.vsecret+1]
+	return sm
+}
+
+// keySpanEnd is where a key starting at lo ends.
+func keySpanEnd(text string, lo int) int {
+	i := lo
+	for i < len(text) && i-lo < 96 && isKeyChar(text[i]) {
+		i++
+	}
+	return i
+}
+
+// nearIn tells whether s holds one of the bytes of Near.
+func (r *Rule) nearIn(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if r.near[s[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// matchAt tries r's anchored form on text[lo:hi], first on a short window:
+// the regexp engine's fast path (a backtracker) needs the window times the
+// program to stay small. A match that reaches the short window's end may go
+// on, so it is tried again on the whole window; so is a miss of a rule whose
+// matches are long (a private key needs its END line).
+func (r *Rule) matchAt(text string, lo, hi int) []int {
+	small := lo + r.reach + shortWindow
+	if small >= hi {
+		return r.anchored.FindStringSubmatchIndex(text[lo:hi])
+	}
+	small = runeEnd(text, small)
+	sm := r.anchored.FindStringSubmatchIndex(text[lo:small])
+	if sm == nil && r.After < longMatch || sm != nil && sm[1] < small-lo {
+		return sm
+	}
+	return r.anchored.FindStringSubmatchIndex(text[lo:hi])
+}
+
+// endSlack is how far past its End literal a match may go.
+const endSlack = 64
+
+// shortWindow is how far past its start reach a match is first looked for;
+// longMatch is the After from which a rule's matches may need more than
+// that to complete at all.
+const (
+	shortWindow = 192
+	longMatch   = 4096
+)
 
 func requiresMet(r *Rule, text string) bool {
 	for _, w := range r.Requires {
@@ -296,9 +607,17 @@ func requiresMet(r *Rule, text string) bool {
 }
 
 // accept applies the checks a regex cannot express.
-func (m *Masker) accept(r *Rule, text string, s, e int, key string) bool {
+func (m *Masker) accept(r *Rule, text string, s, e int, key, user string) bool {
 	v := text[s:e]
-	if overlapsMarker(text, s, e) || len(v) < r.MinLen || m.allowExact[v] {
+	if m.overlapsMarker(text, s, e) || len(v) < r.MinLen || m.allowExact[v] {
+		return false
+	}
+	if r.MinRun > 0 && longestRun(v) < r.MinRun {
+		return false
+	}
+	// user:password pairs that are a service's documented default
+	// (guest:guest, postgres:postgres) are not secrets.
+	if user != "" && strings.EqualFold(user, v) {
 		return false
 	}
 	for _, re := range m.allowRe {
@@ -324,6 +643,53 @@ func (m *Masker) accept(r *Rule, text string, s, e int, key string) bool {
 	return true
 }
 
+// assignAhead tells, cheaply, whether an assignment operator can follow the
+// key a keyword ending at i is part of: the rest of the key, closing quotes
+// or brackets and blanks, maybe a type (string, str), then = : := ::= ?= .=
+// += ||= or =>. It spares the regexp most keyword hits in prose.
+func assignAhead(text string, i int) bool {
+	for n := 0; i < len(text) && n < 40 && isKeyChar(text[i]); n++ {
+		i++
+	}
+	typed := false
+	for n := 0; i < len(text) && n < 24; n++ {
+		switch c := text[i]; c {
+		case ' ', '\t', '"', '\'', '`', ']', '\\':
+			i++
+		case ':', '=', '.', '?', '+', '|':
+			return true
+		default:
+			if typed || !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '&' || c == '*') {
+				return false
+			}
+			j := i
+			for j < len(text) && j-i < 8 && ('a' <= text[j] && text[j] <= 'z' || 'A' <= text[j] && text[j] <= 'Z' || text[j] == '&' || text[j] == '*') {
+				j++
+			}
+			switch strings.TrimLeft(text[i:j], "&*") {
+			case "string", "String", "str", "char":
+				typed, i = true, j
+			case "n", "r", "t": // an escaped line break before the operator
+				if text[i-1] != '\\' {
+					return false
+				}
+				i = j
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// keyEnd is where the key holding a keyword that ends at i ends.
+func keyEnd(text string, i int) int {
+	for n := 0; i < len(text) && n < 40 && isKeyChar(text[i]); n++ {
+		i++
+	}
+	return i
+}
+
 // keyStart finds where the key holding a keyword starts: the run of key
 // characters (letters, digits, _ . -) before it, at most 48 of them.
 func keyStart(text string, i int) int {
@@ -341,17 +707,107 @@ func isKeyChar(c byte) bool {
 	return isWord(c) || c == '.' || c == '-'
 }
 
-// overlapsMarker tells whether [s, e) touches a [REDACTED:rule] marker left
-// by an earlier pass: masking again must change nothing.
-func overlapsMarker(text string, s, e int) bool {
-	lo := max(0, s-64)
-	i := strings.LastIndex(text[lo:e], "[REDACTED:")
-	if i < 0 {
-		return false
+// overlapsMarker tells whether [s, e) touches a marker av-mask writes,
+// [REDACTED:<rule>] with the name of one of its rules: masking again must
+// change nothing. Anything else that merely looks like one ("[REDACTED:"
+// followed by a token) is text like any other.
+func (m *Masker) overlapsMarker(text string, s, e int) bool {
+	lo := max(0, s-maxMarker)
+	for {
+		i := strings.LastIndex(text[lo:e], "[REDACTED:")
+		if i < 0 {
+			return false
+		}
+		at := lo + i
+		name := text[at+len("[REDACTED:") : min(len(text), at+maxMarker)]
+		if end := strings.IndexByte(name, ']'); end >= 0 && m.names[name[:end]] && at+len("[REDACTED:")+end+1 > s {
+			return true
+		}
+		e = at // look for an earlier one
+		if e <= lo {
+			return false
+		}
 	}
-	end := strings.IndexByte(text[lo+i:], ']')
-	return end >= 0 && lo+i+end >= s
 }
+
+// quotedEnd widens a value found by its key to its closing quote when it
+// was opened by one: "correct horse battery", 'django-insecure-(a)b!'
+// hold characters a bare value stops at. The quote may be escaped once or
+// more (a .env inside JSON); the closing one must be escaped alike.
+func quotedEnd(text string, s, e int) int {
+	if s == 0 || (text[s-1] != '"' && text[s-1] != '\'') {
+		return e
+	}
+	qs := s - 1
+	for qs > 0 && text[qs-1] == '\\' {
+		qs--
+	}
+	quote := text[qs:s]
+	limit := min(len(text), e+256)
+	for i := e; i < limit; i++ {
+		switch c := text[i]; {
+		case c == '\n' || c == '\\' && i+1 < len(text) && text[i+1] == 'n' && len(quote) == 1:
+			return e // the quote is not closed on this line
+		case c == quote[len(quote)-1] && i >= len(quote)-1 && text[i-len(quote)+1:i+1] == quote &&
+			(i-len(quote) < 0 || text[i-len(quote)] != '\\'):
+			return max(e, i-len(quote)+1)
+		}
+	}
+	return e
+}
+
+// inARN tells whether a key at i is a part of an ARN
+// (arn:aws:secretsmanager:…): what follows is a resource name.
+func inARN(text string, i int) bool {
+	lo := i
+	for lo > 0 && i-lo < 64 && (text[lo-1] == ':' || text[lo-1] == '-' || isAlnum(text[lo-1])) {
+		lo--
+	}
+	return strings.HasPrefix(text[lo:i], "arn:")
+}
+
+// maxMarker bounds a marker's length (rule names are short).
+const maxMarker = 96
+
+// wordStart tells whether a keyword starting at i begins an identifier part.
+func wordStart(text string, i int) bool {
+	if i == 0 {
+		return true
+	}
+	p, c := text[i-1], text[i]
+	switch {
+	case !isAlnum(p):
+		return true
+	case i >= 2 && text[i-2] == '\\' && (p == 'n' || p == 't' || p == 'r'):
+		return true // an escaped \n before the keyword
+	case 'a' <= p && p <= 'z' || '0' <= p && p <= '9':
+		return 'A' <= c && c <= 'Z' // camelCase: fooOkta
+	}
+	return false
+}
+
+func isAlnum(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// longestRun is the longest run of base64 characters in s.
+func longestRun(s string) int {
+	best, n := 0, 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; isAlnum(c) || c == '+' || c == '/' || c == '=' {
+			n++
+			best = max(best, n)
+		} else {
+			n = 0
+		}
+	}
+	return best
+}
+
+// maxStartReach is the largest Before of a rule that matches near its
+// keyword (see Rule.Scan): the anchored form repeats "any character" up to
+// it, and RE2 expands the repetition.
+const maxStartReach = 64
 
 // maxWindow bounds a merged window, or twice a rule's reach if that is
 // longer: so each byte is in at most a few windows, and most windows are
@@ -416,6 +872,31 @@ func Replace(text string, found []Finding) string {
 
 // entropy is the Shannon entropy of s in bits per byte.
 func entropy(s string) float64 {
+	if len(s) >= len(cLog2C) {
+		return entropySlow(s)
+	}
+	var counts [256]uint16
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	// H = log2(n) - (1/n) * sum(c * log2(c)), with c*log2(c) from a table.
+	sum := 0.0
+	for _, c := range counts {
+		sum += cLog2C[c]
+	}
+	n := float64(len(s))
+	return math.Log2(n) - sum/n
+}
+
+// cLog2C[c] is c*log2(c), for the short strings entropy mostly sees.
+var cLog2C = func() (t [2048]float64) {
+	for c := 2; c < len(t); c++ {
+		t[c] = float64(c) * math.Log2(float64(c))
+	}
+	return
+}()
+
+func entropySlow(s string) float64 {
 	var counts [256]int
 	for i := 0; i < len(s); i++ {
 		counts[s[i]]++
@@ -445,12 +926,52 @@ func runeEnd(s string, i int) int {
 	return i
 }
 
-func containsFold(s, sub string) bool {
-	n := len(sub)
-	for i := 0; i+n <= len(s); i++ {
-		if lower(s[i]) == lower(sub[0]) && strings.EqualFold(s[i:i+n], sub) {
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
 			return true
 		}
 	}
 	return false
+}
+
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	if n == 0 {
+		return true
+	}
+	// Jump between occurrences of the first byte in either case (a
+	// vectorised search each), and compare the rest there.
+	a, b := lower(sub[0]), upperOf(sub[0])
+	ia, ib := strings.IndexByte(s, a), strings.IndexByte(s, b)
+	for ia >= 0 || ib >= 0 {
+		i := ia
+		if i < 0 || ib >= 0 && ib < i {
+			i = ib
+		}
+		if i+n > len(s) {
+			return false
+		}
+		if strings.EqualFold(s[i:i+n], sub) {
+			return true
+		}
+		if i == ia {
+			if ia = strings.IndexByte(s[i+1:], a); ia >= 0 {
+				ia += i + 1
+			}
+		}
+		if i == ib {
+			if ib = strings.IndexByte(s[i+1:], b); ib >= 0 {
+				ib += i + 1
+			}
+		}
+	}
+	return false
+}
+
+func upperOf(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
 }

@@ -2,6 +2,7 @@ package mask
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,11 +10,17 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
+	"unsafe"
 )
 
 // TextFields are the wire format's free-text fields, masked in every record
-// whatever its kind (a pin's note included).
-var TextFields = []string{"first_message", "display_name", "content", "thinking", "input_json", "result_content", "note"}
+// whatever its kind (a pin's note included) and whatever the case of their
+// names (av-write decodes names case-insensitively, and refuses a name that
+// differs from its field's only by case). Structural fields are the
+// documented exception: ids, ordinals, timestamps, counts, modes, hashes.
+var TextFields = []string{"first_message", "display_name", "content", "thinking", "input_json", "result_content", "note",
+	"project", "model", "tool_name", "skill_name", "category", "token_usage", "tool_use_id"}
 
 // Stamp is what a masked record carries as "masked".
 type Stamp struct {
@@ -23,13 +30,13 @@ type Stamp struct {
 }
 
 // FieldFinding is a secret found in one field of a record. It never holds
-// the value: only where it was and a short hash of it.
+// the value: only where it was and, with a report key, a keyed hash of it.
 type FieldFinding struct {
 	Field  string
 	Rule   string
 	Offset int // byte offset in the field's JSON-encoded value
 	Length int
-	Hash   string
+	Hash   string // HMAC-SHA256 under the report key, 16 hex digits; "" without a key
 }
 
 // Record is the outcome of masking one NDJSON line.
@@ -52,25 +59,25 @@ var keyFields = map[string]bool{"kind": true, "id": true, "session_id": true, "o
 // holds no quote or backslash, so the line stays valid JSON.
 func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Record, error) {
 	rec := Record{Stamp: Stamp{Ruleset: m.id, Rules: map[string]int{}}}
-	if !json.Valid(line) {
+	members, object, ok := validObject(line)
+	switch {
+	case !ok:
 		var v any
 		err := json.Unmarshal(line, &v)
 		return rec, fmt.Errorf("invalid json: %v", err)
-	}
-	members, err := scanObject(line)
-	if err != nil {
-		return rec, err
+	case !object:
+		return rec, errors.New("invalid record: not a JSON object")
 	}
 	out := dst[:0]
 	at := 0
-	stampAt := -1 // the existing "masked" member's value, replaced
+	var stampAt []int // the existing "masked" members' values, replaced
 	keys := map[string]string{}
 	for _, mb := range members {
 		if keyFields[mb.key] {
 			keys[mb.key] = string(line[mb.vs:mb.ve])
 		}
-		if mb.key == "masked" {
-			stampAt = len(out) + (mb.vs - at)
+		if strings.EqualFold(mb.key, "masked") {
+			stampAt = append(stampAt, len(out)+(mb.vs-at))
 			out = append(out, line[at:mb.vs]...)
 			at = mb.ve
 			continue
@@ -78,7 +85,9 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 		if !mb.str || !(isTextField(mb.key) || extra[mb.key]) {
 			continue
 		}
-		raw := string(line[mb.vs+1 : mb.ve-1]) // inside the quotes
+		// Inside the quotes, without a copy: line is not changed while raw
+		// is in use, and nothing keeps raw (findings hold offsets).
+		raw := unsafe.String(unsafe.SliceData(line[mb.vs+1:]), mb.ve-1-(mb.vs+1))
 		masked, found := m.maskRaw(raw)
 		if len(found) == 0 {
 			continue
@@ -86,9 +95,8 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 		for _, f := range found {
 			rec.Stamp.Secrets++
 			rec.Stamp.Rules[f.Rule]++
-			sum := sha256.Sum256([]byte(raw[f.Start:f.End]))
 			rec.Findings = append(rec.Findings, FieldFinding{Field: mb.key, Rule: f.Rule,
-				Offset: f.Start, Length: f.End - f.Start, Hash: hex.EncodeToString(sum[:4])})
+				Offset: f.Start, Length: f.End - f.Start, Hash: m.keyedHash(raw[f.Start:f.End])})
 		}
 		out = append(out, line[at:mb.vs+1]...)
 		out = append(out, masked...)
@@ -96,8 +104,11 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 	}
 	out = append(out, line[at:]...)
 	stamp := rec.Stamp.appendJSON(nil)
-	if stampAt >= 0 {
-		out = append(out[:stampAt], append(stamp, out[stampAt:]...)...)
+	if len(stampAt) > 0 {
+		for i := len(stampAt) - 1; i >= 0; i-- { // from the end, so earlier offsets hold
+			at := stampAt[i]
+			out = append(out[:at], append(stamp, out[at:]...)...)
+		}
 	} else {
 		end := bytes.LastIndexByte(out, '}')
 		tail := append([]byte(nil), out[end:]...)
@@ -113,6 +124,21 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 	rec.Kind, _ = strconv.Unquote(keys["kind"])
 	rec.Key = recordKey(keys)
 	return rec, nil
+}
+
+// SetReportKey makes findings carry an HMAC-SHA256 of each secret under
+// key: the same secret gives the same hash within one installation, yet a
+// word list cannot confirm a weak password without the key. Without a key
+// findings carry no hash. Call it before masking starts.
+func (m *Masker) SetReportKey(key []byte) { m.reportKey = append([]byte(nil), key...) }
+
+func (m *Masker) keyedHash(v string) string {
+	if len(m.reportKey) == 0 {
+		return ""
+	}
+	h := hmac.New(sha256.New, m.reportKey)
+	h.Write([]byte(v))
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // maskRaw masks the JSON-encoded content of a string (without its quotes).
@@ -144,7 +170,7 @@ func (m *Masker) MaskJSONString(s string) string {
 
 func isTextField(k string) bool {
 	for _, f := range TextFields {
-		if f == k {
+		if strings.EqualFold(f, k) {
 			return true
 		}
 	}
@@ -243,89 +269,9 @@ func escapeLen(raw string, i int) int {
 	return 2
 }
 
-// member is one top-level member of a JSON object line.
+// member is one top-level member of a JSON object line (see validObject).
 type member struct {
 	key    string
 	vs, ve int  // value bytes [vs, ve), quotes included for strings
 	str    bool // the value is a string
-}
-
-// scanObject lists the top-level members of a valid JSON object without
-// decoding values: one pass, no allocation per value.
-func scanObject(b []byte) ([]member, error) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return nil, errors.New("invalid record: not a JSON object")
-	}
-	i++
-	var out []member
-	for {
-		i = skipSpace(b, i)
-		if b[i] == '}' {
-			return out, nil
-		}
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-		ks := i
-		i = skipString(b, i)
-		key := string(b[ks+1 : i-1])
-		if bytes.IndexByte(b[ks:i], '\\') >= 0 {
-			json.Unmarshal(b[ks:i], &key)
-		}
-		i = skipSpace(b, i)
-		i = skipSpace(b, i+1) // the colon
-		vs := i
-		str := b[i] == '"'
-		i = skipValue(b, i)
-		out = append(out, member{key: key, vs: vs, ve: i, str: str})
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
-}
-
-// skipValue skips any JSON value (the line is known to be valid).
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	default:
-		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
-			i++
-		}
-		return i
-	}
 }

@@ -53,11 +53,16 @@ func tok(name, desc, prefix, charset string, minLen, maxLen int) *Rule {
 	if maxLen == 0 {
 		after = 1024
 	}
+	shape := &tokenShape{prefix: prefix, min: minLen, max: maxLen, boundary: boundary != ""}
+	for i := 0; i < len(charset); i++ {
+		shape.set[charset[i]] = true
+	}
 	return &Rule{
 		Name: name, Description: desc, Keywords: []string{strings.ToLower(prefix)},
 		Regex:  boundary + regexp.QuoteMeta(prefix) + "(?P<s>" + body + rep + ")",
 		Before: 3, After: after,
 		Example: prefix + fake(charset, minLen, name),
+		tok:     shape,
 	}
 }
 
@@ -95,8 +100,8 @@ const assign = "=:"
 func kv(name, desc, key string, keywords []string, value string, example string) *Rule {
 	return &Rule{
 		Name: name, Description: desc, Keywords: keywords,
-		Regex:  `(?i)(?P<k>[a-z0-9_.-]{0,24}?(?:` + key + `)){eq}(?P<s>` + value + `)`,
-		Before: 48, After: 400, Example: example, Near: assign, Within: 48, KeyAnchored: true,
+		Regex:  `(?i)(?P<k>[a-z0-9_.-]{0,24}?(?:` + key + `)[a-z0-9_.-]{0,30}){eq}(?P<s>` + value + `)`,
+		Before: 48, After: 400, Example: example, Near: assign, Within: 72, KeyAnchored: true, WordStart: true,
 	}
 }
 
@@ -105,8 +110,8 @@ func Builtin() []*Rule {
 	rules := []*Rule{
 		// Cloud.
 		{Name: "aws-access-key-id", Description: "AWS access key id (AKIA/ASIA…, 20 chars)",
-			Keywords: []string{"akia", "asia", "abia", "acca"},
-			Regex:    `{b}(?:AKIA|ASIA|ABIA|ACCA)(?P<s>[A-Z2-7]{16})\b`, Before: 3, After: 24,
+			Keywords: []string{"akia", "asia", "abia", "acca", "a3t"},
+			Regex:    `{b}(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)(?P<s>[A-Z2-7]{16})\b`, Before: 3, After: 24,
 			Allow: []string{`EXAMPLE$`}, Example: "AKIA" + fake(base32, 16, "aws-id")},
 		kv("aws-secret-access-key", "AWS secret access key (40 chars) after its key name",
 			`aws_?secret_?access_?key|secret_?access_?key|secretaccesskey|aws_secret_key`,
@@ -116,6 +121,10 @@ func Builtin() []*Rule {
 			`aws_?session_?token|sessiontoken|aws_?security_?token`,
 			[]string{"session_token", "sessiontoken", "security_token"},
 			`[A-Za-z0-9/+=]{100,}`, "AWS_SESSION_TOKEN="+fake(b64, 180, "aws-session")),
+		{Name: "aws-session-token-value", Description: "AWS session/security token by its own start (IQoJb3JpZ2luX2Vj…, FwoGZXIvYXdz…)",
+			Keywords: []string{"iqojb3jpz2lux2vj", "fwogzxivyxdz"},
+			Regex:    `{b}(?P<s>(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdz)[A-Za-z0-9/+=]{60,})`, Before: 3, After: 4096,
+			Example: "IQoJb3JpZ2luX2Vj" + fake(b64, 300, "aws-sts")},
 		tok("gcp-api-key", "Google Cloud / Gemini API key", "AIza", b64url, 35, 35),
 		tok("gcp-oauth-client-secret", "Google OAuth client secret", "GOCSPX-", b64url, 28, 28),
 		tok("gcp-oauth-access-token", "Google OAuth access token", "ya29.", b64url, 30, 0),
@@ -232,15 +241,16 @@ func Builtin() []*Rule {
 		{Name: "slack-webhook-url", Description: "Slack incoming webhook / workflow URL", Keywords: []string{"hooks.slack.com"},
 			Regex: `hooks\.slack\.com\\*/(?:services|workflows|triggers)\\*/(?P<s>[A-Za-z0-9+/_\\-]{20,})`, Before: 1, After: 200,
 			Example: "https://hooks.slack.com/services/T" + fake(upper+digits, 10, "sw1") + "/B" + fake(upper+digits, 10, "sw2") + "/" + fake(alnum, 24, "sw3")},
-		{Name: "discord-bot-token", Description: "Discord bot token near the word discord", Keywords: []string{"discord"},
-			Regex: `(?i)discord[^\n]{0,60}?(?P<s>[MNO][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})`, Before: 1, After: 160,
+		{Scan: true, Name: "discord-bot-token", Description: "Discord bot token (base64 id.timestamp.hmac) near the word discord",
+			Keywords: []string{"discord"}, WordStart: true,
+			Regex: `(?:^|[^A-Za-z0-9_.-]|\\[nrt])(?P<s>[MNOP][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})`, Before: 240, After: 480,
 			Example: "DISCORD_BOT_TOKEN=MT" + fake(alnum, 24, "dc1") + "." + fake(b64url, 6, "dc2") + "." + fake(b64url, 38, "dc3")},
 		{Name: "discord-webhook-url", Description: "Discord webhook URL", Keywords: []string{"webhooks"},
 			Regex: `discord(?:app)?\.com\\*/api\\*/webhooks\\*/\d{17,20}\\*/(?P<s>[A-Za-z0-9_-]{60,68})`, Before: 40, After: 120,
 			Near: "/", Within: 3,
 			Example: "https://discord.com/api/webhooks/" + fake(digits, 18, "dw1") + "/" + fake(b64url, 68, "dw2")},
-		{Name: "telegram-bot-token", Description: "Telegram bot token (id:AA…)", Keywords: []string{":aa"},
-			Regex: `\d{8,10}:AA(?P<s>[A-Za-z0-9_-]{33})`, Before: 11, After: 40,
+		{Name: "telegram-bot-token", Description: "Telegram bot token (id:AA…), masked whole", Keywords: []string{":aa"},
+			Regex: `(?:^|[^0-9])(?P<s>\d{5,16}:AA[A-Za-z0-9_-]{32,34})`, Before: 18, After: 40,
 			Example: "bot" + fake(digits, 10, "tg1") + ":AA" + fake(b64url, 33, "tg2")},
 		{Name: "twilio-api-key", Description: "Twilio API key SID secret pair (SK…)", Keywords: []string{"sk"},
 			Regex: `{b}SK(?P<s>[0-9a-fA-F]{32})\b`, Before: 3, After: 36, Near: hexLC + "ABCDEF", Within: 1,
@@ -251,12 +261,18 @@ func Builtin() []*Rule {
 			Regex: `{b}SG\.(?P<s>[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})`, Before: 3, After: 72,
 			Example: "SG." + fake(b64url, 22, "sg1") + "." + fake(b64url, 43, "sg2")},
 		tok("mailgun-api-key", "Mailgun API key (key-…)", "key-", hexLC, 32, 32),
+		tok("mailgun-public-key", "Mailgun public validation key (pubkey-…)", "pubkey-", hexLC, 32, 32),
+		kv("mailgun-key", "Mailgun private or signing key after a mailgun key name", `mailgun`, []string{"mailgun"},
+			`(?:key-)?[a-f0-9]{32}(?:-[a-f0-9]{8}-[a-f0-9]{8})?`, "MAILGUN_API_KEY="+fake(hexLC, 32, "mg1")+"-"+fake(hexLC, 8, "mg2")+"-"+fake(hexLC, 8, "mg3")),
 		{Name: "mailchimp-api-key", Description: "Mailchimp API key (…-usN)", Keywords: []string{"-us"},
 			Regex: `{b}(?P<s>[0-9a-f]{32})-us\d{1,2}\b`, Before: 36, After: 8, Near: digits, Within: 1,
 			Example: fake(hexLC, 32, "mailchimp") + "-us21"},
 
 		// Package registries.
 		tok("npm-token", "npm access token", "npm_", alnum, 36, 36),
+		kv("npm-legacy-token", "legacy npm token (a UUID) after an npm key name", `npm`, []string{"npm"},
+			`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`,
+			"NPM_TOKEN="+fake(hexLC, 8, "npm1")+"-"+fake(hexLC, 4, "npm2")+"-4"+fake(hexLC, 3, "npm3")+"-a"+fake(hexLC, 3, "npm4")+"-"+fake(hexLC, 12, "npm5")),
 		{Name: "npmrc-auth", Description: ".npmrc _authToken / _auth / _password", Value: true,
 			Keywords: []string{"_authtoken", "_auth", "_password"},
 			Regex:    `(?i)(?:^|[:\s]|\\n)_(?:authToken|auth|password){s}*={s}*(?P<s>[^\s"'\\]{8,})`, Before: 3, After: 300,
@@ -304,8 +320,15 @@ func Builtin() []*Rule {
 		{Name: "1password-secret-key", Description: "1Password account secret key (A3-…)", Keywords: []string{"a3-"},
 			Regex: `{b}A3-(?P<s>[A-Z0-9]{6}-[A-Z0-9]{6}-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})\b`, Before: 3, After: 44,
 			Example: "A3-" + fake(upper+digits, 6, "op1") + "-" + fake(upper+digits, 6, "op2") + "-" + fake(upper+digits, 5, "op3") + "-" + fake(upper+digits, 5, "op4") + "-" + fake(upper+digits, 5, "op5") + "-" + fake(upper+digits, 5, "op6")},
-		kv("okta-api-token", "Okta API token after an okta key name", `okta[a-z_]*`, []string{"okta"},
-			`00[A-Za-z0-9_-]{40}`, "OKTA_API_TOKEN=00"+fake(b64url, 40, "okta")),
+		{Name: "discord-bot-authorization", Description: "Discord bot token after Authorization: Bot",
+			Keywords: []string{"bot "},
+			Regex:    `(?i){b}bot[ \t]+(?P<s>[MNOP][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})`, Before: 3, After: 90,
+			Example: "Authorization: Bot MT" + fake(alnum, 24, "dba1") + "." + fake(b64url, 6, "dba2") + "." + fake(b64url, 38, "dba3")},
+		kv("okta-api-token", "Okta API token after an okta key name", `okta`, []string{"okta"},
+			`00[A-Za-z0-9_=-]{40}`, "OKTA_API_TOKEN=00"+fake(b64url, 40, "okta")),
+		{Scan: true, Name: "okta-token-near", Description: "Okta API token (00 + 40) near the word okta", Keywords: []string{"okta"}, WordStart: true,
+			Regex: `(?:^|[^A-Za-z0-9_-]|\\[nrt])(?P<s>00[A-Za-z0-9_=-]{40})(?:[^A-Za-z0-9_=-]|$)`, Before: 160, After: 240,
+			Example: "okta org dev-1.okta.com, token 00" + fake(b64url, 40, "okta-near")},
 		{Name: "okta-ssws-header", Description: "Okta SSWS authorization header", Keywords: []string{"ssws"},
 			Regex: `SSWS{s}+(?P<s>00[A-Za-z0-9_-]{40})`, Before: 1, After: 60, Example: "Authorization: SSWS 00" + fake(b64url, 40, "ssws")},
 		tok("linear-api-key", "Linear API key", "lin_api_", alnum, 40, 40),
@@ -315,7 +338,7 @@ func Builtin() []*Rule {
 		tok("supabase-access-token", "Supabase personal access token", "sbp_", hexLC, 40, 40),
 		tok("supabase-secret-key", "Supabase secret API key", "sb_secret_", b64url, 31, 0),
 		{Name: "airtable-pat", Description: "Airtable personal access token", Keywords: []string{"pat"},
-			Regex: `{b}pat[A-Za-z0-9]{14}\.(?P<s>[a-f0-9]{64})\b`, Before: 3, After: 90,
+			Regex: `{b}pat(?P<s>[A-Za-z0-9]{14}\.[a-f0-9]{64})\b`, Before: 3, After: 90,
 			Near: ".", Within: 16,
 			Example: "pat" + fake(alnum, 14, "at1") + "." + fake(hexLC, 64, "at2")},
 		{Name: "tailscale-key", Description: "Tailscale auth/API/OAuth key (tskey-)", Keywords: []string{"tskey-"},
@@ -334,12 +357,13 @@ func Builtin() []*Rule {
 		{Name: "private-key", Description: "PEM/OpenSSH/PGP private key block, raw, \\n-escaped, double-escaped, numbered or on one line",
 			Keywords: []string{"private key"},
 			Regex:    `-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?P<s>(?s:.*?))-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----`,
-			Before:   40, After: 48 << 10,
+			End:      "-----END",
+			Before:   40, After: 48 << 10, MinRun: 24,
 			Example: "-----BEGIN RSA PRIVATE KEY-----\n" + fake(b64, 64, "pem1") + "\n" + fake(b64, 64, "pem2") + "\n-----END RSA PRIVATE KEY-----"},
 		{Name: "private-key-truncated", Description: "the start of a private key block whose end was cut off",
 			Keywords: []string{"private key"},
 			Regex:    `-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?P<s>[A-Za-z0-9+/=\s\\:,.]{16,})`,
-			Before:   40, After: 48 << 10,
+			Before:   40, After: 48 << 10, MinRun: 24,
 			Example: "-----BEGIN OPENSSH PRIVATE KEY-----\n" + fake(b64, 70, "pemt1") + "\n" + fake(b64, 70, "pemt2")},
 		{Name: "putty-private-key", Description: "PuTTY .ppk private lines", Keywords: []string{"private-lines:"},
 			Regex: `Private-Lines:{s}*\d+(?P<s>(?s:.*?))Private-MAC`, Before: 1, After: 16 << 10,
@@ -348,7 +372,7 @@ func Builtin() []*Rule {
 		// Passwords in URLs, connection strings, headers and command lines.
 		{Name: "url-password", Description: "password in a URL or connection string (scheme://user:password@host)", Placeholders: true,
 			Keywords: []string{"://", `:\/\/`, `:\\/\\/`},
-			Regex:    `{b}[a-zA-Z][a-zA-Z0-9+.-]{1,30}:\\*/\\*/[^\s:@/"'\\<>]{0,128}:(?P<s>(?:[^\s@/"'\\<>]|{u})+)@`, Before: 36, After: 420,
+			Regex:    `{b}[a-zA-Z][a-zA-Z0-9+.-]{1,30}:\\*/\\*/(?P<u>[^\s:@/"'\\<>]{0,128}):(?P<s>(?:[^\s@/"'\\<>]|{u})+)@`, Before: 36, After: 420,
 			Near: "@", Within: 420,
 			Example: "DATABASE_URL=postgres://app:" + fake(alnum, 16, "pgpw") + "@db.internal:5432/app"},
 		{Name: "jdbc-oracle-password", Description: "password in an Oracle thin JDBC URL (user/password@)", Placeholders: true,
@@ -372,11 +396,11 @@ func Builtin() []*Rule {
 			Regex: `(?i)client-key-data{q}?{s}*:{s}*{q}?(?P<s>[A-Za-z0-9+/=]{20,})`, Before: 1, After: 8192,
 			Example: "    client-key-data: " + fake(b64, 120, "kubecfg")},
 		{Name: "kubernetes-secret-data", Description: "the data block of a Secret printed by kubectl (YAML)",
-			Keywords: []string{"data:"}, Requires: []string{"kind: secret"},
+			Keywords: []string{"data:"}, Requires: []string{"kind: secret"}, WordStart: true,
 			Regex: `data:[ \t]*(?P<s>(?:(?:\\+n|\r?\n)(?:[ \t]*\d{1,7}(?:\t|\\+t))?[ \t]+[A-Za-z0-9._-]+:[ \t]+[A-Za-z0-9+/]+={0,2})+)`, Before: 1, After: 16 << 10,
 			Example: "apiVersion: v1\ndata:\n  password: " + fake(b64, 24, "k8s1") + "\n  username: YWRtaW4=\nkind: Secret\n"},
 		{Name: "kubernetes-secret-data-json", Description: "the data object of a Secret printed by kubectl -o json",
-			Keywords: []string{"data"}, Requires: []string{"secret", "kind"},
+			Keywords: []string{"data"}, Requires: []string{"secret", "kind"}, WordStart: true,
 			Regex: `{q}data{q}{s}*:{s}*\{(?P<s>[^{}]{8,})\}`, Before: 4, After: 8400,
 			Near: `"'\\`, Within: 2,
 			Example: `{"apiVersion": "v1", "data": {"token": "` + fake(b64, 32, "k8sj") + `="}, "kind": "Secret"}`},
@@ -390,13 +414,13 @@ func Builtin() []*Rule {
 			Before:   8, After: 260, Near: "= \t", Within: 40,
 			Example: "vault login --token=" + fake(alnum, 24, "cliflag")},
 		{Name: "mysql-password-flag", Description: "mysql -pPASSWORD", Placeholders: true, Keywords: []string{"mysql"},
-			Regex: `{b}mysql(?:dump|admin)?\b[^\n|;&]{0,200}?[ \t]-p(?P<s>[^\s"'\\-][^\s"'\\]{2,})`, Before: 3, After: 500,
+			Regex: `{b}mysql(?:dump|admin)?\b[^\n|;&]{0,200}?[ \t]-p(?P<s>(?:[^\s"'\\-]|{u})(?:[^\s"'\\]|{u}){2,})`, Before: 3, After: 500,
 			Example: "mysql -u root -p" + fake(alnum, 14, "mysql") + " shop"},
 		{Name: "curl-user-password", Description: "curl -u user:password", Placeholders: true, Keywords: []string{"curl"},
-			Regex: `{b}curl\b[^\n|;&]{0,300}?[ \t](?:-u|--user)[ \t]+\\*["']?[^\s:"'\\]+:(?P<s>[^\s"'\\]{1,200})`, Before: 3, After: 800,
+			Regex: `{b}curl\b[^\n|;&]{0,300}?[ \t](?:-u|--user)[ \t]+\\*["']?[^\s:"'\\]+:(?P<s>(?:[^\s"'\\]|{u})+)`, Before: 3, After: 800,
 			Example: "curl -u deploy:" + fake(alnum, 18, "curlu") + " https://ci.example.com/api"},
 		{Name: "sshpass-password", Description: "sshpass -p password", Placeholders: true, Keywords: []string{"sshpass"},
-			Regex: `{b}sshpass[ \t]+-p[ \t]*\\*["']?(?P<s>[^\s"'\\]{1,200})`, Before: 3, After: 260,
+			Regex: `{b}sshpass[ \t]+-p[ \t]*\\*["']?(?P<s>(?:[^\s"'\\]|{u})+)`, Before: 3, After: 260,
 			Example: "sshpass -p " + fake(alnum, 14, "sshpass") + " ssh deploy@host"},
 
 		// Secrets known only by their key name: .env, YAML, JSON, TOML, shell.
@@ -414,5 +438,6 @@ func Builtin() []*Rule {
 			Before: 48, After: 520, Near: assign, Within: 48,
 			Example: "export SERVICE_API_KEY=\"" + fake(b64url, 32, "secassign") + "\""},
 	}
-	return rules
+	rules = append(rules, providerRules()...)
+	return append(rules, syntaxRules()...)
 }

@@ -5,9 +5,63 @@ import (
 	"strings"
 )
 
-// Key names that contain a secret word but name something that is not a
-// secret: pagination cursors, token counts, types, paths, ids.
-var notSecretKey = regexp.MustCompile(`(?i)(page|cursor|continuation|type|count|limit|max_|_max|min_|usage|length|size|expir|ttl|_name|name_|path|file|url|uri|endpoint|format|hint|header|label|prefix|_id$|_ids|policy|rotation|field|env_var|strength|reset|forgot|hash|digest|tokeniz)`)
+// notSecretWords are words of key names that contain a secret word but name
+// something that is not a secret: pagination cursors, token counts, types,
+// paths, ids, ARNs. They are matched as whole parts of the key (split at _ .
+// - and camelCase), so "type" does not switch off typeformToken nor "ttl"
+// settlemintToken.
+var notSecretWords = map[string]bool{
+	"page": true, "pagination": true, "cursor": true, "continuation": true, "next": true, "type": true, "kind": true,
+	"count": true, "counts": true, "limit": true, "limits": true, "max": true, "min": true, "usage": true, "length": true,
+	"len": true, "size": true, "expiry": true, "expires": true, "expire": true, "expiration": true, "expired": true,
+	"expiresat": true, "expiresin": true, "ttl": true, "lifetime": true, "name": true, "names": true, "path": true, "file": true,
+	"filename": true, "url": true, "uri": true, "endpoint": true, "format": true, "hint": true, "header": true,
+	"label": true, "prefix": true, "id": true, "ids": true, "arn": true, "policy": true, "rotation": true, "field": true,
+	"env": true, "var": true, "strength": true, "reset": true, "forgot": true, "hash": true, "digest": true,
+	"tokenizer": true, "tokenize": true, "tokenized": true, "tokenization": true, "tokens": true, "jsonwebtoken": true,
+	"ref": true, "version": true, "location": true, "manager": true, "provider": true, "mode": true, "enabled": true,
+	"required": true, "regex": true, "pattern": true, "placeholder": true, "description": true, "budget": true,
+	"secretsmanager": true, "secretmanager": true, "keyvault": true, "estimate": true, "estimated": true, "input": true, "output": true, "total": true, "index": true, "offset": true,
+}
+
+// keyParts splits a key name into lower-case words at _ . - / and camelCase.
+func keyParts(key string, f func(string) bool) bool {
+	start := -1
+	for i := 0; i <= len(key); i++ {
+		var c byte
+		if i < len(key) {
+			c = key[i]
+		}
+		split := i == len(key) || !isAlnum(c)
+		camel := i > 0 && i < len(key) && 'A' <= c && c <= 'Z' && ('a' <= key[i-1] && key[i-1] <= 'z')
+		if (split || camel) && start >= 0 {
+			if f(strings.ToLower(key[start:i])) {
+				return true
+			}
+			start = -1
+		}
+		if !split && start < 0 {
+			start = i
+		}
+	}
+	return false
+}
+
+func notSecretKey(key string) bool {
+	if keyParts(key, func(w string) bool { return notSecretWords[w] }) {
+		return true
+	}
+	// Glued lower-case suffixes: passwordfile, tokenpath, secretname.
+	lk := strings.ToLower(key)
+	for _, suf := range notSecretSuffixes {
+		if strings.HasSuffix(lk, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+var notSecretSuffixes = []string{"file", "path", "url", "uri", "name", "count", "type", "hash", "length", "size"}
 
 // placeholders are values people write where a secret will go.
 var placeholders = map[string]bool{
@@ -15,7 +69,16 @@ var placeholders = map[string]bool{
 	"nil": true, "true": true, "false": true, "undefined": true, "empty": true, "string": true,
 	"str": true, "required": true, "optional": true, "hidden": true, "masked": true, "test": true,
 	"foo": true, "bar": true, "baz": true, "pass": true, "pwd": true, "admin": true, "root": true,
+	"guest": true, "postgres": true, "user": true, "username": true, "private": true, "value": true, "key": true,
+	"apikey": true, "api_key": true,
 }
+
+// printfVerb is a format verb standing for a value: %s, %(password)s, %v.
+var printfVerb = regexp.MustCompile(`^%(?:[-+# 0-9.]*[sdvqxf]|\([A-Za-z_]+\)[sd])$`)
+
+// bracketed is a value that names what goes there: [PASSWORD], <token>,
+// {{secret}}, (contents of ~/.ssh/id_rsa), %NUGET_PASSWORD%.
+var bracketed = regexp.MustCompile(`^(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%)$`)
 
 var placeholderParts = []string{"xxxx", "****", "....", "example", "your", "changeme", "change_me",
 	"placeholder", "dummy", "redacted", "replace", "insert", "todo", "fixme", "sample", "<", ">", "{{", "}}"}
@@ -30,7 +93,7 @@ var (
 // isPlaceholder tells whether v stands for a secret rather than being one.
 func isPlaceholder(v string) bool {
 	lv := strings.ToLower(v)
-	if placeholders[lv] || strings.HasPrefix(lv, "$") || strings.HasPrefix(lv, "%") {
+	if placeholders[lv] || strings.HasPrefix(lv, "$") || printfVerb.MatchString(v) || bracketed.MatchString(v) {
 		return true
 	}
 	for _, p := range placeholderParts {
@@ -44,13 +107,16 @@ func isPlaceholder(v string) bool {
 // plausibleValue tells whether v, found after a secret-looking key, is a
 // value rather than a placeholder, a variable, a call or a plain word.
 func plausibleValue(v, after, key string) bool {
-	if key != "" && notSecretKey.MatchString(key) {
+	if key != "" && notSecretKey(key) {
 		return false
 	}
-	if isPlaceholder(v) || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "@") {
+	if isPlaceholder(v) || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "@") || strings.HasPrefix(v, "arn:") {
 		return false
 	}
 	if strings.HasPrefix(after, "(") || dottedIdent.MatchString(v) || digitsOnly.MatchString(v) {
+		return false
+	}
+	if prose(v) {
 		return false
 	}
 	// A bare word shaped like an identifier (a variable, a type, an English
@@ -59,4 +125,28 @@ func plausibleValue(v, after, key string) bool {
 		return false
 	}
 	return true
+}
+
+// stopWords mark a quoted value as a sentence ("Password must be at least 8
+// characters") rather than a passphrase.
+var stopWords = map[string]bool{"the": true, "a": true, "an": true, "is": true, "be": true, "must": true, "your": true,
+	"for": true, "to": true, "of": true, "and": true, "or": true, "in": true, "at": true, "least": true, "with": true,
+	"not": true, "enter": true, "please": true, "this": true, "that": true, "will": true, "here": true}
+
+func prose(v string) bool {
+	if strings.IndexByte(v, ' ') < 0 {
+		return false
+	}
+	words := strings.Fields(v)
+	stop := false
+	for _, w := range words {
+		w = strings.TrimRight(w, ".,!?:")
+		for i := 0; i < len(w); i++ {
+			if c := w[i]; !('a' <= c && c <= 'z' || i == 0 && 'A' <= c && c <= 'Z') {
+				return false
+			}
+		}
+		stop = stop || stopWords[strings.ToLower(w)]
+	}
+	return len(words) >= 3 && stop
 }

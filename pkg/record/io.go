@@ -122,7 +122,11 @@ func KindOf(line []byte) (string, error) {
 }
 
 // Decode parses a line into v, with errors that say what is wrong.
+// A member whose name differs from a field's only by case is refused.
 func Decode(line []byte, v any) error {
+	if err := checkNames(line, reflect.TypeOf(v)); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(line, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {

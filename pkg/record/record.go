@@ -36,6 +36,7 @@ type Stamp struct {
 	Ruleset string         `json:"ruleset"`
 	Secrets int            `json:"secrets"`
 	Rules   map[string]int `json:"rules,omitempty"`
+	counted bool           // "secrets" was present when decoded
 }
 
 // Session opens a group. Fields the source lacks are empty or 0.

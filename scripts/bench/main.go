@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	_ "modernc.org/sqlite"
 
@@ -342,8 +344,14 @@ func maskBench(t *table, dir, bin, src string, runs int) error {
 		os.Rename(stream+".tmp", stream)
 	}
 	st, _ := os.Stat(stream)
+	mbps := func(n int, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+	// proc runs av-mask on stream: the median wall time, and the median
+	// CPU time (user + system), which is what "MB/s on one core" means on a
+	// machine other work shares.
+	var cpuTimes []time.Duration
 	proc := func(workers int, env ...string) (time.Duration, int64, error) {
 		var rss int64
+		cpuTimes = cpuTimes[:0]
 		d := medianOf(runs, func() time.Duration {
 			in, _ := os.Open(stream)
 			defer in.Close()
@@ -357,46 +365,78 @@ func maskBench(t *table, dir, bin, src string, runs int) error {
 			peak := watchPeak(c.Process.Pid)
 			err = c.Wait()
 			rss = max(rss, peak())
+			if c.ProcessState != nil {
+				cpuTimes = append(cpuTimes, c.ProcessState.UserTime()+c.ProcessState.SystemTime())
+			}
 			return time.Since(t)
 		})
 		return d, rss, err
 	}
-	proc1, rss1, err := proc(1, "GOMAXPROCS=1")
+	_, rss1, err := proc(1, "GOMAXPROCS=1")
 	if err != nil {
 		return err
 	}
+	proc1 := median(cpuTimes)
 	procN, rssN, err := proc(cores)
 	if err != nil {
 		return err
 	}
-
-	// Recall and decoy precision.
-	var caught, planted, intact, decoys int
-	for _, s := range corpus.Generate(20000, 99) {
-		out := m.MaskJSONString(s.Text)
-		if s.Secret != "" {
-			planted++
-			if !leaks(s.Secret, out) {
-				caught++
-			}
-		} else {
-			decoys++
-			if out == s.Text {
-				intact++
-			}
+	// The whole process on one core, on made-up streams: secret-dense text
+	// (one secret per ~1.5 KB among decoys) and ordinary transcript text.
+	procText := func(name string, text string) (float64, int64, error) {
+		path := filepath.Join(dir, name+".ndjson")
+		f, err := os.Create(path)
+		if err != nil {
+			return 0, 0, err
 		}
+		w := bufio.NewWriter(f)
+		for i := 0; len(text) > 0; i++ {
+			n := min(len(text), 64<<10) // 64 KB messages
+			for n < len(text) && !utf8.RuneStart(text[n]) {
+				n++
+			}
+			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false) // as av-read writes
+			enc.Encode(map[string]any{"kind": "message", "session_id": "bench", "ordinal": i, "role": "assistant", "content": text[:n]})
+			text = text[n:]
+		}
+		if err := w.Flush(); err != nil {
+			return 0, 0, err
+		}
+		f.Close()
+		defer os.Remove(path)
+		fi, _ := os.Stat(path)
+		saved := stream
+		stream = path
+		_, rss, err := proc(1, "GOMAXPROCS=1")
+		stream = saved
+		return mbps(int(fi.Size()), median(cpuTimes)), rss, err
+	}
+	dense, rssDense, err := procText("dense", corpus.Dense(48<<20, 7))
+	if err != nil {
+		return err
+	}
+	ordinary, rssOrdinary, err := procText("ordinary", corpus.Filler(48<<20, 8))
+	if err != nil {
+		return err
 	}
 
-	mbps := func(n int, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+	// Recall, strict recall and decoys on the corpus (every family and
+	// syntax in every context).
+	score := corpus.Measure(corpus.Generate(20000, 99), m.MaskJSONString)
 	row := t.area("av-mask", fmt.Sprintf("%d rules, ruleset %s; corpus %.0f MB of session-like text with planted secrets; adversarial inputs timed at 1 MB and 8 MB (linear when alike)",
 		len(m.Rules()), m.Ruleset(), float64(len(text))/1e6))
 	row("masking, one core", fmt.Sprintf("%.0f MB/s", mbps(len(text), one)), ">= 100 MB/s", mbps(len(text), one) >= 100)
 	row(fmt.Sprintf("masking, %d cores", cores), fmt.Sprintf("%.0f MB/s", mbps(cores*len(text), all)), "", true)
-	row(fmt.Sprintf("av-mask process, one core (%.0f MB stream)", float64(st.Size())/1e6), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), proc1)), ">= 50 MB/s", mbps(int(st.Size()), proc1) >= 50)
+	row(fmt.Sprintf("av-mask process, one core (%.0f MB stream, CPU time)", float64(st.Size())/1e6), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), proc1)), ">= 50 MB/s", mbps(int(st.Size()), proc1) >= 50)
 	row(fmt.Sprintf("av-mask process, %d workers", cores), fmt.Sprintf("%.0f MB/s", mbps(int(st.Size()), procN)), "", true)
 	row("av-mask peak RSS (one core / all)", fmt.Sprintf("%d / %d MB", rss1>>10, rssN>>10), "< 64 MB", rss1>>10 < 64 && rssN>>10 < 64)
-	row(fmt.Sprintf("recall (%d planted secrets)", planted), fmt.Sprintf("%.2f%%", 100*float64(caught)/float64(planted)), "", true)
-	row(fmt.Sprintf("decoys left intact (%d decoys)", decoys), fmt.Sprintf("%.2f%%", 100*float64(intact)/float64(decoys)), "", true)
+	row("av-mask process, one core, secret-dense text (48 MB, CPU time)", fmt.Sprintf("%.0f MB/s", dense), ">= 50 MB/s", dense >= 50)
+	row("av-mask process, one core, ordinary text (48 MB, CPU time)", fmt.Sprintf("%.0f MB/s", ordinary), ">= 150 MB/s", ordinary >= 150)
+	row("av-mask peak RSS (dense / ordinary)", fmt.Sprintf("%d / %d MB", rssDense>>10, rssOrdinary>>10), "< 64 MB", rssDense>>10 < 64 && rssOrdinary>>10 < 64)
+	row(fmt.Sprintf("recall (%d planted secrets, %d families)", score.Planted, corpus.Families()), fmt.Sprintf("%.4f", score.Recall()), ">= 0.995", score.Recall() >= 0.995)
+	row("strict recall (no 8 characters survive)", fmt.Sprintf("%.4f", score.StrictRecall()), ">= 0.995", score.StrictRecall() >= 0.995)
+	row(fmt.Sprintf("decoys left intact (%d decoys)", score.Decoys), fmt.Sprintf("%.4f", score.DecoysIntact()), ">= 0.998", score.DecoysIntact() >= 0.998)
 
 	small, large := adversarial(1<<20), adversarial(8<<20)
 	var names []string
@@ -445,15 +485,6 @@ func timeFind(m *mask.Masker, text string) time.Duration {
 	t := time.Now()
 	m.Find(text)
 	return time.Since(t)
-}
-
-func leaks(secret, text string) bool {
-	for i := 0; i+8 <= len(secret); i++ {
-		if strings.Contains(text, secret[i:i+8]) {
-			return true
-		}
-	}
-	return false
 }
 
 func medianOf(runs int, f func() time.Duration) time.Duration {

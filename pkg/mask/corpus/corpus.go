@@ -251,6 +251,14 @@ var Contexts = []struct {
 		outer, _ := json.Marshal(map[string]string{"output": string(inner), "exit": "0"})
 		return string(outer)
 	}},
+	{"tool-output", func(g gen, t string) string { // a shell tool's result as agents store it
+		b, _ := json.Marshal(map[string]any{"stdout": "$ cat config\n" + t + "\n", "stderr": "", "interrupted": false, "returncode": 0})
+		return string(b)
+	}},
+	{"json-unicode", func(g gen, t string) string { // a tool input some encoder escaped to ASCII
+		b, _ := json.Marshal(map[string]string{"command": t})
+		return strings.NewReplacer("_", `\u005f`, "<", `\u003c`, ">", `\u003e`, "&", `\u0026`).Replace(string(b))
+	}},
 	{"numbered", func(g gen, t string) string { // `cat -n` output, as the Read tool shows files
 		lines := strings.Split(t, "\n")
 		for i, l := range lines {
@@ -260,6 +268,14 @@ var Contexts = []struct {
 	}},
 }
 
+var (
+	allSecrets = append(append([]template(nil), secrets...), more...)
+	allDecoys  = append(append([]func(gen) string(nil), decoys...), moreDecoys...)
+)
+
+// Families is how many secret families the corpus plants.
+func Families() int { return len(allSecrets) }
+
 // Generate makes n samples: each secret family and each decoy in turn, in
 // each context, with values drawn from seed.
 func Generate(n int, seed uint64) []Sample {
@@ -268,11 +284,11 @@ func Generate(n int, seed uint64) []Sample {
 	for i := 0; len(out) < n; i++ {
 		c := Contexts[i%len(Contexts)]
 		if i%3 == 2 {
-			d := decoys[(i/3)%len(decoys)](g)
+			d := allDecoys[(i/3)%len(allDecoys)](g)
 			out = append(out, Sample{Family: "decoy", Context: c.Name, Text: c.Write(g, d), Decoy: d})
 			continue
 		}
-		t := secrets[(i/len(Contexts))%len(secrets)]
+		t := allSecrets[(i/len(Contexts))%len(allSecrets)]
 		text, secret := t.make(g)
 		out = append(out, Sample{Family: t.family, Context: c.Name, Text: c.Write(g, text), Secret: secret})
 	}
