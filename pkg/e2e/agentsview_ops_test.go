@@ -898,11 +898,19 @@ func (m *model) pgRestore() {
 	if err != nil {
 		m.fatalf("begin: %v", err)
 	}
-	var all []string
+	// Tables the backup lacks (made after it) go: a restored database
+	// does not have them either.
+	var all, q []string
 	for _, t := range tables {
-		all = append(all, fmt.Sprintf(`%s."%s"`, m.e.schema, t))
+		if saved[t] {
+			all = append(all, fmt.Sprintf(`%s."%s"`, m.e.schema, t))
+		} else {
+			q = append(q, fmt.Sprintf(`DROP TABLE %s."%s" CASCADE`, m.e.schema, t))
+		}
 	}
-	q := []string{"TRUNCATE " + strings.Join(all, ", ")}
+	if len(all) > 0 {
+		q = append(q, "TRUNCATE "+strings.Join(all, ", "))
+	}
 	for _, t := range tables {
 		if saved[t] {
 			q = append(q, fmt.Sprintf(`INSERT INTO %s."%s" OVERRIDING SYSTEM VALUE SELECT * FROM %s."%s"`, m.e.schema, t, bak, t))
