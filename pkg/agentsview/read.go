@@ -152,6 +152,10 @@ func (sn *snapshot) run(ctx context.Context) error {
 	if sn.st.Limited && verify {
 		return nil // no cursor: the next run goes on verifying
 	}
+	if !verify && sn.st.Full+sn.st.Append+sn.st.Tombstones == 0 && !sn.st.Marks && cur.Source == meta.Source &&
+		cur.Marker == meta.Marker && cur.Deletions == meta.Deletions && cur.Settings == meta.Settings {
+		return nil // nothing new, not even the cursor: an empty stream costs the next stages nothing
+	}
 	cur.Kind, cur.ReadSeq, cur.Limited, cur.Verified = record.KindCursor, sn.opt.ReadSeq, sn.st.Limited, verify
 	return sn.write(&cur)
 }

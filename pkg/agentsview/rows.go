@@ -125,78 +125,89 @@ type digests struct {
 	rows       string // every row
 }
 
-// digestRows hashes every synced column of the session's rows in order.
-// oldFrom is the boundary the state's prefix digest was taken at.
-func (sn *snapshot) digestRows(ctx context.Context, tx *sql.Tx, id string, oldFrom int64) (digests, error) {
-	d := watermark.NewKeyedDigest(sn.key)
-	out := digests{last: -1, oldPrefix: ""}
-	oldDone := false
-	type start struct {
-		ordinal int64
-		before  string // digest of the rows before this message
-		pending bool
+// rowDigest hashes every synced column of a session's rows, in the order
+// scanRows gives them, keeping what digests needs.
+type rowDigest struct {
+	d       *watermark.Digest
+	oldFrom int64 // the boundary the state's prefix digest was taken at
+	oldDone bool
+	inPlace bool // the build fills tool results in later
+	out     digests
+	recent  []msgStart // the last pendingWindow messages
+}
+
+type msgStart struct {
+	ordinal int64
+	before  string // digest of the rows before this message
+	pending bool
+}
+
+func (sn *snapshot) newRowDigest(oldFrom int64) *rowDigest {
+	return &rowDigest{d: watermark.NewKeyedDigest(sn.key), oldFrom: oldFrom, inPlace: sn.src.updatesInPlace(), out: digests{last: -1}}
+}
+
+func (r *rowDigest) message(m *record.Message) error {
+	d := r.d
+	before := d.Sum()
+	if !r.oldDone && m.Ordinal >= r.oldFrom {
+		r.out.oldPrefix, r.oldDone = before, true
 	}
-	var recent []start // the last pendingWindow messages
-	err := sn.scanRows(ctx, tx, id, minOrdinal, rowFunc{
-		message: func(m *record.Message) error {
-			before := d.Sum()
-			if !oldDone && m.Ordinal >= oldFrom {
-				out.oldPrefix, oldDone = before, true
-			}
-			if len(recent) == pendingWindow {
-				recent = recent[1:]
-			}
-			recent = append(recent, start{ordinal: m.Ordinal, before: before})
-			out.last = m.Ordinal
-			d.String("m")
-			d.Int(m.Ordinal)
-			for _, s := range []string{m.Role, m.Content, m.Thinking, m.Timestamp, m.Model, m.TokenUsage} {
-				d.String(s)
-			}
-			for _, n := range []int64{m.ContentLength, m.ContextTokens, m.OutputTokens} {
-				d.Int(n)
-			}
-			d.Bool(m.HasThinking)
-			d.Bool(m.HasToolUse)
-			d.Bool(m.IsSystem)
-			return nil
-		},
-		toolCall: func(t *record.ToolCall) error {
-			d.String("t")
-			d.Int(t.CallIndex)
-			for _, s := range []string{t.ToolUseID, t.ToolName, t.Category, t.InputJSON, t.SkillName, t.SubagentSessionID} {
-				d.String(s)
-			}
-			d.Bool(t.ResultContent != nil)
-			if t.ResultContent != nil {
-				d.String(*t.ResultContent)
-			}
-			d.Bool(t.ResultContentLength != nil)
-			if t.ResultContentLength != nil {
-				d.Int(*t.ResultContentLength)
-			}
-			if t.ResultContent == nil {
-				recent[len(recent)-1].pending = true
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return out, err
+	if len(r.recent) == pendingWindow {
+		r.recent = r.recent[1:]
 	}
-	out.rows = d.Sum()
-	if !oldDone {
+	r.recent = append(r.recent, msgStart{ordinal: m.Ordinal, before: before})
+	r.out.last = m.Ordinal
+	d.String("m")
+	d.Int(m.Ordinal)
+	for _, s := range []string{m.Role, m.Content, m.Thinking, m.Timestamp, m.Model, m.TokenUsage} {
+		d.String(s)
+	}
+	for _, n := range []int64{m.ContentLength, m.ContextTokens, m.OutputTokens} {
+		d.Int(n)
+	}
+	d.Bool(m.HasThinking)
+	d.Bool(m.HasToolUse)
+	d.Bool(m.IsSystem)
+	return nil
+}
+
+func (r *rowDigest) toolCall(t *record.ToolCall) error {
+	d := r.d
+	d.String("t")
+	d.Int(t.CallIndex)
+	for _, s := range []string{t.ToolUseID, t.ToolName, t.Category, t.InputJSON, t.SkillName, t.SubagentSessionID} {
+		d.String(s)
+	}
+	d.Bool(t.ResultContent != nil)
+	if t.ResultContent != nil {
+		d.String(*t.ResultContent)
+	}
+	d.Bool(t.ResultContentLength != nil)
+	if t.ResultContentLength != nil {
+		d.Int(*t.ResultContentLength)
+	}
+	if t.ResultContent == nil {
+		r.recent[len(r.recent)-1].pending = true
+	}
+	return nil
+}
+
+// result finishes the pass.
+func (r *rowDigest) result() digests {
+	out := r.out
+	out.rows = r.d.Sum()
+	if !r.oldDone {
 		out.oldPrefix = out.rows
 	}
-	if len(recent) == 0 {
+	if len(r.recent) == 0 {
 		out.resendFrom, out.prefix = 0, out.rows
-		return out, nil
+		return out
 	}
 	// The last message may still grow in place; in builds that fill results
 	// in later, so may a recent message with a call still waiting for one.
-	tail := recent[len(recent)-1]
-	if sn.src.updatesInPlace() {
-		for _, s := range recent {
+	tail := r.recent[len(r.recent)-1]
+	if r.inPlace {
+		for _, s := range r.recent {
 			if s.pending {
 				tail = s
 				break
@@ -204,5 +215,13 @@ func (sn *snapshot) digestRows(ctx context.Context, tx *sql.Tx, id string, oldFr
 		}
 	}
 	out.resendFrom, out.prefix = tail.ordinal, tail.before
-	return out, nil
+	return out
+}
+
+// digestRows hashes every synced column of the session's rows in order.
+// oldFrom is the boundary the state's prefix digest was taken at.
+func (sn *snapshot) digestRows(ctx context.Context, tx *sql.Tx, id string, oldFrom int64) (digests, error) {
+	r := sn.newRowDigest(oldFrom)
+	err := sn.scanRows(ctx, tx, id, minOrdinal, rowFunc{message: r.message, toolCall: r.toolCall})
+	return r.result(), err
 }

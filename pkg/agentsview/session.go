@@ -43,30 +43,30 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 			sn.st.Unchanged++
 			return nil
 		}
-		oldFrom := minOrdinal
-		if known {
-			oldFrom = e.ResendFrom
-		}
-		dg, err := sn.digestRows(ctx, tx, id, oldFrom)
-		if err != nil {
-			return err
-		}
-		digest := sessionDigest(sn.key, &h, dg.rows, sn.opt.Decorator.User())
-		if sameMarkers && !force && digest == e.Digest {
-			sn.st.Unchanged++
-			return nil
-		}
 		since := minOrdinal
 		h.Mode = record.ModeFull
-		if known && dg.oldPrefix == e.PrefixDigest {
-			// The rows the store holds before the tail are the source's rows,
-			// to the last column: only the tail goes. A full write says it
-			// still holds them too, so a store a commit ahead of the state
-			// takes appends built on them.
-			h.BaseDigest = e.PrefixDigest
-			if !force {
-				h.Mode, since = record.ModeAppend, e.ResendFrom
-				h.SinceOrdinal = &since
+		var dg digests
+		var digest string
+		if known {
+			// Prove what the store holds before the tail, then decide.
+			if dg, err = sn.digestRows(ctx, tx, id, e.ResendFrom); err != nil {
+				return err
+			}
+			digest = sessionDigest(sn.key, &h, dg.rows, sn.opt.Decorator.User())
+			if sameMarkers && !force && digest == e.Digest {
+				sn.st.Unchanged++
+				return nil
+			}
+			if dg.oldPrefix == e.PrefixDigest {
+				// The rows the store holds before the tail are the source's
+				// rows, to the last column: only the tail goes. A full write
+				// says it still holds them too, so a store a commit ahead of
+				// the state takes appends built on them.
+				h.BaseDigest = e.PrefixDigest
+				if !force {
+					h.Mode, since = record.ModeAppend, e.ResendFrom
+					h.SinceOrdinal = &since
+				}
 			}
 		}
 		if !sn.opt.Decorator.Decorate(ctx, &h, path) {
@@ -77,12 +77,34 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 		if err := sn.write(&h); err != nil {
 			return err
 		}
+		// A session the store lacks goes whole, digested as it streams:
+		// one pass over its rows.
+		var onePass *rowDigest
+		if !known {
+			onePass = sn.newRowDigest(minOrdinal)
+		}
 		var nm, nt int64
 		if err := sn.scanRows(ctx, tx, id, since, rowFunc{
-			message:  func(m *record.Message) error { nm++; return sn.write(m) },
-			toolCall: func(t *record.ToolCall) error { nt++; return sn.write(t) },
+			message: func(m *record.Message) error {
+				nm++
+				if onePass != nil {
+					onePass.message(m)
+				}
+				return sn.write(m)
+			},
+			toolCall: func(t *record.ToolCall) error {
+				nt++
+				if onePass != nil {
+					onePass.toolCall(t)
+				}
+				return sn.write(t)
+			},
 		}); err != nil {
 			return err
+		}
+		if onePass != nil {
+			dg = onePass.result()
+			digest = sessionDigest(sn.key, &h, dg.rows, sn.opt.Decorator.User())
 		}
 		if err := sn.write(&record.SessionEnd{
 			Kind: record.KindSessionEnd, SessionID: id, FileHash: h.FileHash,

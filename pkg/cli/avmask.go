@@ -96,6 +96,10 @@ rules.`,
 				}
 				return m, err
 			})
+			// Build the rules while the first record is on its way (a cycle
+			// that finds one change waits less); a stream with no records
+			// ends without waiting for it.
+			go masker()
 			extra := map[string]bool{}
 			for _, f := range c.StringSlice("field") {
 				extra[f] = true
