@@ -14,7 +14,6 @@ import (
 	"avsync/pkg/exitcode"
 	identityPkg "avsync/pkg/identity"
 	"avsync/pkg/record"
-	"avsync/pkg/watermark"
 )
 
 // ReadMain runs av-read and returns its exit code.
@@ -88,15 +87,11 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		return exitcode.Wrap(exitcode.Source, err)
 	}
 	defer src.Close()
-	state, err := watermark.Open(ctx, c.String("state"))
-	if err != nil {
-		return exitcode.Wrap(exitcode.State, err)
-	}
-	defer state.Close()
-	id, err := identity(c, state.Meta.Machine)
+	state, id, err := openState(ctx, c)
 	if err != nil {
 		return err
 	}
+	defer state.Close()
 	readSeq, err := state.NextReadSeq(ctx)
 	if err != nil {
 		return exitcode.Wrap(exitcode.State, err)

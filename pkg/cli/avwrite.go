@@ -143,15 +143,11 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 	defer lock.Release()
 
 	// Opened under the lock, so it includes what any earlier writer committed.
-	state, err := watermark.Open(ctx, statePath)
-	if err != nil {
-		return exitcode.Wrap(exitcode.State, err)
-	}
-	defer state.Close()
-	id, err := identity(c, state.Meta.Machine)
+	state, id, err := openState(ctx, c)
 	if err != nil {
 		return err
 	}
+	defer state.Close()
 
 	maxLine, err := lineCap(c)
 	if err != nil {

@@ -193,6 +193,20 @@ func machineFlag() *ucli.StringFlag {
 		Usage: "`ID` keying this machine's rows in the store; default: the id made once and kept in machine.json beside --state (the hostname is only shown, so renaming the machine changes nothing)"}
 }
 
+// openState opens the state database and this machine's identity.
+func openState(ctx context.Context, c *ucli.Context) (*watermark.State, watermark.Identity, error) {
+	state, err := watermark.Open(ctx, c.String("state"))
+	if err != nil {
+		return nil, watermark.Identity{}, exitcode.Wrap(exitcode.State, err)
+	}
+	id, err := identity(c, state.Meta.Machine)
+	if err != nil {
+		state.Close()
+		return nil, id, err
+	}
+	return state, id, nil
+}
+
 // identity is this machine's identity, kept beside the state (made the
 // first time; known is the machine the state already describes); --machine
 // overrides its id.
