@@ -15,13 +15,29 @@ import (
 	"avsync/pkg/watermark"
 )
 
-const fixture = "../e2e/testdata/small-march.db"
+// fixture is a copy of a real agentsview database: reading one can write
+// its -shm, and the committed file must stay as it is.
+var fixture string
 
-// TestMain gives every tool run here one machine id: streams read in one
-// test folder are written with states in others.
+// TestMain copies the fixture and gives every tool run here one machine id:
+// streams read in one test folder are written with states in others.
 func TestMain(m *testing.M) {
 	os.Setenv("AV_MACHINE", "cli-test")
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "avsync-cli-")
+	if err != nil {
+		panic(err)
+	}
+	data, err := os.ReadFile("../e2e/testdata/small-march.db")
+	if err != nil {
+		panic(err)
+	}
+	fixture = filepath.Join(dir, "small-march.db")
+	if err := os.WriteFile(fixture, data, 0o644); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 type outcome struct {
