@@ -97,6 +97,11 @@ type Rule struct {
 	keyIdx         int  // submatch index of the key name ("k"), or -1
 	userIdx        int  // submatch index of a user name ("u"), or -1
 	allowRe        []*regexp.Regexp
+	// The regexps are compiled on the rule's first keyword hit: a run that
+	// masks a few records (a cycle that found one change) compiles only the
+	// rules their text wakes, not all of them.
+	once *sync.Once // made by prepare, so a copy of a rule is prepared anew
+	cerr error
 }
 
 var macros = strings.NewReplacer(
@@ -115,21 +120,14 @@ var macros = strings.NewReplacer(
 	"{eq}", "(?:[ \\t]|\\\\+[nrt]|\\\\*[\"'`]|\\])*(?:(?::[ \\t]*)?&?(?:string|String|str|char[ \\t]*\\*)[ \\t]+)?(?::::=|::=|:=|\\?=|\\.=|\\+=|\\|\\|=|=>|=|:)(?:[ \\t]|\\\\*[\"'`])*",
 )
 
-func (r *Rule) compile() error {
+// prepare checks a rule and sets what the prefilter and the windows need;
+// its regexps wait for ensure.
+func (r *Rule) prepare() error {
 	if r.Name == "" || strings.ContainsAny(r.Name, "[]:\"\\ ") {
 		return fmt.Errorf("rule %q: name must be non-empty, without spaces, quotes, brackets or colons", r.Name)
 	}
 	if len(r.Keywords) == 0 {
 		return fmt.Errorf("rule %s: needs at least one keyword", r.Name)
-	}
-	re, err := regexp.Compile(macros.Replace(r.Regex))
-	if err != nil {
-		return fmt.Errorf("rule %s: %w", r.Name, err)
-	}
-	r.re = re
-	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
-	if i := re.SubexpIndex("s"); i > 0 {
-		r.secret = i
 	}
 	if r.Before == 0 {
 		r.Before = 64
@@ -139,22 +137,52 @@ func (r *Rule) compile() error {
 		r.near[r.Near[i]] = true
 	}
 	r.assign = r.KeyAnchored && strings.Contains(r.Regex, "{eq}")
+	if !r.KeyAnchored && !r.scan {
+		// The leftmost match starting within Before plus the keyword's
+		// length of the window start: one pass, however the hit fails.
+		r.reach = r.Before
+		for _, k := range r.Keywords {
+			r.reach = max(r.reach, r.Before+len(k))
+		}
+	}
+	if r.After == 0 {
+		r.After = 256
+	}
+	r.once, r.cerr = new(sync.Once), nil
+	return nil
+}
+
+// ensure compiles the rule's regexps, once.
+func (r *Rule) ensure() error {
+	r.once.Do(func() { r.cerr = r.compileRegexps() })
+	return r.cerr
+}
+
+// compile prepares and compiles a rule at once (user rules are checked so,
+// before any input arrives).
+func (r *Rule) compile() error {
+	if err := r.prepare(); err != nil {
+		return err
+	}
+	return r.ensure()
+}
+
+func (r *Rule) compileRegexps() error {
+	re, err := regexp.Compile(macros.Replace(r.Regex))
+	if err != nil {
+		return fmt.Errorf("rule %s: %w", r.Name, err)
+	}
+	r.re = re
+	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
+	if i := re.SubexpIndex("s"); i > 0 {
+		r.secret = i
+	}
 	switch {
 	case r.KeyAnchored:
 		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
 		r.splitKeyValue()
 	case !r.scan:
-		// The leftmost match starting within Before plus the keyword's
-		// length of the window start: one pass, however the hit fails.
-		reach := r.Before
-		for _, k := range r.Keywords {
-			reach = max(reach, r.Before+len(k))
-		}
-		r.anchored = regexp.MustCompile(`^(?s:.){0,` + itoa(reach) + `}?(?:` + macros.Replace(r.Regex) + `)`)
-		r.reach = reach
-	}
-	if r.After == 0 {
-		r.After = 256
+		r.anchored = regexp.MustCompile(`^(?s:.){0,` + itoa(r.reach) + `}?(?:` + macros.Replace(r.Regex) + `)`)
 	}
 	for _, a := range r.Allow {
 		are, err := regexp.Compile(a)
@@ -189,10 +217,14 @@ type Finding struct {
 // New builds a masker from the built-in rules plus extra ones. allow lists
 // values never masked: exact strings, or regexes written /like this/.
 func New(extra []*Rule, allow []string) (*Masker, error) {
-	return build(append(Builtin(), extra...), allow)
+	builtin := Builtin()
+	return build(append(builtin, extra...), allow, len(builtin))
 }
 
-func build(rules []*Rule, allow []string) (*Masker, error) {
+// build makes a masker; the rules from index lazy on are compiled now
+// (a user's rule with a bad regexp is refused at once), the others on
+// their first keyword hit (the built-in ones are tested to compile).
+func build(rules []*Rule, allow []string, lazy int) (*Masker, error) {
 	m := &Masker{allowExact: map[string]bool{}, names: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, r := range rules {
@@ -201,8 +233,13 @@ func build(rules []*Rule, allow []string) (*Masker, error) {
 		}
 		seen[r.Name] = true
 		m.names[r.Name] = true
-		if err := r.compile(); err != nil {
+		if err := r.prepare(); err != nil {
 			return nil, err
+		}
+		if len(m.rules) >= lazy {
+			if err := r.ensure(); err != nil {
+				return nil, err
+			}
 		}
 		if r.tok != nil {
 			m.tokRules = append(m.tokRules, len(m.rules))
@@ -385,6 +422,9 @@ func (m *Masker) find(text string) ([]Finding, int) {
 			if r.assign && !assignAhead(text, end) {
 				return // prose: "the token count", "a secret rotation job"
 			}
+			if r.ensure() != nil {
+				return
+			}
 			lo := keyStart(text, start)
 			if r.Value && notSecretKey(text[lo:keyEnd(text, end)]) {
 				return // next_page_token, max_tokens: the regexp would find what plausibleValue refuses
@@ -419,7 +459,7 @@ func (m *Masker) find(text string) ([]Finding, int) {
 		r := m.rules[ri]
 		w := sc.windows[ri]
 		sc.windows[ri] = w[:0]
-		if !requiresMet(r, text) {
+		if !requiresMet(r, text) || r.ensure() != nil {
 			continue
 		}
 		covered := 0 // end of this rule's last accepted match

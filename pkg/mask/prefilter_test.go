@@ -75,11 +75,11 @@ func TestTokenByHandAgreesWithRegexp(t *testing.T) {
 		}
 		plain := *rule
 		plain.tok = nil
-		byHand, err := build([]*Rule{rule}, nil)
+		byHand, err := build([]*Rule{rule}, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		byRegexp, err := build([]*Rule{&plain}, nil)
+		byRegexp, err := build([]*Rule{&plain}, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
