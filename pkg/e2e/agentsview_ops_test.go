@@ -799,8 +799,8 @@ func (m *model) exec(query string, args ...any) {
 // opHostname: the machine's hostname changes (AV_HOSTNAME for the
 // redesigned tools; the machine identity must not).
 func (m *model) opHostname() string {
-	m.hostname = fmt.Sprintf("host-%s.local", m.hex(4))
-	return "hostname -> " + m.hostname
+	m.e.hostname = fmt.Sprintf("host-%s.local", m.hex(4))
+	return "hostname -> " + m.e.hostname
 }
 
 // opBackup takes a backup of the store while avsync is not running.

@@ -19,12 +19,7 @@ import (
 )
 
 // crashRounds is how many kills TestCrashConsistency makes (AVSYNC_CRASH_ROUNDS).
-func crashRounds() int {
-	if n, err := strconv.Atoi(os.Getenv("AVSYNC_CRASH_ROUNDS")); err == nil && n > 0 {
-		return n
-	}
-	return 20
-}
+func crashRounds() int { return envCount("AVSYNC_CRASH_ROUNDS", 20) }
 
 // TestCrashConsistency: a sync of a few hundred sessions is killed with
 // SIGKILL at random instants, each time in a random stage, while another

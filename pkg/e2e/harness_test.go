@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -704,4 +705,13 @@ func (e *env) stateSessions() map[string]bool {
 		out[id] = true
 	}
 	return out
+}
+
+// envCount is a positive count from the environment, else def: CI keeps
+// long runs short, a developer asks for more.
+func envCount(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }

@@ -50,12 +50,7 @@ import (
 	"time"
 )
 
-func modelRounds() int {
-	if n, err := strconv.Atoi(os.Getenv("AVSYNC_MODEL_ROUNDS")); err == nil && n > 0 {
-		return n
-	}
-	return 24
-}
+func modelRounds() int { return envCount("AVSYNC_MODEL_ROUNDS", 24) }
 
 func modelSeeds(t *testing.T) []uint64 {
 	if s := os.Getenv("AVSYNC_MODEL_SEED"); s != "" {
@@ -146,7 +141,6 @@ type model struct {
 	ops       []modelOp
 	log       []string
 	reported  bool
-	hostname  string
 	src       *sql.DB // the model's own connection to the source (agentsview's)
 	lastStamp time.Time
 	next      int
@@ -163,8 +157,9 @@ type model struct {
 
 func runModel(t *testing.T, backend string, seed uint64, ops []modelOp, lo, hi int) {
 	m := &model{t: t, e: newEnvOn(t, backend, "small-august.db"), backend: backend, seed: seed,
-		rng: rand.New(rand.NewPCG(seed, 0x6d6f64656c)), ops: ops, hostname: "laptop-a.local",
+		rng: rand.New(rand.NewPCG(seed, 0x6d6f64656c)), ops: ops,
 		removed: map[string]bool{}, known: map[string]bool{}, purged: map[string]bool{}}
+	m.e.hostname = "laptop-a.local"
 	m.openSource()
 	t.Cleanup(func() {
 		if (t.Failed() && !m.reported) || (!t.Failed() && testing.Verbose()) {
@@ -224,29 +219,11 @@ func (m *model) fatalf(format string, args ...any) {
 
 // ---- running avsync ----
 
-// environ is the env's environment with the current hostname (what the
-// redesigned tools show as the machine's display name).
-func (m *model) environ(e *env) []string {
-	return append(e.environ(), "AV_HOSTNAME="+m.hostname)
-}
-
 // pipeline runs the documented one-shot, scripts/av-sync (av-read | av-mask
 // | av-write, once more when av-write rebuilt the state), in env e.
 func (m *model) pipeline(e *env, readArgs, writeArgs string) runResult {
 	m.t.Helper()
-	cmd := exec.Command("bash", "-o", "pipefail", "-c", filepath.Join(repoRoot(m.t), "scripts", "av-sync")+" "+readArgs+" "+writeArgs)
-	cmd.Env = m.environ(e)
-	cmd.Dir = e.dir
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		m.fatalf("run the pipeline: %v", err)
-	}
-	return runResult{code: code, stdout: out.String(), stderr: errb.String()}
+	return e.shIn(filepath.Join(repoRoot(m.t), "scripts", "av-sync")+" "+readArgs+" "+writeArgs, nil)
 }
 
 // cleanSync runs the pipeline and returns what it sent. It must exit 0;
@@ -324,7 +301,7 @@ func (m *model) opKill() string {
 	var cmds []*exec.Cmd
 	for i, n := range names {
 		c := exec.Command(filepath.Join(binDir, n), args[i]...)
-		c.Env = m.environ(m.e)
+		c.Env = m.e.environ()
 		c.Dir = m.e.dir
 		cmds = append(cmds, c)
 	}
@@ -385,7 +362,7 @@ func (m *model) finish() {
 // it here from m.e.
 func (m *model) oracleEnv() *env {
 	o := newEnvOn(m.t, m.backend, "small-august.db")
-	o.machine = m.e.machine
+	o.machine, o.hostname = m.e.machine, m.e.hostname
 	o.src = m.e.src
 	return o
 }
@@ -412,10 +389,6 @@ var modelTables = []modelTable{
 		"input_json", "skill_name", "result_content", "result_content_length", "subagent_session_id"}},
 }
 
-// modelOptionalColumns are compared when the store has them (the
-// redesign's display hostname).
-var modelOptionalColumns = map[string][]string{"sessions": {"hostname"}}
-
 // modelMarks are the stars and pins, compared as sets.
 var modelMarks = []struct{ name, query string }{
 	{"session_stars", "SELECT session_id FROM session_stars WHERE org_id = ''"},
@@ -427,15 +400,6 @@ type storeData struct {
 	cols     map[string][]string
 	rows     map[string]map[string]map[string][]string
 	machines map[string]bool
-}
-
-func hasColumn(db *sql.DB, table, col string) bool {
-	rs, err := db.Query("SELECT " + col + " FROM " + table + " WHERE 1 = 0")
-	if err != nil {
-		return false
-	}
-	rs.Close()
-	return true
 }
 
 func render(v any, key bool) string {
@@ -464,12 +428,7 @@ func (m *model) readStore(db *sql.DB) storeData {
 	m.t.Helper()
 	d := storeData{cols: map[string][]string{}, rows: map[string]map[string]map[string][]string{}, machines: map[string]bool{}}
 	for _, tb := range modelTables {
-		cols := append([]string{}, tb.cols...)
-		for _, c := range modelOptionalColumns[tb.name] {
-			if hasColumn(db, tb.name, c) {
-				cols = append(cols, c)
-			}
-		}
+		cols := tb.cols
 		d.cols[tb.name] = cols
 		all := append(append(append([]string{}, tb.keys...), "machine"), cols...)
 		q := "SELECT " + strings.Join(all, ", ") + " FROM " + tb.name + " WHERE org_id = ''"
@@ -731,16 +690,11 @@ func (m *model) opsOn(sid string) string {
 }
 
 // storeTombstones reads the store's tombstones: session id → the reasons
-// it holds (one per machine). The redesigned table is session_deletes
-// (org_id, machine, session_id, reason, deleted_at) with reason 'deleted'
-// (soft delete, in agentsview's trash) or 'removed' (gone from its
-// database). Adjust here when the schema settles. Without a reason column
-// (today's schema) the reasons read "?" and note says so.
+// it holds (one per machine), from session_deletes (org_id, machine,
+// session_id, reason, deleted_at) with reason 'deleted' (soft delete, in
+// agentsview's trash) or 'removed' (gone from its database).
 func storeTombstones(db *sql.DB) (tombs map[string][]string, note string, err error) {
 	q := "SELECT session_id, reason FROM session_deletes WHERE org_id = ''"
-	if !hasColumn(db, "session_deletes", "reason") {
-		q, note = "SELECT session_id, '?' FROM session_deletes WHERE org_id = ''", "session_deletes has no reason column"
-	}
 	rs, err := db.Query(q)
 	if err != nil {
 		return nil, "", err
