@@ -93,6 +93,12 @@ func (w *Writer) openBatch(ctx context.Context) error {
 	if w.batch != nil {
 		return nil
 	}
+	return w.beginBatch(ctx, false)
+}
+
+// beginBatch begins a batch whose commit sequence directly follows the
+// state's, so the state describes everything the store held before it.
+func (w *Writer) beginBatch(ctx context.Context, caughtUp bool) error {
 	b, err := w.st.Begin(ctx, store.Writer{Machine: w.opt.Machine, Hostname: w.opt.Hostname, ID: w.opt.Writer})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -100,8 +106,41 @@ func (w *Writer) openBatch(ctx context.Context) error {
 		}
 		return exitcode.Wrap(exitcode.Store, err)
 	}
+	if b.Seq() != w.state.Meta.StoreSeq+1 {
+		// Another writer committed for this machine since the state was
+		// bound (a --take-over elsewhere, a second state): catch up with
+		// what it wrote before deciding anything against the state.
+		b.Rollback()
+		if caughtUp {
+			return exitcode.Wrap(exitcode.Store, fmt.Errorf("store %s: another writer keeps committing for machine %q", w.st.ID(), w.opt.Machine))
+		}
+		rebuilt, err := w.bind(ctx)
+		w.rebuilt = w.rebuilt || rebuilt
+		if err != nil {
+			return err
+		}
+		return w.beginBatch(ctx, true)
+	}
 	w.batch, w.batchBytes = b, 0
 	return nil
+}
+
+// stored is what the store holds of a session: the open batch's own write
+// if it has one, else the state's entry. The state equals the store as of
+// its StoreSeq, and the batch began right after it (see beginBatch), so
+// no lookup has to cross the network.
+func (w *Writer) stored(ctx context.Context, id string) (watermark.Entry, bool, error) {
+	for i := len(w.pending) - 1; i >= 0; i-- {
+		if w.pending[i].id == id {
+			return w.pending[i].entry, true, nil
+		}
+	}
+	got, err := w.state.Lookup(ctx, []string{id})
+	if err != nil {
+		return watermark.Entry{}, false, exitcode.Wrap(exitcode.State, err)
+	}
+	e, ok := got[id]
+	return e, ok, nil
 }
 
 // commit commits the open batch and only then advances the state of

@@ -75,9 +75,9 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 	if err := w.openBatch(ctx); err != nil {
 		return err
 	}
-	have, ok, err := w.batch.Watermark(ctx, s.ID)
+	have, ok, err := w.stored(ctx, s.ID)
 	if err != nil {
-		return w.storeFailure(ctx, err)
+		return err
 	}
 	if ok && s.ReadSeq > 0 && have.ReadSeq > s.ReadSeq {
 		// A newer read is in the store already (a slower concurrent
@@ -257,9 +257,9 @@ func (w *Writer) tombstone(ctx context.Context, line []byte) error {
 	if err := w.openBatch(ctx); err != nil {
 		return err
 	}
-	have, ok, err := w.batch.Watermark(ctx, t.SessionID)
+	have, ok, err := w.stored(ctx, t.SessionID)
 	if err != nil {
-		return w.storeFailure(ctx, err)
+		return err
 	}
 	if ok && t.ReadSeq > 0 && have.ReadSeq > t.ReadSeq {
 		w.pending = append(w.pending, pending{id: t.SessionID, entry: have})

@@ -228,3 +228,49 @@ func TestTombstonesAndPurge(t *testing.T) {
 		t.Fatalf("a tombstone with an unknown reason: %+v", sum)
 	}
 }
+
+// interleaving is a store where, just before this run's first batch, a
+// second state writing the same machine commits a newer read of a session.
+type interleaving struct {
+	store.Store
+	other func()
+}
+
+func (s *interleaving) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
+	if s.other != nil {
+		other := s.other
+		s.other = nil
+		other()
+	}
+	return s.Store.Begin(ctx, w)
+}
+
+// The writer decides against its state, never re-reading the store per
+// session; a commit by someone else between bind and the batch must be
+// caught up with first, or an older read would overwrite a newer one.
+func TestBatchCatchesUpWithAnInterleavedWriter(t *testing.T) {
+	r := newRig(t)
+	r.run(groupLines("s1", "full", 1, "d1", 2)...)
+	other, err := watermark.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	otherRig := &rig{t: t, st: r.st, state: other}
+	if err := other.RaiseReadSeq(context.Background(), 10); err != nil {
+		t.Fatal(err)
+	}
+	wrapped := &interleaving{Store: r.st, other: func() { otherRig.run(groupLines("s1", "full", 9, "d9", 5)...) }}
+	r.st = wrapped
+	sum := r.run(groupLines("s1", "full", 2, "d2", 3)...)
+	if sum.SessionsSkipped != 1 || sum.SessionsSynced != 0 {
+		t.Fatalf("the older read was not skipped: %+v", sum)
+	}
+	got, err := r.state.Lookup(context.Background(), []string{"s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got["s1"]; e.Digest != "d9" || e.ReadSeq != 9 {
+		t.Fatalf("state holds %+v, want the other writer's read 9", e)
+	}
+}

@@ -58,10 +58,10 @@ type Writer struct{ Machine, Hostname, ID string }
 
 // Batch is one transaction of groups, all of one machine.
 type Batch interface {
-	// Seq is the commit sequence this batch writes.
+	// Seq is the commit sequence this batch writes. The writer compares it
+	// with its state's: one past it proves nobody else wrote this machine
+	// since, so the batch never has to read a watermark back.
 	Seq() int64
-	// Watermark returns what the store holds of a session, if anything.
-	Watermark(ctx context.Context, sessionID string) (watermark.Entry, bool, error)
 	// BeginGroup starts a session's group and clears the rows it replaces:
 	// all of them in mode full, those from SinceOrdinal on in mode append.
 	BeginGroup(ctx context.Context, s *record.Session) error

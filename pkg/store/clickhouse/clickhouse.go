@@ -473,11 +473,6 @@ type batch struct {
 
 func (b *batch) Seq() int64 { return b.seq }
 
-func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
-	e, ok := b.marks[id]
-	return e, ok, nil
-}
-
 func (b *batch) file(table string) (*os.File, error) {
 	if f, ok := b.files[table]; ok {
 		return f, nil

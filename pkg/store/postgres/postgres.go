@@ -238,19 +238,6 @@ func (b *batch) fail(what string, err error) error {
 
 func (b *batch) Seq() int64 { return b.seq }
 
-func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
-	var e watermark.Entry
-	err := b.tx.QueryRow(ctx, `SELECT `+watermark.Columns+` FROM sync_watermarks WHERE org_id = $1 AND machine = $2 AND session_id = $3`, b.s.org, b.machine, id).
-		Scan(watermark.Fields(&e)...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, false, nil
-	}
-	if err != nil {
-		return e, false, b.fail("read watermark of session "+id, err)
-	}
-	return e, true, nil
-}
-
 func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	b.msgs, b.tools, b.bytes = b.msgs[:0], b.tools[:0], 0
 	b.session, b.deletedAt = s.ID, clean(s.DeletedAt)

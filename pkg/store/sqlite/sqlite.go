@@ -246,20 +246,6 @@ type batch struct {
 
 func (b *batch) Seq() int64 { return b.seq }
 
-func (b *batch) Watermark(ctx context.Context, id string) (watermark.Entry, bool, error) {
-	var e watermark.Entry
-	err := b.tx.QueryRowContext(ctx, `SELECT `+watermark.Columns+` FROM sync_watermarks WHERE org_id = ? AND machine = ? AND session_id = ?`,
-		b.org, b.machine, id).
-		Scan(watermark.Fields(&e)...)
-	if err == sql.ErrNoRows {
-		return e, false, nil
-	}
-	if err != nil {
-		return e, false, store.Errorf("store %s: read watermark of session %s: %w", b.path, id, err)
-	}
-	return e, true, nil
-}
-
 func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT grp"); err != nil {
 		return store.Errorf("store %s: savepoint: %w", b.path, err)
