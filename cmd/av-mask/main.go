@@ -2,6 +2,9 @@
 // drive it with their own streams; main only hands it the process.
 package main
 
-import "avsync/pkg/cli"
+import (
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/avmask"
+)
 
-func main() { cli.Exit(cli.MaskMain) }
+func main() { cli.Exit(avmask.Main) }

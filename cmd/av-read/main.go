@@ -2,6 +2,9 @@
 // drive it with their own streams; main only hands it the process.
 package main
 
-import "avsync/pkg/cli"
+import (
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/avread"
+)
 
-func main() { cli.Exit(cli.ReadMain) }
+func main() { cli.Exit(avread.Main) }
