@@ -1,4 +1,4 @@
-// Command av-read: see `av-read --help`. The tool lives in package cli, so tests
+// Command av-read: see `av-read --help`. The tool lives in package cli/av…, so tests
 // drive it with their own streams; main only hands it the process.
 package main
 

@@ -98,15 +98,15 @@ rules.`,
 				}
 				return m, err
 			})
-			// Build the rules while the first record is on its way (a cycle
-			// that finds one change waits less); a stream with no records
-			// ends without waiting for it.
-			go masker()
+			// Build the rules as soon as input arrives, while the rest of
+			// the first record is read; a stream with no records (a
+			// no-change cycle) never builds them.
+			cli.HintIfTerminal(cli.NewLogger("av-mask", s.Err), s.In)
+			s.In = &onFirstRead{r: s.In, first: func() { go masker() }}
 			extra := map[string]bool{}
 			for _, f := range c.StringSlice("field") {
 				extra[f] = true
 			}
-			cli.HintIfTerminal(cli.NewLogger("av-mask", s.Err), s.In)
 			maxLine, err := cli.LineCap(c)
 			if err != nil {
 				return err
@@ -291,4 +291,19 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 		return err
 	}
 	return nil
+}
+
+// onFirstRead calls first once, when the first bytes arrive.
+type onFirstRead struct {
+	r     io.Reader
+	first func()
+}
+
+func (o *onFirstRead) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if n > 0 && o.first != nil {
+		o.first()
+		o.first = nil
+	}
+	return n, err
 }
