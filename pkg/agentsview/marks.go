@@ -79,6 +79,8 @@ func (sn *snapshot) marks(ctx context.Context) error {
 	// which a no-change cycle must not pay for.)
 	d.String(sn.opt.Machine)
 	d.String(sn.opt.Decorator.Settings())
+	// Pin notes are masked text: new rules re-send them.
+	d.String(sn.ruleset)
 	digest := d.Sum()
 	if digest == sn.state.Meta.MarksDigest {
 		return nil

@@ -45,9 +45,14 @@ type Options struct {
 	Limit       int      // send at most this many sessions (0: no limit), oldest change first
 	// Machine keys this machine's rows (its stable id); Key seeds the
 	// content digests.
-	Machine   string
-	Key       []byte
-	ReadSeq   int64         // this run's read sequence number
+	Machine string
+	Key     []byte
+	ReadSeq int64 // this run's read sequence number
+	// Ruleset is the av-mask ruleset id the stream will be masked with
+	// (av-mask --print-ruleset); "" when unknown. Sessions the state says
+	// were masked by another go whole; a ruleset other than the last
+	// complete pass's makes this pass a verification pass.
+	Ruleset   string
 	Overlap   time.Duration // see DefaultOverlap
 	Now       func() time.Time
 	Decorator Decorator
@@ -79,6 +84,9 @@ type snapshot struct {
 	key   []byte
 	out   *record.Writer
 	st    Stats
+	// ruleset is opt.Ruleset, or when av-read was not told the one of the
+	// last complete pass: what the cursor and the marks digest carry.
+	ruleset string
 }
 
 // ReadChanges sends every session that changed since the state's cursor
@@ -101,7 +109,10 @@ func (s *Source) ReadChanges(ctx context.Context, state *watermark.State, opt Op
 	if opt.Decorator == nil {
 		opt.Decorator = noDecorator{}
 	}
-	sn := &snapshot{conn: conn, src: s, state: state, opt: opt, key: opt.Key, out: out}
+	sn := &snapshot{conn: conn, src: s, state: state, opt: opt, key: opt.Key, out: out, ruleset: opt.Ruleset}
+	if sn.ruleset == "" {
+		sn.ruleset = state.Meta.Ruleset
+	}
 	err = sn.run(ctx)
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -129,14 +140,14 @@ func (sn *snapshot) run(ctx context.Context) error {
 		return sn.only(ctx)
 	}
 	meta := sn.state.Meta
-	cur.State, cur.Settings = meta.StateID, sn.opt.Decorator.Settings()
+	cur.State, cur.Settings, cur.Ruleset = meta.StateID, sn.opt.Decorator.Settings(), sn.ruleset
 	// Verify every session when markers cannot say what changed: none in
 	// this build; another database, or this one gone back in time (restored
 	// in place: its journal or its markers behind the cursor); other
 	// settings; or when asked.
 	wentBack := cur.Deletions < meta.Deletions || cur.Marker < meta.Marker
 	verify := sn.opt.Verify || sn.opt.Full || !sn.src.hasMarkers() || meta.Source != cur.Source ||
-		wentBack || meta.Settings != cur.Settings || sn.verifyDue()
+		wentBack || meta.Settings != cur.Settings || meta.Ruleset != cur.Ruleset || sn.verifyDue()
 	if verify {
 		sn.st.Verified = true
 		err = sn.verifyPass(ctx, &cur)
@@ -153,7 +164,7 @@ func (sn *snapshot) run(ctx context.Context) error {
 		return nil // no cursor: the next run goes on verifying
 	}
 	if !verify && sn.st.Full+sn.st.Append+sn.st.Tombstones == 0 && !sn.st.Marks && cur.Source == meta.Source &&
-		cur.Marker == meta.Marker && cur.Deletions == meta.Deletions && cur.Settings == meta.Settings {
+		cur.Marker == meta.Marker && cur.Deletions == meta.Deletions && cur.Settings == meta.Settings && cur.Ruleset == meta.Ruleset {
 		return nil // nothing new, not even the cursor: an empty stream costs the next stages nothing
 	}
 	cur.Kind, cur.ReadSeq, cur.Limited, cur.Verified = record.KindCursor, sn.opt.ReadSeq, sn.st.Limited, verify

@@ -22,7 +22,9 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 	e, known := entries[id]
 	purged := known && e.Purged
 	known = known && !purged // purged rows are gone from the store: send whole
-	force := sn.opt.Full
+	// Masked by other rules than the stream will be: the store's rows go
+	// whole, so no row masked by the old rules stays.
+	force := sn.opt.Full || (known && sn.opt.Ruleset != "" && e.Ruleset != sn.opt.Ruleset)
 	return sn.readTx(ctx, "session "+id, func(tx *sql.Tx) error {
 		var h record.Session
 		path, marker, revision, err := sn.header(ctx, tx, id, &h)

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"avsync/pkg/exitcode"
+	"avsync/pkg/mask"
 	"avsync/pkg/record"
 	"avsync/pkg/watermark"
 )
@@ -228,6 +229,17 @@ func identity(c *ucli.Context, known string) (watermark.Identity, error) {
 		id.ID = m
 	}
 	return id, nil
+}
+
+// RulesetFlag is --ruleset, shared by av-read and av-write.
+func RulesetFlag(usage string) *ucli.StringFlag {
+	return &ucli.StringFlag{Name: "ruleset", EnvVars: []string{"AV_RULESET"}, Usage: usage,
+		Action: func(_ *ucli.Context, v string) error {
+			if v != "" && !mask.RulesetPattern.MatchString(v) {
+				return exitcode.Errorf(exitcode.Usage, "--ruleset %q: want an av-mask ruleset id (avmask- and 12 hex digits; av-mask --print-ruleset prints it)", v)
+			}
+			return nil
+		}}
 }
 
 func QuietFlag() *ucli.BoolFlag {

@@ -55,10 +55,11 @@ func (w *Writer) bind(ctx context.Context) (rebuilt bool, err error) {
 				return err
 			}
 			tx.Meta.StoreID, tx.Meta.Org, tx.Meta.Machine = w.st.ID(), org, w.opt.Machine
-			tx.Meta.MarksDigest = ""
+			tx.Meta.MarksDigest, tx.Meta.Remasked = "", ""
 			tx.Meta.ResetCursor()
 		}
 		if err := w.st.Watermarks(ctx, w.opt.Machine, after, func(id string, e watermark.Entry) error {
+			goneStale(&tx.Meta, e)
 			return tx.Put(ctx, id, e)
 		}); err != nil {
 			return exitcode.Wrap(exitcode.Store, err)
@@ -171,6 +172,7 @@ func (w *Writer) commit(ctx context.Context) error {
 			if err := tx.Put(ctx, p.id, p.entry); err != nil {
 				return err
 			}
+			goneStale(&tx.Meta, p.entry)
 			if p.result == nil {
 				continue
 			}
@@ -216,17 +218,25 @@ func (w *Writer) finish(ctx context.Context) error {
 	m := w.state.Meta
 	c := w.cursor
 	save := c != nil && clean && !w.rebuilt && !w.reverify && c.State == m.StateID && c.ReadSeq >= m.CursorReadSeq &&
-		(c.Source != m.Source || c.Marker != m.Marker || c.Deletions != m.Deletions || c.Settings != m.Settings || c.Verified)
-	if !save && !w.reverify {
+		(c.Source != m.Source || c.Marker != m.Marker || c.Deletions != m.Deletions || c.Settings != m.Settings ||
+			c.Ruleset != m.Ruleset || c.Verified)
+	remasked := w.remasked()
+	if !save && !w.reverify && remasked == "" {
 		return nil
 	}
 	err := w.state.Update(ctx, func(tx *watermark.Tx) error {
+		if remasked != "" {
+			tx.Meta.Remasked = remasked
+		}
 		if w.reverify {
 			tx.Meta.ResetCursor()
 			return nil
 		}
+		if !save {
+			return nil
+		}
 		tx.Meta.Source, tx.Meta.Marker, tx.Meta.Deletions, tx.Meta.CursorReadSeq = c.Source, c.Marker, c.Deletions, c.ReadSeq
-		tx.Meta.Settings = c.Settings
+		tx.Meta.Settings, tx.Meta.Ruleset = c.Settings, c.Ruleset
 		if c.Verified {
 			tx.Meta.VerifiedAt = time.Now().UTC().Format(time.RFC3339)
 		}
@@ -236,6 +246,30 @@ func (w *Writer) finish(ctx context.Context) error {
 		return exitcode.Wrap(exitcode.State, err)
 	}
 	return nil
+}
+
+// remasked is the ruleset a stream of re-masked gone sessions brought
+// every gone session to, once all of it is stored ("" otherwise): groups
+// skipped because their session came back are the source's to re-send.
+func (w *Writer) remasked() string {
+	r := w.remaskEnd
+	switch {
+	case r == nil || w.sum.SessionsFailed > 0 || w.sum.BadLines > 0 || w.rebuilt || r.State != w.state.Meta.StateID:
+		return ""
+	case rulesetOf(r.Masked) != r.Ruleset:
+		w.opt.Log("the gone sessions were to be re-masked by ruleset %s, but av-mask masked them with %s (its --rules/--allow differ from those the ruleset was printed with): they will be re-masked again",
+			r.Ruleset, orNone(rulesetOf(r.Masked)))
+		return ""
+	}
+	return r.Ruleset
+}
+
+// goneStale forgets that every gone session is masked by m.Remasked when e
+// is one that is not: the next av-sync re-masks it.
+func goneStale(m *watermark.Meta, e watermark.Entry) {
+	if e.Tombstone == watermark.Removed && !e.Purged && e.Ruleset != m.Remasked {
+		m.Remasked = ""
+	}
 }
 
 // purge removes the rows of this machine's sessions with a tombstone, in

@@ -40,6 +40,8 @@ func (w *Writer) checkHeader(s *record.Session) error {
 		return fmt.Errorf(`mode %q: want "append" or "full"`, s.Mode)
 	case s.Machine != w.opt.Machine:
 		return fmt.Errorf("read for machine %q, but this av-write writes machine %q (--machine, or the identity beside --state): run both with the same state", s.Machine, w.opt.Machine)
+	case s.Remask && s.Mode != record.ModeFull:
+		return fmt.Errorf(`a re-masked session (remask) must be mode "full", not %q`, s.Mode)
 	}
 	return nil
 }
@@ -78,6 +80,15 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 	have, ok, err := w.stored(ctx, s.ID)
 	if err != nil {
 		return err
+	}
+	if s.Remask && !(ok && have.Tombstone == watermark.Removed && !have.Purged && have.ReadSeq == s.ReadSeq) {
+		// Since it was exported the session came back to the source (whose
+		// sync re-sends it with today's rules) or was purged: the export is
+		// stale, and taking it would move the store backwards.
+		g.skip = true
+		w.emit(record.Result{Kind: record.KindResult, SessionID: s.ID, Status: record.StatusSkipped, Mode: s.Mode})
+		w.sum.SessionsSkipped++
+		return nil
 	}
 	if ok && s.ReadSeq > 0 && have.ReadSeq > s.ReadSeq {
 		// A newer read is in the store already (a slower concurrent
@@ -164,6 +175,11 @@ func (w *Writer) row(ctx context.Context, kind, sessionID string, stamp *record.
 	if err := w.requireMasked(sessionID, stamp); err != nil {
 		return err
 	}
+	if r := rulesetOf(g.session.Masked); stamp != nil && stamp.Ruleset != r {
+		// The store records one ruleset per session: a group masked by two
+		// cannot say which rules its rows passed.
+		return w.badLine(ctx, g.session.ID, fmt.Errorf("%s masked by ruleset %s in a session masked by %s (one av-mask must mask a whole session)", kind, stamp.Ruleset, r))
+	}
 	if err := put(); err != nil {
 		return w.storeFailure(ctx, err)
 	}
@@ -212,6 +228,17 @@ func (w *Writer) end(ctx context.Context, line []byte) error {
 	if s.DeletedAt != "" {
 		entry.Tombstone = watermark.Deleted
 	}
+	if s.Remask {
+		// Still gone: the same tombstone and watermark (what the source
+		// last held), now masked by today's rules.
+		have, _, err := w.stored(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		have.Seq, have.SyncedAt = entry.Seq, entry.SyncedAt
+		entry = have
+	}
+	entry.Ruleset = rulesetOf(s.Masked)
 	if err := w.batch.EndGroup(ctx, entry); err != nil {
 		return w.storeFailure(ctx, err)
 	}
@@ -231,6 +258,14 @@ func (w *Writer) end(ctx context.Context, line []byte) error {
 		return w.commit(ctx)
 	}
 	return nil
+}
+
+// rulesetOf is the ruleset a stamp names ("" for an unmasked record).
+func rulesetOf(stamp *record.Stamp) string {
+	if stamp == nil {
+		return ""
+	}
+	return stamp.Ruleset
 }
 
 // tombstone records a session gone from the source.
@@ -282,6 +317,17 @@ func (w *Writer) cursorRecord(ctx context.Context, line []byte) error {
 		return w.badLine(ctx, "", err)
 	}
 	w.cursor = &c
+	return nil
+}
+
+// remaskEndRecord keeps the end of a stream of re-masked gone sessions,
+// for the end of the run.
+func (w *Writer) remaskEndRecord(ctx context.Context, line []byte) error {
+	var r record.RemaskEnd
+	if err := record.Decode(line, &r); err != nil {
+		return w.badLine(ctx, "", err)
+	}
+	w.remaskEnd = &r
 	return nil
 }
 

@@ -28,8 +28,11 @@ type Options struct {
 	Org, Machine, Hostname string
 	// Writer names this computer (from its secret key): a machine id the
 	// store knows from another writer is refused, unless TakeOver.
-	Writer        string
-	TakeOver      bool
+	Writer   string
+	TakeOver bool
+	// Ruleset is the current av-mask ruleset (--ruleset), when known: the
+	// summary then says whether gone sessions wait to be re-masked.
+	Ruleset       string
 	BatchSessions int   // commit after this many groups …
 	BatchBytes    int64 // … or this many bytes of records, whichever first
 	// Log receives one line per problem; Progress, if set, is told after each group.
@@ -58,10 +61,11 @@ type Writer struct {
 	pending    []pending
 	grp        *group
 	marks      *marksGroup
-	marksDone  string         // digest of a marks snapshot in the open batch
-	cursor     *record.Cursor // where av-read's pass got to, saved at the end if all went in
-	reverify   bool           // the state and the store disagreed: the next av-read checks every session
-	rebuilt    bool           // Bind rebuilt the state this run: the stream's cursor is stale
+	marksDone  string            // digest of a marks snapshot in the open batch
+	cursor     *record.Cursor    // where av-read's pass got to, saved at the end if all went in
+	remaskEnd  *record.RemaskEnd // closes a stream of re-masked gone sessions
+	reverify   bool              // the state and the store disagreed: the next av-read checks every session
+	rebuilt    bool              // Bind rebuilt the state this run: the stream's cursor is stale
 	sum        record.Summary
 	prog       Progress
 }
@@ -123,6 +127,7 @@ func (w *Writer) Run(ctx context.Context) (record.Summary, error) {
 	}
 	w.sum.Kind = record.KindSummary
 	w.sum.StateRebuilt = w.rebuilt
+	w.sum.Remask = err == nil && w.opt.Ruleset != "" && w.state.Meta.Remasked != w.opt.Ruleset
 	w.sum.DurationMS = time.Since(start).Milliseconds()
 	return w.sum, err
 }
@@ -172,6 +177,8 @@ func (w *Writer) handle(ctx context.Context, line []byte) error {
 		return w.tombstone(ctx, line)
 	case record.KindCursor:
 		return w.cursorRecord(ctx, line)
+	case record.KindRemaskEnd:
+		return w.remaskEndRecord(ctx, line)
 	case record.KindMarks, record.KindStar, record.KindPin, record.KindMarksEnd:
 		return w.mark(ctx, kind, line)
 	default:

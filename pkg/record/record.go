@@ -16,8 +16,9 @@ const (
 	KindStar       = "star"
 	KindPin        = "pin"
 	KindMarksEnd   = "marks_end"
-	KindTombstone  = "tombstone" // a session gone from the source
-	KindCursor     = "cursor"    // closes av-read's stream: how far it got
+	KindTombstone  = "tombstone"  // a session gone from the source
+	KindCursor     = "cursor"     // closes av-read's stream: how far it got
+	KindRemaskEnd  = "remask_end" // closes av-write --export-gone's stream
 	KindResult     = "result"
 	KindSummary    = "summary"
 )
@@ -76,8 +77,14 @@ type Session struct {
 	BaseDigest string `json:"base_digest,omitempty"`
 	// ReadSeq numbers av-read's run: a store never takes a read older than
 	// the one it holds (no clocks are compared).
-	ReadSeq int64  `json:"read_seq"`
-	Masked  *Stamp `json:"masked,omitempty"`
+	ReadSeq int64 `json:"read_seq"`
+	// Remask says the group is a session gone from the source, streamed
+	// back out of the store (av-write --export-gone) to be masked by
+	// today's rules: the store keeps its tombstone and watermark and
+	// records only the new ruleset. ReadSeq is then the read that stored
+	// it: a store holding another read has moved on, and skips the group.
+	Remask bool   `json:"remask,omitempty"`
+	Masked *Stamp `json:"masked,omitempty"`
 }
 
 // Message is one message of the session being sent.
@@ -197,11 +204,24 @@ type Cursor struct {
 	Marker    string `json:"marker"`    // sync_marker high water
 	Deletions int64  `json:"deletions"` // deletion journal revision
 	ReadSeq   int64  `json:"read_seq"`
+	// Ruleset is the av-mask ruleset av-read was told is current
+	// (--ruleset): every session it did not send is masked by it.
+	Ruleset string `json:"ruleset,omitempty"`
 	// Limited says --limit left changed sessions for the next run;
 	// Verified that the pass checked every session.
 	Limited  bool   `json:"limited,omitempty"`
 	Verified bool   `json:"verified,omitempty"`
 	Masked   *Stamp `json:"masked,omitempty"`
+}
+
+// RemaskEnd closes a stream of re-masked gone sessions: once av-write has
+// stored every group before it, every gone session the store keeps is
+// masked by Ruleset, and the next runs need not look again.
+type RemaskEnd struct {
+	Kind    string `json:"kind"`
+	State   string `json:"state"`   // the state the exporter read
+	Ruleset string `json:"ruleset"` // the ruleset the gone sessions were to be masked by
+	Masked  *Stamp `json:"masked,omitempty"`
 }
 
 // MarksEnd closes a marks snapshot with its counts and digest.
@@ -249,6 +269,10 @@ type Summary struct {
 	// StateRebuilt says the state was rebuilt from the store this run (it
 	// described another store, or the store was restored from a backup):
 	// the next run re-sends what the store lacks.
-	StateRebuilt bool  `json:"state_rebuilt,omitempty"`
-	DurationMS   int64 `json:"duration_ms"`
+	StateRebuilt bool `json:"state_rebuilt,omitempty"`
+	// Remask says sessions gone from the source may still be stored masked
+	// by other rules than --ruleset: scripts/av-sync then runs
+	// av-write --export-gone | av-mask | av-write.
+	Remask     bool  `json:"remask,omitempty"`
+	DurationMS int64 `json:"duration_ms"`
 }

@@ -38,6 +38,18 @@ type Store interface {
 	// by a batch after commit sequence after (0: all of them), so a state
 	// catches up with what the store holds in what it lacks, not in all.
 	Watermarks(ctx context.Context, machine string, after int64, fn func(sessionID string, e watermark.Entry) error) error
+	// GoneStale returns up to n of a machine's sessions with ids after
+	// after, in id order, that are gone from the source (a removed
+	// tombstone) while the store still holds their rows, masked by another
+	// ruleset than ruleset: what no source can re-send, so they are
+	// re-masked from the store (see ExportSession).
+	GoneStale(ctx context.Context, machine, ruleset, after string, n int) ([]watermark.IDEntry, error)
+	// ExportSession streams what the store holds of one session as wire
+	// records: its header (*record.Session), then each message
+	// (*record.Message) followed by its tool calls (*record.ToolCall), in
+	// ordinal order, with memory bounded by a row. found is false when
+	// the store has no header for it.
+	ExportSession(ctx context.Context, machine, id string, fn func(rec any) error) (found bool, err error)
 	// Begin opens a batch writing one machine's sessions; it takes the
 	// machine's next commit sequence, which every entry it writes carries,
 	// and records who writes and the hostname.

@@ -39,6 +39,14 @@ type Meta struct {
 	// against another state is never saved into this one. Settings are
 	// av-read's user and project settings the cursor was taken with.
 	StateID, Settings string
+	// Ruleset is the av-mask ruleset the last complete pass of av-read
+	// brought every session still in the source to (from the cursor):
+	// another one (av-read --ruleset) makes the next pass verify every
+	// session and send whole those masked by other rules. Remasked is the
+	// ruleset every session gone from the source whose rows the store
+	// keeps was re-masked to (av-write --export-gone); av-write clears it
+	// when it records a gone session masked by other rules.
+	Ruleset, Remasked string
 	// VerifiedAt is when the last verification pass was stored: it only
 	// schedules the next one (--verify-every), it orders nothing.
 	VerifiedAt string
@@ -49,7 +57,7 @@ type Meta struct {
 
 // ResetCursor makes the next av-read verify every session.
 func (m *Meta) ResetCursor() {
-	m.Source, m.Marker, m.Deletions, m.CursorReadSeq, m.Settings = "", "", 0, 0, ""
+	m.Source, m.Marker, m.Deletions, m.CursorReadSeq, m.Settings, m.Ruleset = "", "", 0, 0, "", ""
 }
 
 // State is an open state database.
@@ -103,13 +111,15 @@ func (s *State) Close() error { return s.db.Close() }
 func (s *State) load(ctx context.Context) error {
 	// A current state is only read: av-read and av-write open it at the
 	// same instant every cycle, and a write lock here would make one wait.
-	rows, err := s.db.QueryContext(ctx, "SELECT key, value FROM meta")
-	if err != nil {
+	if !s.current(ctx) {
 		// BEGIN IMMEDIATE (_txlock): the write lock is waited for up front,
 		// not upgraded to from a read, which another process could deadlock.
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err == nil {
 			if _, err = tx.ExecContext(ctx, stateSchema); err == nil {
+				err = addRulesetColumn(ctx, tx)
+			}
+			if err == nil {
 				err = tx.Commit()
 			} else {
 				tx.Rollback()
@@ -118,9 +128,10 @@ func (s *State) load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("is damaged or not a state database (%v); move it aside to rebuild it from the store", err)
 		}
-		if rows, err = s.db.QueryContext(ctx, "SELECT key, value FROM meta"); err != nil {
-			return err
-		}
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT key, value FROM meta")
+	if err != nil {
+		return err
 	}
 	kv := map[string]string{}
 	for rows.Next() {
@@ -139,7 +150,7 @@ func (s *State) load(ctx context.Context) error {
 	m := &s.Meta
 	*m = Meta{Version: int(n("version")), StoreID: kv["store_id"], Org: kv["org"], Machine: kv["machine"],
 		StoreSeq: n("store_seq"), Source: kv["source"], Marker: kv["marker"], Deletions: n("deletions"),
-		CursorReadSeq: n("cursor_read_seq"), MarksDigest: kv["marks_digest"], Hostname: kv["hostname"], VerifiedAt: kv["verified_at"], StateID: kv["state_id"], Settings: kv["settings"],
+		CursorReadSeq: n("cursor_read_seq"), Ruleset: kv["ruleset"], Remasked: kv["remasked"], MarksDigest: kv["marks_digest"], Hostname: kv["hostname"], VerifiedAt: kv["verified_at"], StateID: kv["state_id"], Settings: kv["settings"],
 		LastSessionCreatedAt: kv["last_session_created_at"], LastSyncedAt: kv["last_synced_at"],
 		TotalSynced: n("total_synced"), TotalMasked: n("total_masked")}
 	switch {
@@ -159,6 +170,27 @@ func (s *State) load(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// current says whether the state's tables are all there, as this avsync
+// writes them (a read: no lock taken).
+func (s *State) current(ctx context.Context) bool {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta')
+		+ (SELECT COUNT(*) FROM pragma_table_info('sessions') WHERE name = 'ruleset')`).Scan(&n)
+	return err == nil && n == 2
+}
+
+// addRulesetColumn gives a state made before rulesets were recorded its
+// sessions.ruleset column: '' (unknown), so the sessions it describes are
+// re-masked once, and nothing else is re-sent.
+func addRulesetColumn(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM pragma_table_info('sessions') WHERE name = 'ruleset'").Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "ALTER TABLE sessions ADD COLUMN "+RulesetDecl)
+	return err
 }
 
 // Count is how many sessions the state holds (a scan: for people, not cycles).
@@ -247,6 +279,7 @@ func (s *State) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	for k, v := range map[string]any{
 		"version": m.Version, "store_id": m.StoreID, "org": m.Org, "machine": m.Machine, "store_seq": m.StoreSeq,
 		"source": m.Source, "marker": m.Marker, "deletions": m.Deletions, "cursor_read_seq": m.CursorReadSeq,
+		"ruleset": m.Ruleset, "remasked": m.Remasked,
 		"marks_digest": m.MarksDigest, "hostname": m.Hostname, "verified_at": m.VerifiedAt, "state_id": m.StateID, "settings": m.Settings, "last_session_created_at": m.LastSessionCreatedAt,
 		"last_synced_at": m.LastSyncedAt, "total_synced": m.TotalSynced, "total_masked": m.TotalMasked,
 	} {

@@ -51,6 +51,11 @@ type Entry struct {
 	Tombstone string
 	Purged    bool
 	SyncedAt  string // when, for people; never compared
+	// Ruleset is the av-mask ruleset id that masked the rows the store holds
+	// ("" when unknown: stored before rulesets were recorded, or unmasked).
+	// A session masked by other rules than today's is re-sent whole (or,
+	// gone from the source, re-masked from what the store holds).
+	Ruleset string
 }
 
 // DefaultDir returns the folder of the default state, following XDG.

@@ -19,7 +19,7 @@ import (
 	"avsync/pkg/record"
 )
 
-// MaskMain runs av-mask and returns its exit code.
+// Main runs av-mask and returns its exit code.
 func Main(ctx context.Context, args []string, s cli.Streams) int {
 	s, _ = cli.Redacted(s, false)
 	maskerFlags := []ucli.Flag{
@@ -58,6 +58,8 @@ rules.`,
 				Usage: `print one {"kind":"finding"} line per secret instead of the records (never the value; its hash is an HMAC under a key kept beside --state)`},
 			&ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: cli.DefaultStatePath(),
 				Usage: "the state `FILE` av-read and av-write share: --report keeps its hash key (report.key, 0600) beside it"},
+			&ucli.BoolFlag{Name: "print-ruleset", EnvVars: []string{"AV_MASK_PRINT_RULESET"},
+				Usage: "print the ruleset id of these rules (--rules, --allow and the engine) and exit: what av-read --ruleset and av-write --ruleset take (scripts/av-sync passes it)"},
 			cli.LineCapFlag(), cli.QuietFlag(),
 		}, maskerFlags...),
 		Commands: []*ucli.Command{{
@@ -78,6 +80,14 @@ rules.`,
 			}
 			if c.Int("workers") < 1 {
 				return exitcode.Errorf(exitcode.Usage, "--workers must be at least 1")
+			}
+			if c.Bool("print-ruleset") {
+				m, err := newMasker(c)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(s.Out, m.Ruleset())
+				return err
 			}
 			rules, allow, err := loadRules(c)
 			if err != nil {

@@ -18,7 +18,7 @@ import (
 	"avsync/pkg/record"
 )
 
-// ReadMain runs av-read and returns its exit code.
+// Main runs av-read and returns its exit code.
 func Main(ctx context.Context, args []string, s cli.Streams) int {
 	s, _ = cli.Redacted(s, false)
 	app := &ucli.App{
@@ -65,6 +65,7 @@ considered (add --full to force them).`,
 				Usage: "wait up to `DURATION` while another process holds the database locked (agentsview's WAL databases never make readers wait), then fail with exit 6"},
 			&ucli.IntFlag{Name: "limit", EnvVars: []string{"AV_LIMIT"},
 				Usage: "send at most `N` sessions this run, oldest change first (0: all); the rest go next run"},
+			cli.RulesetFlag("the av-mask ruleset `ID` the stream will be masked with (av-mask --print-ruleset): sessions stored masked by other rules are sent whole, and a new one makes the pass verify every session"),
 			cli.QuietFlag(), cli.ProgressFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -109,7 +110,7 @@ func readAction(ctx context.Context, c *ucli.Context, s cli.Streams) error {
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
 		Full: c.Bool("full"), Verify: c.Bool("verify"), VerifyEvery: c.Duration("verify-every"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
-		Machine: id.ID, Key: key, ReadSeq: readSeq, Overlap: c.Duration("marker-overlap"),
+		Machine: id.ID, Key: key, ReadSeq: readSeq, Overlap: c.Duration("marker-overlap"), Ruleset: c.String("ruleset"),
 		Decorator: identityDecorator(ctx, c, log),
 		Progress: func(done, planned int) {
 			if planned > 0 {

@@ -15,6 +15,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"avsync/pkg/exitcode"
+	"avsync/pkg/export"
 	"avsync/pkg/ingest"
 	"avsync/pkg/record"
 	"avsync/pkg/store"
@@ -70,6 +71,9 @@ rows unless --purge-deleted.`,
 				Usage: "remove the rows of sessions deleted in agentsview or gone from it (their tombstones stay; a session that comes back is sent whole)"},
 			&ucli.BoolFlag{Name: "allow-unmasked", EnvVars: []string{"AV_ALLOW_UNMASKED"},
 				Usage: "accept records av-mask did not stamp (secrets may reach the store)"},
+			rulesetFlag("the current av-mask ruleset `ID` (av-mask --print-ruleset): the summary says \"remask\":true while sessions gone from agentsview may be stored masked by other rules"),
+			&ucli.BoolFlag{Name: "export-gone", EnvVars: []string{"AV_EXPORT_GONE"},
+				Usage: "write nothing: stream to stdout, as wire records, the sessions gone from agentsview whose rows the store keeps masked by other rules than --ruleset, for `av-write --export-gone | av-mask | av-write` (scripts/av-sync runs it when needed)"},
 			&ucli.IntFlag{Name: "batch-sessions", EnvVars: []string{"AV_BATCH_SESSIONS"}, Value: 50,
 				Usage: "commit after `N` sessions"},
 			&ucli.Int64Flag{Name: "batch-mb", EnvVars: []string{"AV_BATCH_MB"}, Value: 32,
@@ -100,6 +104,9 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 		log.Printf("WARNING: --allow-unmasked: records are stored as they come, secrets included")
 	}
 
+	if c.Bool("export-gone") && c.String("ruleset") == "" {
+		return exitcode.Errorf(exitcode.Usage, "--export-gone needs --ruleset ID (av-mask --print-ruleset)")
+	}
 	storeURL := c.String("store")
 	red.Add(store.Secrets(storeURL)...)
 	password, err := storePassword(c.String("password-file"))
@@ -129,6 +136,10 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 	}
 	defer st.Close()
 
+	if c.Bool("export-gone") {
+		// No lock: the av-write this stream goes to takes it.
+		return exportGone(ctx, c, st, s, log)
+	}
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
 		return exitcode.Wrap(exitcode.State, err)
 	}
@@ -166,6 +177,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 		Org:           c.String("org"),
 		Machine:       id.ID,
 		Writer:        id.Writer(),
+		Ruleset:       c.String("ruleset"),
 		TakeOver:      c.Bool("take-over"),
 		Hostname:      watermark.Hostname(),
 		BatchSessions: c.Int("batch-sessions"),
@@ -193,6 +205,36 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 		return exitcode.Errorf(exitcode.BadInput, "%d bad input lines (see above); their groups were discarded, the rest was stored", sum.BadLines)
 	case sum.SessionsFailed > 0:
 		return exitcode.Errorf(exitcode.Failed, "%d sessions failed (see above); the rest was stored", sum.SessionsFailed)
+	}
+	return nil
+}
+
+// exportGone streams the gone sessions to re-mask (see package export).
+func exportGone(ctx context.Context, c *ucli.Context, st store.Store, s Streams, log *logger) error {
+	state, id, err := openState(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+	out := record.NewWriter(s.Out)
+	stats, err := export.Gone(ctx, st, id.ID, state.Meta.StateID, c.String("ruleset"), out)
+	if err == nil {
+		err = out.Flush()
+	}
+	switch {
+	case record.IsClosedPipe(err):
+		return nil
+	case errors.Is(err, context.Canceled):
+		return exitcode.Wrap(exitcode.Interrupted, errors.New("interrupted"))
+	case err != nil:
+		var se *store.Error
+		if errors.As(err, &se) {
+			return exitcode.Wrap(exitcode.Store, err)
+		}
+		return err
+	}
+	if !c.Bool("quiet") {
+		log.Printf("exported %d gone sessions to re-mask (%d messages, %d tool calls)", stats.Sessions, stats.Messages, stats.ToolCalls)
 	}
 	return nil
 }

@@ -100,6 +100,7 @@ var addedColumns = []struct{ table, column, decl string }{
 	{"sync_watermarks", "seq", "Int64 DEFAULT 0"},
 	{"sync_watermarks", "tombstone", "String DEFAULT ''"},
 	{"sync_watermarks", "purged", "UInt8 DEFAULT 0"},
+	{"sync_watermarks", "ruleset", "String DEFAULT ''"}, // which av-mask ruleset masked the rows
 }
 
 // order in which a batch's tables are sent: rows first, the rows that make
@@ -419,7 +420,7 @@ func entryOf(r map[string]any) (string, watermark.Entry) {
 		ResendFrom: n("resend_from"), PrefixDigest: str("prefix_digest"), Digest: str("digest"),
 		BaseDigest: str("base_digest"), Marker: str("marker"), Revision: str("revision"),
 		ReadSeq: n("read_seq"), Seq: n("seq"), Tombstone: str("tombstone"), Purged: n("purged") != 0,
-		SyncedAt: str("synced_at")}
+		SyncedAt: str("synced_at"), Ruleset: str("ruleset")}
 }
 
 func entryRow(org, machine, id string, e watermark.Entry) map[string]any {
@@ -427,7 +428,7 @@ func entryRow(org, machine, id string, e watermark.Entry) map[string]any {
 		"file_hash": e.FileHash, "last_ordinal": e.LastOrdinal, "resend_from": e.ResendFrom,
 		"prefix_digest": e.PrefixDigest, "digest": e.Digest, "base_digest": e.BaseDigest,
 		"marker": e.Marker, "revision": e.Revision, "read_seq": e.ReadSeq, "seq": e.Seq,
-		"tombstone": e.Tombstone, "purged": b2i(e.Purged), "synced_at": e.SyncedAt}
+		"tombstone": e.Tombstone, "purged": b2i(e.Purged), "synced_at": e.SyncedAt, "ruleset": e.Ruleset}
 }
 
 // Begin implements store.Store: the machine's watermarks and generations

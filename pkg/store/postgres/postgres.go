@@ -461,9 +461,7 @@ func (b *batch) putWatermark(ctx context.Context, id string, e watermark.Entry, 
 	}
 	var err error
 	if e.Tombstone != "" {
-		_, err = b.tx.Exec(ctx, `INSERT INTO session_deletes VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (org_id, machine, session_id) DO UPDATE SET reason = excluded.reason, deleted_at = excluded.deleted_at`,
-			b.s.org, b.machine, id, e.Tombstone, deletedAt)
+		_, err = b.tx.Exec(ctx, sqlschema.Rebind(sqlschema.TombstoneUpsert), b.s.org, b.machine, id, e.Tombstone, deletedAt)
 	} else {
 		_, err = b.tx.Exec(ctx, "DELETE FROM session_deletes WHERE org_id = $1 AND machine = $2 AND session_id = $3", b.s.org, b.machine, id)
 	}

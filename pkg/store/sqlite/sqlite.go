@@ -400,9 +400,7 @@ func (b *batch) putWatermark(ctx context.Context, id string, e watermark.Entry, 
 	}
 	var err error
 	if e.Tombstone != "" {
-		_, err = b.tx.ExecContext(ctx, `INSERT INTO session_deletes VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (org_id, machine, session_id) DO UPDATE SET reason = excluded.reason, deleted_at = excluded.deleted_at`,
-			b.org, b.machine, id, e.Tombstone, deletedAt)
+		_, err = b.tx.ExecContext(ctx, sqlschema.TombstoneUpsert, b.org, b.machine, id, e.Tombstone, deletedAt)
 	} else {
 		_, err = b.tx.ExecContext(ctx, "DELETE FROM session_deletes WHERE org_id = ? AND machine = ? AND session_id = ?", b.org, b.machine, id)
 	}

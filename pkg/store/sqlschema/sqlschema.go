@@ -13,7 +13,7 @@ import (
 // Migrations returns the numbered migrations (index+1 is the version) for a
 // dialect. Append new ones; never edit one a store may have applied.
 func Migrations(intType, boolType string) []string {
-	r := strings.NewReplacer("{int}", intType, "{bool}", boolType, "{watermark}", watermark.ColumnDecls(intType))
+	r := strings.NewReplacer("{int}", intType, "{bool}", boolType)
 	out := make([]string, len(migrations))
 	for i, m := range migrations {
 		out[i] = r.Replace(m)
@@ -89,7 +89,11 @@ var migrations = []string{
 	// tombstones of the session's machine that no snapshot erases.
 	`DROP TABLE sync_watermarks;
 	CREATE TABLE sync_watermarks (
-		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL, {watermark},
+		org_id TEXT NOT NULL, machine TEXT NOT NULL, session_id TEXT NOT NULL,
+		file_hash TEXT NOT NULL, last_ordinal {int} NOT NULL, resend_from {int} NOT NULL,
+		prefix_digest TEXT NOT NULL, digest TEXT NOT NULL, base_digest TEXT NOT NULL,
+		marker TEXT NOT NULL, revision TEXT NOT NULL, read_seq {int} NOT NULL, seq {int} NOT NULL,
+		tombstone TEXT NOT NULL, purged BOOLEAN NOT NULL, synced_at TEXT NOT NULL,
 		PRIMARY KEY (org_id, machine, session_id));
 	CREATE INDEX sync_watermarks_seq ON sync_watermarks (org_id, machine, seq);
 	CREATE TABLE store_machines (
@@ -103,6 +107,12 @@ var migrations = []string{
 		FROM session_deletes GROUP BY org_id, machine, session_id;
 	DROP TABLE session_deletes;
 	ALTER TABLE session_tombstones RENAME TO session_deletes;`,
+	// 5: which av-mask ruleset masked each session's stored rows (see
+	// watermark.Entry.Ruleset); '' for rows stored before: unknown, so
+	// re-masked. The index answers "which sessions did these rules mask"
+	// and finds the ones to re-mask.
+	`ALTER TABLE sync_watermarks ADD COLUMN ruleset TEXT NOT NULL DEFAULT '';
+	CREATE INDEX sync_watermarks_ruleset ON sync_watermarks (org_id, machine, ruleset);`,
 }
 
 // SessionTables are the tables holding a session's rows, each with the
