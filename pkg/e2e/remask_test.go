@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The token a team's own rule will know, planted before the first sync in
+// a session that stays and in one agentsview prunes: the default rules do
+// not know it.
+const (
+	remaskToken = "acmeint-zq7Kp2Vx9Lm4Nw8Rt3Yb6Hc1"
+	remaskRule  = `[{"name": "acme-internal", "description": "ACME internal id", "keywords": ["acmeint-"],
+		"regex": "acmeint-(?P<s>[A-Za-z0-9]{24})"}]`
+	keptSession = "591196dc-1d3e-403a-9645-f0e4647dc392"
+	goneSession = "46834cc5-757e-4b43-af51-6850b77e5f7a"
+)
+
+// TestRulesChangeRemasksTheWholeStore is issue 12's Done-when: sync with
+// the default rules, prune one session from the source (a hard delete, as
+// agentsview does it), add a rule through AV_MASK_RULES that matches a token
+// the first sync stored; after two runs of scripts/av-sync no 8 characters
+// of the token's secret part are anywhere in the store, the pruned session
+// is still there, tombstoned, re-masked; every session records the new
+// ruleset; and a third run sends nothing.
+func TestRulesChangeRemasksTheWholeStore(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		secret := strings.TrimPrefix(remaskToken, "acmeint-")
+		e.editSource(`UPDATE messages SET content = content || ' the internal id is ` + remaskToken + `, keep it'
+			WHERE session_id IN ('` + keptSession + `', '` + goneSession + `') AND ordinal = 1`)
+		e.editSource(`UPDATE tool_calls SET result_content = 'id: ` + remaskToken + `'
+			WHERE id = (SELECT MIN(id) FROM tool_calls WHERE session_id = '` + goneSession + `')`)
+		e.editSource(`UPDATE sessions SET display_name = 'debug ` + remaskToken + `' WHERE id = '` + goneSession + `'`)
+		script := filepath.Join(repoRoot(t), "scripts", "av-sync")
+
+		avSync := func(env string) writeOutput {
+			t.Helper()
+			r := e.sh(env + " " + script)
+			if r.code != 0 {
+				t.Fatalf("av-sync exited %d\n%s", r.code, r.stderr)
+			}
+			return parseWriteOutput(t, r.stdout)
+		}
+		avSync("")
+		defaultRuleset := e.rulesetOf("")
+		if leaks := e.storeLeaks(secret); len(leaks) == 0 {
+			t.Fatal("the default rules masked the token: the test would prove nothing")
+		}
+		if got := e.storeRulesets(); got != fmt.Sprintf("%s:27", defaultRuleset) {
+			t.Fatalf("rulesets recorded after the first sync: %s, want every session's %s", got, defaultRuleset)
+		}
+		tombstone := func() string {
+			return strings.Join(textColumn(t, e.storeDB(), "SELECT reason || ' ' || deleted_at FROM session_deletes WHERE session_id = '"+goneSession+"'"), ",")
+		}
+
+		// agentsview prunes a session: its rows go, the journal says so.
+		db := openDB(t, e.src, false)
+		for _, q := range []string{"DELETE FROM tool_calls WHERE session_id = ?", "DELETE FROM messages WHERE session_id = ?", "DELETE FROM sessions WHERE id = ?"} {
+			if _, err := db.Exec(q, goneSession); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+		avSync("")
+		gone := tombstone()
+		if !strings.HasPrefix(gone, "removed ") {
+			t.Fatalf("the pruned session's tombstone: %q", gone)
+		}
+
+		rules := filepath.Join(e.dir, "rules.json")
+		if err := os.WriteFile(rules, []byte(remaskRule), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := "AV_MASK_RULES=" + rules
+		newRuleset := e.rulesetOf(env)
+		if newRuleset == defaultRuleset {
+			t.Fatal("a user's rules file did not change the ruleset id")
+		}
+		avSync(env)
+		avSync(env)
+		if leaks := e.storeLeaks(secret); len(leaks) > 0 {
+			t.Fatalf("after two runs with the new rule the store still holds the token:\n%s", strings.Join(leaks, "\n"))
+		}
+		if got := e.storeRulesets(); got != fmt.Sprintf("%s:27", newRuleset) {
+			t.Fatalf("rulesets recorded: %s, want every session's %s", got, newRuleset)
+		}
+		if got := tombstone(); got != gone {
+			t.Fatalf("the re-masked gone session's tombstone is %q, was %q", got, gone)
+		}
+		n := textColumn(t, e.storeDB(), "SELECT CAST(COUNT(*) AS TEXT) FROM messages WHERE session_id = '"+goneSession+"'")
+		if len(n) != 1 || n[0] != "11" {
+			t.Fatalf("the gone session's messages in the store: %v, want its 11 (re-masked, not dropped)", n)
+		}
+		masked := textColumn(t, e.storeDB(), "SELECT display_name FROM sessions WHERE id = '"+goneSession+"'")
+		if len(masked) != 1 || !strings.Contains(masked[0], "[REDACTED:acme-internal]") {
+			t.Fatalf("the gone session's display_name: %q, want the new rule's marker", masked)
+		}
+
+		r := e.sh(env + " " + script)
+		out := parseWriteOutput(t, r.stdout)
+		if r.code != 0 || out.summary.SessionsSynced != 0 || out.summary.Tombstones != 0 ||
+			strings.Count(r.stdout, `"kind":"summary"`) != 1 {
+			t.Fatalf("a third run: exit %d, sent something:\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
+}
+
+// rulesetOf is the ruleset av-mask masks with under an environment.
+func (e *env) rulesetOf(env string) string {
+	e.t.Helper()
+	r := e.sh(env + " av-mask --print-ruleset")
+	if r.code != 0 {
+		e.t.Fatalf("av-mask --print-ruleset: exit %d\n%s", r.code, r.stderr)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
+// storeRulesets answers the README's question, which rules masked which
+// sessions, as "ruleset:count" pairs.
+func (e *env) storeRulesets() string {
+	return strings.Join(textColumn(e.t, e.storeDB(),
+		"SELECT ruleset || ':' || CAST(COUNT(*) AS TEXT) FROM sync_watermarks GROUP BY ruleset ORDER BY ruleset"), ",")
+}
+
+// storeLeaks lists every value in every table of the store holding 8
+// characters of secret.
+func (e *env) storeLeaks(secret string) []string {
+	e.t.Helper()
+	db := e.storeDB()
+	q := "SELECT name FROM sqlite_master WHERE type = 'table'"
+	if e.backend == "postgres" {
+		q = "SELECT table_name FROM information_schema.tables WHERE table_schema = '" + e.schema + "'"
+	}
+	var leaks []string
+	for _, table := range textColumn(e.t, db, q) {
+		rs, err := db.Query("SELECT * FROM " + table)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		cols, _ := rs.Columns()
+		for rs.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rs.Scan(ptrs...); err != nil {
+				e.t.Fatal(err)
+			}
+			for i, v := range vals {
+				for k := 0; k+8 <= len(secret); k++ {
+					if strings.Contains(v.String, secret[k:k+8]) {
+						leaks = append(leaks, fmt.Sprintf("%s.%s: %.120s", table, cols[i], v.String))
+						break
+					}
+				}
+			}
+		}
+		rs.Close()
+	}
+	return leaks
+}
