@@ -220,3 +220,31 @@ func TestRulesetIDFollowsEverything(t *testing.T) {
 		t.Fatal("the id is not stable")
 	}
 }
+
+// TestRulesetOfIsNewsRuleset: what av-mask --print-ruleset prints is the id
+// av-mask stamps, with and without a user's rules and allow-list.
+func TestRulesetOfIsNewsRuleset(t *testing.T) {
+	user := func() []*Rule {
+		return []*Rule{{Name: "acme", Keywords: []string{"acme_"}, Regex: "acme_(?P<s>[a-z0-9]{12})", Entropy: 2}}
+	}
+	for _, c := range []struct {
+		extra []*Rule
+		allow []string
+	}{{nil, nil}, {user(), nil}, {nil, []string{"x", "/y+/"}}, {user(), []string{"z"}}} {
+		m, err := New(c.extra, c.allow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var extra []*Rule
+		if c.extra != nil {
+			extra = user()
+		}
+		id, err := RulesetOf(extra, c.allow)
+		if err != nil || id != m.Ruleset() {
+			t.Fatalf("RulesetOf = %q, %v; New's ruleset %q", id, err, m.Ruleset())
+		}
+	}
+	if _, err := RulesetOf([]*Rule{{Name: "bad", Keywords: []string{"b"}, Regex: "("}}, nil); err == nil {
+		t.Fatal("a rule with a bad regexp got a ruleset id")
+	}
+}

@@ -322,6 +322,27 @@ const EngineVersion = 2
 // RulesetPattern is the form of a ruleset id, for stages that check stamps.
 var RulesetPattern = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
 
+// RulesetOf is the ruleset id New(extra, allow) would have, without
+// building its matcher: what av-mask --print-ruleset prints on every
+// cycle. Rules and allow-list are checked as New checks them.
+func RulesetOf(extra []*Rule, allow []string) (string, error) {
+	if err := Check(extra, allow); err != nil {
+		return "", err
+	}
+	rules := append(Builtin(), extra...)
+	seen := map[string]bool{}
+	for _, r := range rules {
+		if seen[r.Name] {
+			return "", fmt.Errorf("rule %s is defined twice", r.Name)
+		}
+		seen[r.Name] = true
+		if err := r.prepare(); err != nil {
+			return "", err
+		}
+	}
+	return rulesetID(EngineVersion, rules, allow), nil
+}
+
 func rulesetID(engine int, rules []*Rule, allow []string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "engine %d\x00", engine)

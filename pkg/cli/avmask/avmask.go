@@ -81,16 +81,17 @@ rules.`,
 			if c.Int("workers") < 1 {
 				return exitcode.Errorf(exitcode.Usage, "--workers must be at least 1")
 			}
-			if c.Bool("print-ruleset") {
-				m, err := newMasker(c)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(s.Out, m.Ruleset())
-				return err
-			}
 			rules, allow, err := loadRules(c)
 			if err != nil {
+				return err
+			}
+			if c.Bool("print-ruleset") {
+				// The id alone: no matcher is built, so a cycle pays little.
+				id, err := mask.RulesetOf(rules, allow)
+				if err != nil {
+					return exitcode.Wrap(exitcode.Usage, err)
+				}
+				_, err = fmt.Fprintln(s.Out, id)
 				return err
 			}
 			// Built on the first record: an empty stream (a no-change sync)
