@@ -61,15 +61,21 @@ func TestCrashConsistency(t *testing.T) {
 // EPIPE). It tells whether the kill found the stage still running.
 func (e *env) killPipelineStage(stage int, after time.Duration, full bool) bool {
 	e.t.Helper()
-	names := []string{"av-read", "av-mask", "av-write"}
-	args := [][]string{nil, nil, {"--batch-sessions", "5"}}
+	read := []string{"av-read"}
 	if full {
-		args[0] = []string{"--full"}
+		read = append(read, "--full")
 	}
+	return e.killPipeline([][]string{read, {"av-mask"}, {"av-write", "--batch-sessions", "5"}}, nil, stage, after)
+}
+
+// killPipeline runs three commands piped (each a binary and its arguments,
+// with extra in their environment) and SIGKILLs one of them after a while.
+func (e *env) killPipeline(stages [][]string, extra []string, stage int, after time.Duration) bool {
+	e.t.Helper()
 	var cmds []*exec.Cmd
-	for i, n := range names {
-		c := exec.Command(filepath.Join(binDir, n), args[i]...)
-		c.Env = e.environ()
+	for _, argv := range stages {
+		c := exec.Command(filepath.Join(binDir, argv[0]), argv[1:]...)
+		c.Env = append(e.environ(), extra...)
 		cmds = append(cmds, c)
 	}
 	r1, w1, _ := os.Pipe()

@@ -3,10 +3,14 @@ package e2e
 import (
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"avsync/pkg/gen"
 )
 
 // The token a team's own rule will know, planted before the first sync in
@@ -164,4 +168,88 @@ func (e *env) storeLeaks(secret string) []string {
 		rs.Close()
 	}
 	return leaks
+}
+
+// TestRemaskSurvivesKills: the pipeline that re-masks gone sessions
+// (av-write --export-gone | av-mask | av-write) is SIGKILLed at random
+// instants, in a random stage; after each kill the state is not ahead of
+// the store, and after the last one av-sync finishes the job: every gone
+// session is re-masked once (its rows neither lost nor doubled, its
+// tombstone and its date kept), and a further run sends nothing.
+func TestRemaskSurvivesKills(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		if err := gen.Generate(ctx(t), filepath.Join("testdata", "small-august.db"), e.src,
+			gen.Spec{Sessions: 120, MessagesPerSession: 20, AvgMessageBytes: 400, Seed: 23}); err != nil {
+			t.Fatal(err)
+		}
+		secret := strings.TrimPrefix(remaskToken, "acmeint-")
+		e.editSource(`UPDATE messages SET content = content || ' id ` + remaskToken + `' WHERE ordinal = 0`)
+		script := filepath.Join(repoRoot(t), "scripts", "av-sync")
+		run := func(env string) runResult {
+			t.Helper()
+			r := e.sh(env + " " + script)
+			if r.code != 0 {
+				t.Fatalf("av-sync exited %d\n%s", r.code, r.stderr)
+			}
+			return r
+		}
+		run("")
+		// agentsview prunes two thirds of them; the next sync tombstones them.
+		e.editSource(`DELETE FROM tool_calls WHERE session_id IN (SELECT id FROM sessions WHERE rowid % 3 != 0)`)
+		e.editSource(`DELETE FROM messages WHERE session_id IN (SELECT id FROM sessions WHERE rowid % 3 != 0)`)
+		gone := e.editSource(`DELETE FROM sessions WHERE rowid % 3 != 0`)
+		run("")
+		before := e.goneRows()
+		if int64(len(before)) != gone {
+			t.Fatalf("%d gone sessions in the store, want %d", len(before), gone)
+		}
+
+		rules := filepath.Join(e.dir, "rules.json")
+		if err := os.WriteFile(rules, []byte(remaskRule), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ruleset := e.rulesetOf("AV_MASK_RULES=" + rules)
+		extra := []string{"AV_MASK_RULES=" + rules, "AV_RULESET=" + ruleset}
+		stages := [][]string{{"av-write", "--export-gone"}, {"av-mask"}, {"av-write", "--batch-sessions", "3"}}
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+		for round := 0; round < 8; round++ {
+			stage, after := rng.IntN(3), time.Duration(20+rng.IntN(300))*time.Millisecond
+			hit := e.killPipeline(stages, extra, stage, after)
+			t.Logf("round %d: stage %d killed after %s (mid-run %v)", round+1, stage, after, hit)
+			e.requireStateNotAheadOfStore()
+		}
+		t.Logf("after the kills: %s", e.storeRulesets())
+		run("AV_MASK_RULES=" + rules)
+		if leaks := e.storeLeaks(secret); len(leaks) > 0 {
+			t.Fatalf("the store still holds the token after the kills and one run:\n%.2000s", strings.Join(leaks, "\n"))
+		}
+		if got := e.storeRulesets(); got != fmt.Sprintf("%s:%d", ruleset, 120) {
+			t.Fatalf("rulesets recorded: %s, want all 120 sessions' %s", got, ruleset)
+		}
+		after := e.goneRows()
+		for id, b := range before {
+			if after[id] != b {
+				t.Fatalf("gone session %s: %s before re-masking, %s after", id, b, after[id])
+			}
+		}
+		r := run("AV_MASK_RULES=" + rules)
+		if out := parseWriteOutput(t, r.stdout); out.summary.SessionsSynced != 0 || strings.Count(r.stdout, `"kind":"summary"`) != 1 {
+			t.Fatalf("a further run sent something:\n%s\n%s", r.stdout, r.stderr)
+		}
+	})
+}
+
+// goneRows is, per tombstoned session, its tombstone, its date and how many
+// messages and tool calls the store holds of it.
+func (e *env) goneRows() map[string]string {
+	out := map[string]string{}
+	for _, r := range textColumn(e.t, e.storeDB(), `SELECT d.session_id || ' ' || d.reason || ' ' || d.deleted_at || ' ' ||
+		CAST((SELECT COUNT(*) FROM messages m WHERE m.org_id = d.org_id AND m.machine = d.machine AND m.session_id = d.session_id) AS TEXT) || ' ' ||
+		CAST((SELECT COUNT(*) FROM tool_calls c WHERE c.org_id = d.org_id AND c.machine = d.machine AND c.session_id = d.session_id) AS TEXT)
+		FROM session_deletes d`) {
+		id, rest, _ := strings.Cut(r, " ")
+		out[id] = rest
+	}
+	return out
 }
