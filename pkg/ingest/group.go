@@ -73,6 +73,12 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 	if err := w.requireMasked(s.ID, s.Masked); err != nil {
 		return err
 	}
+	if r := rulesetOf(s.Masked); w.opt.Ruleset != "" && r != w.opt.Ruleset && !w.warnedRuleset {
+		// Recorded as masked by r, these sessions would be re-sent by every
+		// run that is told the current rules are others.
+		w.warnedRuleset = true
+		w.opt.Log("warning: sessions arrive masked by ruleset %s, but --ruleset says %s: give av-mask the rules the ruleset was printed with (AV_MASK_RULES, AV_MASK_ALLOW)", orNone(r), w.opt.Ruleset)
+	}
 	w.grp = g
 	if err := w.openBatch(ctx); err != nil {
 		return err

@@ -56,18 +56,19 @@ type Writer struct {
 	in    *record.Reader
 	out   *record.Writer
 
-	batch      store.Batch
-	batchBytes int64
-	pending    []pending
-	grp        *group
-	marks      *marksGroup
-	marksDone  string            // digest of a marks snapshot in the open batch
-	cursor     *record.Cursor    // where av-read's pass got to, saved at the end if all went in
-	remaskEnd  *record.RemaskEnd // closes a stream of re-masked gone sessions
-	reverify   bool              // the state and the store disagreed: the next av-read checks every session
-	rebuilt    bool              // Bind rebuilt the state this run: the stream's cursor is stale
-	sum        record.Summary
-	prog       Progress
+	batch         store.Batch
+	batchBytes    int64
+	pending       []pending
+	grp           *group
+	marks         *marksGroup
+	marksDone     string            // digest of a marks snapshot in the open batch
+	cursor        *record.Cursor    // where av-read's pass got to, saved at the end if all went in
+	remaskEnd     *record.RemaskEnd // closes a stream of re-masked gone sessions
+	warnedRuleset bool              // said once that the stream's rules are not --ruleset
+	reverify      bool              // the state and the store disagreed: the next av-read checks every session
+	rebuilt       bool              // Bind rebuilt the state this run: the stream's cursor is stale
+	sum           record.Summary
+	prog          Progress
 }
 
 // pending is a state change waiting for its batch's commit.

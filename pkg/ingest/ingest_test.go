@@ -43,9 +43,15 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) run(lines ...string) record.Summary {
 	r.t.Helper()
+	return r.runWith("", lines...)
+}
+
+// runWith runs with av-write's --ruleset.
+func (r *rig) runWith(ruleset string, lines ...string) record.Summary {
+	r.t.Helper()
 	var out bytes.Buffer
 	w := New(r.st, r.state, record.NewReader(strings.NewReader(strings.Join(lines, "\n")+"\n"), "stdin"),
-		record.NewWriter(&out), Options{Machine: "m1", Writer: "w1", Hostname: "host", AllowUnmasked: true,
+		record.NewWriter(&out), Options{Machine: "m1", Writer: "w1", Hostname: "host", AllowUnmasked: true, Ruleset: ruleset,
 			Log: func(f string, a ...any) { r.log = append(r.log, fmt.Sprintf(f, a...)) }})
 	sum, err := w.Run(context.Background())
 	if err != nil {

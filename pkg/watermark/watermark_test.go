@@ -267,3 +267,29 @@ func TestLockNamesHolderAndWaits(t *testing.T) {
 	}
 	cancel()
 }
+
+// TestStateGainsTheRulesetColumn: a state made before rulesets were
+// recorded keeps its entries and cursor, and gets the column, empty
+// (unknown rules: re-masked once), while the rest of it stays.
+func TestStateGainsTheRulesetColumn(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, _ := Open(ctx, path)
+	s.Update(ctx, func(tx *Tx) error {
+		tx.Meta.Source, tx.Meta.Ruleset = "src", "avmask-aaaaaaaaaaaa"
+		return tx.Put(ctx, "a", Entry{Digest: "d", Ruleset: "avmask-aaaaaaaaaaaa"})
+	})
+	if _, err := s.db.Exec("ALTER TABLE sessions DROP COLUMN ruleset"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Lookup(ctx, []string{"a"})
+	if err != nil || got["a"].Digest != "d" || got["a"].Ruleset != "" || s.Meta.Source != "src" || s.Meta.Ruleset != "avmask-aaaaaaaaaaaa" {
+		t.Fatalf("an older state: %+v, %v, meta %+v", got, err, s.Meta)
+	}
+}
