@@ -182,7 +182,7 @@ func (s *State) current(ctx context.Context) bool {
 }
 
 // addRulesetColumn gives a state made before rulesets were recorded its
-// sessions.ruleset column: '' (unknown), so the sessions it describes are
+// sessions.ruleset column, empty (unknown), so the sessions it describes are
 // re-masked once, and nothing else is re-sent.
 func addRulesetColumn(ctx context.Context, tx *sql.Tx) error {
 	var n int
