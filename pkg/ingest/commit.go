@@ -264,6 +264,33 @@ func (w *Writer) remasked() string {
 	return r.Ruleset
 }
 
+// goneToRemask tells whether sessions gone from the source may be stored
+// masked by other rules than --ruleset. The state answers in O(1) when it
+// knows they are not; otherwise one store query looks for one, and when
+// there is none the state learns it, so scripts/av-sync starts the
+// re-mask pipeline only when it has work.
+func (w *Writer) goneToRemask(ctx context.Context) (bool, error) {
+	r := w.opt.Ruleset
+	if r == "" || w.state.Meta.Remasked == r {
+		return false, nil
+	}
+	some, err := w.st.GoneStale(ctx, w.opt.Machine, r, "", 1)
+	if err != nil {
+		return false, exitcode.Wrap(exitcode.Store, err)
+	}
+	if len(some) > 0 {
+		return true, nil
+	}
+	err = w.state.Update(ctx, func(tx *watermark.Tx) error {
+		tx.Meta.Remasked = r
+		return nil
+	})
+	if err != nil {
+		return false, exitcode.Wrap(exitcode.State, err)
+	}
+	return false, nil
+}
+
 // goneStale forgets that every gone session is masked by m.Remasked when e
 // is one that is not: the next av-sync re-masks it.
 func goneStale(m *watermark.Meta, e watermark.Entry) {

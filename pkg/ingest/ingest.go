@@ -122,13 +122,15 @@ func (w *Writer) Run(ctx context.Context) (record.Summary, error) {
 	if err == nil {
 		err = w.finish(ctx)
 	}
+	if err == nil {
+		w.sum.Remask, err = w.goneToRemask(ctx)
+	}
 	if err != nil && w.batch != nil {
 		w.batch.Rollback()
 		w.batch = nil
 	}
 	w.sum.Kind = record.KindSummary
 	w.sum.StateRebuilt = w.rebuilt
-	w.sum.Remask = err == nil && w.opt.Ruleset != "" && w.state.Meta.Remasked != w.opt.Ruleset
 	w.sum.DurationMS = time.Since(start).Milliseconds()
 	return w.sum, err
 }
