@@ -55,6 +55,26 @@ var modelOps = []modelOp{
 	{"backup", 4, (*model).opBackup},
 	{"restore", 4, (*model).opRestore},
 	{"hostname", 2, (*model).opHostname},
+	// the team's masking rules
+	{"rules", 2, (*model).opRules},
+}
+
+// opRules: the team adds a rule (AV_MASK_RULES) that masks text the
+// fixture holds (the word after "router"), or drops it again: the syncs
+// after must bring the store to the new rules, as a fresh full sync with
+// them would store it.
+func (m *model) opRules() string {
+	if m.e.maskEnv != "" {
+		m.e.maskEnv = ""
+		return "rules: back to the built-in rules"
+	}
+	path := filepath.Join(m.e.dir, "team-rules.json")
+	rule := `[{"name": "team-router", "keywords": ["router"], "regex": "router (?P<s>[a-z]{3,12})"}]`
+	if err := os.WriteFile(path, []byte(rule), 0o600); err != nil {
+		m.fatalf("write rules: %v", err)
+	}
+	m.e.maskEnv = "AV_MASK_RULES=" + path
+	return "rules: a team rule masks the word after \"router\""
 }
 
 // ---- the source connection and helpers ----

@@ -60,6 +60,7 @@ type env struct {
 	schema   string
 	machine  string  // --machine ("": the identity kept beside the state)
 	hostname string  // AV_HOSTNAME, the name shown beside the machine
+	maskEnv  string  // AV_MASK_RULES=… when a team rules file is in use ("": the built-in rules)
 	db       *sql.DB // the store, opened once for reading
 }
 
@@ -196,7 +197,11 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 func (e *env) environ() []string {
-	return append(os.Environ(),
+	env := os.Environ()
+	if e.maskEnv != "" {
+		env = append(env, e.maskEnv)
+	}
+	return append(env,
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"), "AVSYNC_BIN="+binDir,
 		"AV_DB="+e.src, "AV_STATE="+e.state, "AV_STORE="+e.storeURL(), "AV_PG_SCHEMA="+e.schema, "AV_MACHINE="+e.machine,
 		"AV_USER_ID=dev@acme.io", "AV_USER_NAME=Dev One", "AV_HOSTNAME="+e.hostname,

@@ -362,7 +362,7 @@ func (m *model) finish() {
 // it here from m.e.
 func (m *model) oracleEnv() *env {
 	o := newEnvOn(m.t, m.backend, "small-august.db")
-	o.machine, o.hostname = m.e.machine, m.e.hostname
+	o.machine, o.hostname, o.maskEnv = m.e.machine, m.e.hostname, m.e.maskEnv
 	o.src = m.e.src
 	return o
 }
