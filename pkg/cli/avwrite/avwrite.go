@@ -48,7 +48,9 @@ A state made for another store, or one the store is behind (restored from
 a backup), is rebuilt from what this store holds, comparing the store's
 commit sequence with the state's (never clocks); the next run re-sends what
 the store lacks. Sessions gone from agentsview keep a tombstone, and their
-rows unless --purge-deleted.`,
+rows unless --purge-deleted. The store records which av-mask ruleset masked
+each session; --export-gone streams the gone sessions masked by other rules
+than --ruleset back out, so av-mask can mask them again.`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "store", EnvVars: []string{"AV_STORE"}, Value: cli.DefaultStoreURL(),
 				Usage: "store `URL`: sqlite:///abs/path/store.db or postgres://user@host:5432/db?sslmode=require"},
@@ -73,7 +75,7 @@ rows unless --purge-deleted.`,
 				Usage: "accept records av-mask did not stamp (secrets may reach the store)"},
 			rulesetFlag("the current av-mask ruleset `ID` (av-mask --print-ruleset): the summary says \"remask\":true while sessions gone from agentsview may be stored masked by other rules"),
 			&ucli.BoolFlag{Name: "export-gone", EnvVars: []string{"AV_EXPORT_GONE"},
-				Usage: "write nothing: stream to stdout, as wire records, the sessions gone from agentsview whose rows the store keeps masked by other rules than --ruleset, for `av-write --export-gone | av-mask | av-write` (scripts/av-sync runs it when needed)"},
+				Usage: "write nothing: stream to stdout, as wire records, the sessions gone from agentsview whose rows the store keeps masked by other rules than --ruleset, for av-write --export-gone | av-mask | av-write, which re-masks them and keeps their tombstones (scripts/av-sync runs it when needed)"},
 			&ucli.IntFlag{Name: "batch-sessions", EnvVars: []string{"AV_BATCH_SESSIONS"}, Value: 50,
 				Usage: "commit after `N` sessions"},
 			&ucli.Int64Flag{Name: "batch-mb", EnvVars: []string{"AV_BATCH_MB"}, Value: 32,
