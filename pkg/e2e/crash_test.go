@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -65,12 +66,18 @@ func (e *env) killPipelineStage(stage int, after time.Duration, full bool) bool 
 	if full {
 		read = append(read, "--full")
 	}
-	return e.killPipeline([][]string{read, {"av-mask"}, {"av-write", "--batch-sessions", "5"}}, nil, stage, after)
+	return e.killPipeline([][]string{read, {"av-mask"}, {"av-write", "--batch-sessions", "5"}}, nil, stage,
+		func(out io.Reader) {
+			go io.Copy(io.Discard, out)
+			time.Sleep(after)
+		})
 }
 
 // killPipeline runs three commands piped (each a binary and its arguments,
-// with extra in their environment) and SIGKILLs one of them after a while.
-func (e *env) killPipeline(stages [][]string, extra []string, stage int, after time.Duration) bool {
+// with extra in their environment) and SIGKILLs one of them once wait
+// returns (wait reads the last one's stdout; what it leaves is drained).
+// It tells whether the kill found the stage still running.
+func (e *env) killPipeline(stages [][]string, extra []string, stage int, wait func(out io.Reader)) bool {
 	e.t.Helper()
 	var cmds []*exec.Cmd
 	for _, argv := range stages {
@@ -80,18 +87,22 @@ func (e *env) killPipeline(stages [][]string, extra []string, stage int, after t
 	}
 	r1, w1, _ := os.Pipe()
 	r2, w2, _ := os.Pipe()
+	r3, w3, _ := os.Pipe()
 	cmds[0].Stdout, cmds[1].Stdin = w1, r1
 	cmds[1].Stdout, cmds[2].Stdin = w2, r2
+	cmds[2].Stdout = w3
 	for _, c := range cmds {
 		if err := c.Start(); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-	for _, f := range []*os.File{r1, w1, r2, w2} {
+	for _, f := range []*os.File{r1, w1, r2, w2, w3} {
 		f.Close()
 	}
-	time.Sleep(after)
+	defer r3.Close()
+	wait(r3)
 	hit := cmds[stage].Process.Signal(syscall.SIGKILL) == nil
+	go io.Copy(io.Discard, r3) // the rest, so no stage blocks on a full pipe
 	for _, c := range cmds {
 		c.Wait()
 	}

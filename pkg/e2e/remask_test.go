@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"database/sql"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -180,7 +182,7 @@ func TestRemaskSurvivesKills(t *testing.T) {
 	eachSQLStore(t, func(t *testing.T, backend string) {
 		e := newEnvOn(t, backend, "small-august.db")
 		if err := gen.Generate(ctx(t), filepath.Join("testdata", "small-august.db"), e.src,
-			gen.Spec{Sessions: 120, MessagesPerSession: 20, AvgMessageBytes: 400, Seed: 23}); err != nil {
+			gen.Spec{Sessions: 90, MessagesPerSession: 16, AvgMessageBytes: 400, Seed: 23}); err != nil {
 			t.Fatal(err)
 		}
 		secret := strings.TrimPrefix(remaskToken, "acmeint-")
@@ -213,19 +215,29 @@ func TestRemaskSurvivesKills(t *testing.T) {
 		extra := []string{"AV_MASK_RULES=" + rules, "AV_RULESET=" + ruleset}
 		stages := [][]string{{"av-write", "--export-gone"}, {"av-mask"}, {"av-write", "--batch-sessions", "3"}}
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
-		for round := 0; round < 8; round++ {
-			stage, after := rng.IntN(3), time.Duration(20+rng.IntN(300))*time.Millisecond
-			hit := e.killPipeline(stages, extra, stage, after)
-			t.Logf("round %d: stage %d killed after %s (mid-run %v)", round+1, stage, after, hit)
+		hits := 0
+		for round := 0; round < 6; round++ {
+			// Killed once av-write has committed a few sessions: mid-run
+			// whatever the machine's speed.
+			stage, results := rng.IntN(3), 1+rng.IntN(6)
+			hit := e.killPipelineAfter(stages, extra, stage, results)
+			if hit {
+				hits++
+			}
+			t.Logf("round %d: stage %d killed after %d results (mid-run %v)", round+1, stage, results, hit)
 			e.requireStateNotAheadOfStore()
 		}
-		t.Logf("after the kills: %s", e.storeRulesets())
+		progress := e.storeRulesets()
+		t.Logf("after the kills: %s", progress)
+		if hits == 0 || !strings.Contains(progress, ruleset) {
+			t.Fatalf("no kill landed mid-run after some sessions were re-masked (%d kills; %s): the test proves little", hits, progress)
+		}
 		run("AV_MASK_RULES=" + rules)
 		if leaks := e.storeLeaks(secret); len(leaks) > 0 {
 			t.Fatalf("the store still holds the token after the kills and one run:\n%.2000s", strings.Join(leaks, "\n"))
 		}
-		if got := e.storeRulesets(); got != fmt.Sprintf("%s:%d", ruleset, 120) {
-			t.Fatalf("rulesets recorded: %s, want all 120 sessions' %s", got, ruleset)
+		if got := e.storeRulesets(); got != fmt.Sprintf("%s:%d", ruleset, 90) {
+			t.Fatalf("rulesets recorded: %s, want all 90 sessions' %s", got, ruleset)
 		}
 		after := e.goneRows()
 		for id, b := range before {
@@ -236,6 +248,20 @@ func TestRemaskSurvivesKills(t *testing.T) {
 		r := run("AV_MASK_RULES=" + rules)
 		if out := parseWriteOutput(t, r.stdout); out.summary.SessionsSynced != 0 || strings.Count(r.stdout, `"kind":"summary"`) != 1 {
 			t.Fatalf("a further run sent something:\n%s\n%s", r.stdout, r.stderr)
+		}
+	})
+}
+
+// killPipelineAfter runs three commands piped, as killPipeline does, and
+// SIGKILLs one of them once the last has printed n result lines (av-write
+// prints a batch's results after it commits), or when it ends before.
+func (e *env) killPipelineAfter(stages [][]string, extra []string, stage, n int) bool {
+	return e.killPipeline(stages, extra, stage, func(out io.Reader) {
+		sc := bufio.NewScanner(out)
+		for seen := 0; seen < n && sc.Scan(); {
+			if strings.Contains(sc.Text(), `"kind":"result"`) {
+				seen++
+			}
 		}
 	})
 }
