@@ -42,17 +42,7 @@ func TestRulesChangeRemasksTheWholeStore(t *testing.T) {
 		e.editSource(`UPDATE tool_calls SET result_content = 'id: ` + remaskToken + `'
 			WHERE id = (SELECT MIN(id) FROM tool_calls WHERE session_id = '` + goneSession + `')`)
 		e.editSource(`UPDATE sessions SET display_name = 'debug ` + remaskToken + `' WHERE id = '` + goneSession + `'`)
-		script := filepath.Join(repoRoot(t), "scripts", "av-sync")
-
-		avSync := func(env string) writeOutput {
-			t.Helper()
-			r := e.sh(env + " " + script)
-			if r.code != 0 {
-				t.Fatalf("av-sync exited %d\n%s", r.code, r.stderr)
-			}
-			return parseWriteOutput(t, r.stdout)
-		}
-		avSync("")
+		e.avSync("")
 		defaultRuleset := e.rulesetOf("")
 		if leaks := e.storeLeaks(secret); len(leaks) == 0 {
 			t.Fatal("the default rules masked the token: the test would prove nothing")
@@ -72,7 +62,7 @@ func TestRulesChangeRemasksTheWholeStore(t *testing.T) {
 			}
 		}
 		db.Close()
-		avSync("")
+		e.avSync("")
 		gone := tombstone()
 		if !strings.HasPrefix(gone, "removed ") {
 			t.Fatalf("the pruned session's tombstone: %q", gone)
@@ -87,8 +77,8 @@ func TestRulesChangeRemasksTheWholeStore(t *testing.T) {
 		if newRuleset == defaultRuleset {
 			t.Fatal("a user's rules file did not change the ruleset id")
 		}
-		avSync(env)
-		avSync(env)
+		e.avSync(env)
+		e.avSync(env)
 		if leaks := e.storeLeaks(secret); len(leaks) > 0 {
 			t.Fatalf("after two runs with the new rule the store still holds the token:\n%s", strings.Join(leaks, "\n"))
 		}
@@ -107,13 +97,23 @@ func TestRulesChangeRemasksTheWholeStore(t *testing.T) {
 			t.Fatalf("the gone session's display_name: %q, want the new rule's marker", masked)
 		}
 
-		r := e.sh(env + " " + script)
-		out := parseWriteOutput(t, r.stdout)
-		if r.code != 0 || out.summary.SessionsSynced != 0 || out.summary.Tombstones != 0 ||
+		r := e.avSync(env)
+		if out := parseWriteOutput(t, r.stdout); out.summary.SessionsSynced != 0 || out.summary.Tombstones != 0 ||
 			strings.Count(r.stdout, `"kind":"summary"`) != 1 {
-			t.Fatalf("a third run: exit %d, sent something:\n%s\n%s", r.code, r.stdout, r.stderr)
+			t.Fatalf("a third run sent something:\n%s\n%s", r.stdout, r.stderr)
 		}
 	})
+}
+
+// avSync runs the documented one-shot, scripts/av-sync, with env (NAME=value
+// words) before it, and requires it to succeed.
+func (e *env) avSync(env string) runResult {
+	e.t.Helper()
+	r := e.sh(env + " " + filepath.Join(repoRoot(e.t), "scripts", "av-sync"))
+	if r.code != 0 {
+		e.t.Fatalf("av-sync exited %d\n%s", r.code, r.stderr)
+	}
+	return r
 }
 
 // rulesetOf is the ruleset av-mask masks with under an environment.
@@ -187,21 +187,12 @@ func TestRemaskSurvivesKills(t *testing.T) {
 		}
 		secret := strings.TrimPrefix(remaskToken, "acmeint-")
 		e.editSource(`UPDATE messages SET content = content || ' id ` + remaskToken + `' WHERE ordinal = 0`)
-		script := filepath.Join(repoRoot(t), "scripts", "av-sync")
-		run := func(env string) runResult {
-			t.Helper()
-			r := e.sh(env + " " + script)
-			if r.code != 0 {
-				t.Fatalf("av-sync exited %d\n%s", r.code, r.stderr)
-			}
-			return r
-		}
-		run("")
+		e.avSync("")
 		// agentsview prunes two thirds of them; the next sync tombstones them.
 		e.editSource(`DELETE FROM tool_calls WHERE session_id IN (SELECT id FROM sessions WHERE rowid % 3 != 0)`)
 		e.editSource(`DELETE FROM messages WHERE session_id IN (SELECT id FROM sessions WHERE rowid % 3 != 0)`)
 		gone := e.editSource(`DELETE FROM sessions WHERE rowid % 3 != 0`)
-		run("")
+		e.avSync("")
 		before := e.goneRows()
 		if int64(len(before)) != gone {
 			t.Fatalf("%d gone sessions in the store, want %d", len(before), gone)
@@ -232,7 +223,7 @@ func TestRemaskSurvivesKills(t *testing.T) {
 		if hits == 0 || !strings.Contains(progress, ruleset) {
 			t.Fatalf("no kill landed mid-run after some sessions were re-masked (%d kills; %s): the test proves little", hits, progress)
 		}
-		run("AV_MASK_RULES=" + rules)
+		e.avSync("AV_MASK_RULES=" + rules)
 		if leaks := e.storeLeaks(secret); len(leaks) > 0 {
 			t.Fatalf("the store still holds the token after the kills and one run:\n%.2000s", strings.Join(leaks, "\n"))
 		}
@@ -245,7 +236,7 @@ func TestRemaskSurvivesKills(t *testing.T) {
 				t.Fatalf("gone session %s: %s before re-masking, %s after", id, b, after[id])
 			}
 		}
-		r := run("AV_MASK_RULES=" + rules)
+		r := e.avSync("AV_MASK_RULES=" + rules)
 		if out := parseWriteOutput(t, r.stdout); out.summary.SessionsSynced != 0 || strings.Count(r.stdout, `"kind":"summary"`) != 1 {
 			t.Fatalf("a further run sent something:\n%s\n%s", r.stdout, r.stderr)
 		}
