@@ -42,6 +42,10 @@ func TestRulesChangeRemasksTheWholeStore(t *testing.T) {
 		e.editSource(`UPDATE tool_calls SET result_content = 'id: ` + remaskToken + `'
 			WHERE id = (SELECT MIN(id) FROM tool_calls WHERE session_id = '` + goneSession + `')`)
 		e.editSource(`UPDATE sessions SET display_name = 'debug ` + remaskToken + `' WHERE id = '` + goneSession + `'`)
+		// Stored as DB_PASSWORD=\"[REDACTED:…]\": text that av-write's redaction
+		// of its own output would rewrite; the export must carry it as stored.
+		e.editSource(`UPDATE messages SET content = content || ' export DB_PASSWORD="Xk9mPq2Lw8Rt7Vb" done'
+			WHERE session_id = '` + goneSession + `' AND ordinal = 3`)
 		e.avSync("")
 		defaultRuleset := e.rulesetOf("")
 		if leaks := e.storeLeaks(secret); len(leaks) == 0 {
@@ -91,6 +95,9 @@ func TestRulesChangeRemasksTheWholeStore(t *testing.T) {
 		n := textColumn(t, e.storeDB(), "SELECT CAST(COUNT(*) AS TEXT) FROM messages WHERE session_id = '"+goneSession+"'")
 		if len(n) != 1 || n[0] != "11" {
 			t.Fatalf("the gone session's messages in the store: %v, want its 11 (re-masked, not dropped)", n)
+		}
+		if n := textColumn(t, e.storeDB(), "SELECT content FROM messages WHERE session_id = '"+goneSession+"' AND content LIKE '%DB_PASSWORD=\"[REDACTED:%\" done%'"); len(n) != 1 {
+			t.Fatalf("the gone session's masked password assignment did not come back as stored: %q", n)
 		}
 		masked := textColumn(t, e.storeDB(), "SELECT display_name FROM sessions WHERE id = '"+goneSession+"'")
 		if len(masked) != 1 || !strings.Contains(masked[0], "[REDACTED:acme-internal]") {

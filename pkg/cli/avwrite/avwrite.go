@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,8 +26,12 @@ import (
 	"avsync/pkg/watermark"
 )
 
-// WriteMain runs av-write and returns its exit code.
+// Main runs av-write and returns its exit code.
 func Main(ctx context.Context, args []string, s cli.Streams) int {
+	// --export-gone's stdout carries store rows, not messages: the
+	// redactor's rewriting of URL- and key=value-shaped text would change
+	// (and could break) them, so that stream is the unredacted one.
+	rows := s.Out
 	s, red := cli.Redacted(s, true)
 	app := &ucli.App{
 		Name:      "av-write",
@@ -73,7 +78,7 @@ than --ruleset back out, so av-mask can mask them again.`,
 				Usage: "remove the rows of sessions deleted in agentsview or gone from it (their tombstones stay; a session that comes back is sent whole)"},
 			&ucli.BoolFlag{Name: "allow-unmasked", EnvVars: []string{"AV_ALLOW_UNMASKED"},
 				Usage: "accept records av-mask did not stamp (secrets may reach the store)"},
-			rulesetFlag("the current av-mask ruleset `ID` (av-mask --print-ruleset): the summary says \"remask\":true while sessions gone from agentsview may be stored masked by other rules"),
+			cli.RulesetFlag("the current av-mask ruleset `ID` (av-mask --print-ruleset): the summary says \"remask\":true while sessions gone from agentsview may be stored masked by other rules"),
 			&ucli.BoolFlag{Name: "export-gone", EnvVars: []string{"AV_EXPORT_GONE"},
 				Usage: "write nothing: stream to stdout, as wire records, the sessions gone from agentsview whose rows the store keeps masked by other rules than --ruleset, for av-write --export-gone | av-mask | av-write, which re-masks them and keeps their tombstones (scripts/av-sync runs it when needed)"},
 			&ucli.IntFlag{Name: "batch-sessions", EnvVars: []string{"AV_BATCH_SESSIONS"}, Value: 50,
@@ -92,13 +97,13 @@ than --ruleset back out, so av-mask can mask them again.`,
 			if _, err := cli.LineCap(c); err != nil {
 				return err // before the store is opened or the lock taken
 			}
-			return writeAction(c.Context, c, s, red)
+			return writeAction(c.Context, c, s, red, rows)
 		},
 	}
 	return cli.Run(ctx, app, args, s)
 }
 
-func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.Redactor) error {
+func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.Redactor, rows io.Writer) error {
 	log := cli.NewLogger("av-write", s.Err)
 	quiet := c.Bool("quiet")
 	statePath := c.String("state")
@@ -140,7 +145,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 
 	if c.Bool("export-gone") {
 		// No lock: the av-write this stream goes to takes it.
-		return exportGone(ctx, c, st, s, log)
+		return exportGone(ctx, c, st, rows, log)
 	}
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
 		return exitcode.Wrap(exitcode.State, err)
@@ -212,13 +217,13 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 }
 
 // exportGone streams the gone sessions to re-mask (see package export).
-func exportGone(ctx context.Context, c *ucli.Context, st store.Store, s Streams, log *logger) error {
-	state, id, err := openState(ctx, c)
+func exportGone(ctx context.Context, c *ucli.Context, st store.Store, rows io.Writer, log *cli.Logger) error {
+	state, id, err := cli.OpenState(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer state.Close()
-	out := record.NewWriter(s.Out)
+	out := record.NewWriter(rows)
 	stats, err := export.Gone(ctx, st, id.ID, state.Meta.StateID, c.String("ruleset"), out)
 	if err == nil {
 		err = out.Flush()
