@@ -249,12 +249,13 @@ func (w *Writer) finish(ctx context.Context) error {
 }
 
 // remasked is the ruleset a stream of re-masked gone sessions brought
-// every gone session to, once all of it is stored ("" otherwise): groups
-// skipped because their session came back are the source's to re-send.
+// every gone session to, once all of it is stored ("" otherwise). After a
+// stale group (its session came back, or was stored again, since it was
+// exported) the stream proves nothing: goneToRemask asks the store.
 func (w *Writer) remasked() string {
 	r := w.remaskEnd
 	switch {
-	case r == nil || w.sum.SessionsFailed > 0 || w.sum.BadLines > 0 || w.rebuilt || r.State != w.state.Meta.StateID:
+	case r == nil || w.sum.SessionsFailed > 0 || w.sum.BadLines > 0 || w.rebuilt || w.remaskSkipped || r.State != w.state.Meta.StateID:
 		return ""
 	case rulesetOf(r.Masked) != r.Ruleset:
 		w.opt.Log("the gone sessions were to be re-masked by ruleset %s, but av-mask masked them with %s (its --rules/--allow differ from those the ruleset was printed with): they will be re-masked again",
