@@ -24,7 +24,6 @@ import (
 	"golang.org/x/term"
 
 	"avsync/pkg/exitcode"
-	"avsync/pkg/mask"
 	"avsync/pkg/record"
 	"avsync/pkg/watermark"
 )
@@ -235,7 +234,7 @@ func identity(c *ucli.Context, known string) (watermark.Identity, error) {
 func RulesetFlag(usage string) *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "ruleset", EnvVars: []string{"AV_RULESET"}, Usage: usage,
 		Action: func(_ *ucli.Context, v string) error {
-			if v != "" && !mask.RulesetPattern.MatchString(v) {
+			if v != "" && !record.IsRulesetID(v) {
 				return exitcode.Errorf(exitcode.Usage, "--ruleset %q: want an av-mask ruleset id (avmask- and 12 hex digits; av-mask --print-ruleset prints it)", v)
 			}
 			return nil

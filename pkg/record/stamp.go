@@ -11,6 +11,9 @@ import (
 // digits); it changes whenever the rules, the allow-list or the engine do.
 var rulesetID = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
 
+// IsRulesetID tells whether s has the form of an av-mask ruleset id.
+func IsRulesetID(s string) bool { return rulesetID.MatchString(s) }
+
 // UnmarshalJSON remembers whether the stamp said how many secrets it masked,
 // so Check can refuse a stamp without a count ("masked":{}).
 func (s *Stamp) UnmarshalJSON(b []byte) error {
