@@ -1,0 +1,346 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"avsync/pkg/record"
+	"avsync/pkg/store"
+	"avsync/pkg/watermark"
+)
+
+// flushBytes bounds the rows a batch holds before sending them: the
+// ingest commits every 32 MB anyway, and memory stays small.
+var flushBytes = 8 << 20
+
+// A batch holds its groups in a buffer and sends them in one pipeline when
+// it is full and at commit (with the commit itself), so its round trips do
+// not grow with its sessions. Whole-or-nothing per group is kept so:
+//   - a group not sent yet is aborted by dropping its rows;
+//   - a pipeline of many groups runs under a savepoint; if the server
+//     refuses one group's rows, the pipeline is undone and the groups are
+//     sent again one by one, each under its own savepoint, so only the bad
+//     one is lost (reported as store.GroupsLost);
+//   - a group too big for the buffer is sent as it comes, under a savepoint
+//     of its own, its errors reported at once.
+type batch struct {
+	s            *Store
+	conn         *pgconn.PgConn
+	machine      string
+	seq, readSeq int64
+	buf          buffer
+	open         bool   // the buffer's last group is still being written
+	spilled      bool   // the open group is being sent as it comes
+	deletedAt    string // the open group's session's
+	done         bool   // committed or rolled back
+}
+
+// Begin implements store.Store: one round trip opens the transaction and
+// takes the machine's next commit sequence.
+func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
+	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine)}
+	var p pipeline
+	p.add("BEGIN")
+	// The machine's row stays locked until the batch ends, so two writers
+	// of one machine take turns.
+	p.add(`INSERT INTO store_machines VALUES ($1, $2, 1, 0, $3, $4)
+		ON CONFLICT (org_id, machine) DO UPDATE SET seq = store_machines.seq + 1, hostname = excluded.hostname,
+		writer = excluded.writer RETURNING seq`, s.org, b.machine, clean(w.Hostname), w.ID)
+	results, err := p.run(ctx, b.conn)
+	if err == nil {
+		b.seq, err = int64At(results[1], 0, 0)
+	}
+	if err != nil {
+		b.Rollback()
+		return nil, store.Errorf("store %s: begin: %w", s.url, reason(err))
+	}
+	return b, nil
+}
+
+func (b *batch) fail(what string, err error) error {
+	return store.Errorf("store %s: %s: %w", b.s.url, what, reason(err))
+}
+
+func (b *batch) Seq() int64 { return b.seq }
+
+func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
+	var lost error
+	if b.buf.ids[s.ID] {
+		// Its earlier write goes first: a statement meets each key once.
+		if lost = b.flush(ctx); !isLost(lost) {
+			return lost
+		}
+	}
+	b.buf.open(s.ID)
+	b.open, b.deletedAt = true, clean(s.DeletedAt)
+	clear(b.buf.links.seen)
+	switch {
+	case s.Mode == record.ModeFull:
+		b.buf.clears.id, b.buf.clears.from = append(b.buf.clears.id, s.ID), append(b.buf.clears.from, -1<<62)
+	case s.Mode == record.ModeAppend && s.SinceOrdinal != nil:
+		b.buf.clears.id, b.buf.clears.from = append(b.buf.clears.id, s.ID), append(b.buf.clears.from, *s.SinceOrdinal)
+	}
+	b.buf.sessions.add(s)
+	return lost
+}
+
+func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
+	b.buf.msgs.add(m)
+	return b.grew(ctx, len(m.Content)+len(m.Thinking)+128)
+}
+
+func (b *batch) PutToolCall(ctx context.Context, t *record.ToolCall) error {
+	b.buf.tools.add(t)
+	size := len(t.InputJSON) + 128
+	if t.ResultContent != nil {
+		size += len(*t.ResultContent)
+	}
+	return b.grew(ctx, size)
+}
+
+func (b *batch) PutLink(ctx context.Context, l store.Link) error {
+	b.buf.links.add(b.buf.groups[len(b.buf.groups)-1].id, clean(l.CommitSHA), clean(l.PRURL), clean(l.LinkType),
+		clean(l.Confidence), l.MessageOrdinal)
+	return b.grew(ctx, 256)
+}
+
+// grew counts an open group's row; a group that fills the buffer alone is
+// sent as it comes.
+func (b *batch) grew(ctx context.Context, size int) error {
+	b.buf.bytes += size
+	if b.buf.bytes < flushBytes {
+		return nil
+	}
+	return b.spill(ctx)
+}
+
+// spill sends the complete groups before the open one, then the open
+// group's rows so far, under its own savepoint.
+func (b *batch) spill(ctx context.Context) error {
+	n := len(b.buf.groups)
+	var lost error
+	if n > 1 {
+		if lost = b.send(ctx, n-1, nil); !isLost(lost) {
+			return lost
+		}
+	}
+	var p pipeline
+	if !b.spilled {
+		p.add("SAVEPOINT grp")
+	}
+	b.queue(&p, n-1, n)
+	id := b.buf.groups[n-1].id
+	b.buf.reset()
+	b.buf.open(id) // what comes next of it
+	if _, err := p.run(ctx, b.conn); err != nil {
+		b.spilled = true // AbortGroup rolls its savepoint back
+		return b.classify(err)
+	}
+	b.spilled = true
+	return lost
+}
+
+func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
+	id := b.buf.groups[len(b.buf.groups)-1].id
+	b.putWatermark(id, e, b.deletedAt)
+	b.open = false
+	if b.spilled {
+		b.spilled = false
+		var p pipeline
+		b.queue(&p, 0, 1)
+		p.add("RELEASE SAVEPOINT grp")
+		_, err := p.run(ctx, b.conn)
+		b.buf.reset()
+		if err != nil {
+			b.open = true // for AbortGroup
+			b.spilled = true
+			return b.classify(err)
+		}
+		return nil
+	}
+	if b.buf.bytes >= flushBytes {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
+	var lost error
+	if b.buf.ids[id] {
+		if lost = b.flush(ctx); !isLost(lost) {
+			return lost
+		}
+	}
+	b.buf.open(id)
+	b.putWatermark(id, e, time.Now().UTC().Format(store.TimeLayout))
+	return lost
+}
+
+// putWatermark buffers a session's watermark and its tombstone, if any.
+func (b *batch) putWatermark(id string, e watermark.Entry, deletedAt string) {
+	b.buf.marks.add(id, e)
+	if e.Tombstone != "" {
+		t := &b.buf.tombs
+		t.id, t.reason, t.deletedAt = append(t.id, id), append(t.reason, e.Tombstone), append(t.deletedAt, deletedAt)
+	} else {
+		b.buf.untombs = append(b.buf.untombs, id)
+	}
+	if e.ReadSeq > b.readSeq {
+		b.readSeq = e.ReadSeq
+	}
+	b.buf.bytes += 512
+}
+
+func (b *batch) AbortGroup(ctx context.Context) error {
+	if !b.open {
+		return nil
+	}
+	b.open = false
+	if b.spilled {
+		b.spilled = false
+		b.buf.reset()
+		if err := exec(ctx, b.conn, "ROLLBACK TO SAVEPOINT grp", "RELEASE SAVEPOINT grp"); err != nil {
+			return b.fail("roll back group", err)
+		}
+		return nil
+	}
+	g := b.buf.groups[len(b.buf.groups)-1]
+	b.buf.truncate(g.at)
+	b.buf.groups = b.buf.groups[:len(b.buf.groups)-1]
+	delete(b.buf.ids, g.id)
+	return nil
+}
+
+// flush sends every complete group (there is no open one when it is
+// called) and empties the buffer.
+func (b *batch) flush(ctx context.Context) error {
+	defer b.buf.reset()
+	return b.send(ctx, len(b.buf.groups), nil)
+}
+
+// send sends the buffer's first n groups in one pipeline, then the
+// statements then adds (the commit). A group the server refuses is lost
+// alone (see batch): the result is then a store.GroupsLost, or an error
+// that ends the batch.
+func (b *batch) send(ctx context.Context, n int, then func(*pipeline)) error {
+	var p pipeline
+	if n > 0 {
+		p.add("SAVEPOINT flush")
+		b.queue(&p, 0, n)
+		p.add("RELEASE SAVEPOINT flush")
+	}
+	groups := p.n
+	if then != nil {
+		then(&p)
+	}
+	if p.n == 0 {
+		return nil
+	}
+	results, err := p.run(ctx, b.conn)
+	if err == nil {
+		return nil
+	}
+	if len(results) == 0 || len(results) > groups || b.unavailable(err) {
+		return b.classify(err) // not the groups' rows: the batch cannot go on
+	}
+	// One group's rows, probably: undo them all, then send each alone.
+	if err := exec(ctx, b.conn, "ROLLBACK TO SAVEPOINT flush", "RELEASE SAVEPOINT flush"); err != nil {
+		return b.fail("roll back", err)
+	}
+	lost := store.GroupsLost{}
+	for i, g := range b.buf.groups[:n] {
+		var p pipeline
+		p.add("SAVEPOINT grp")
+		b.queue(&p, i, i+1)
+		p.add("RELEASE SAVEPOINT grp")
+		if _, err := p.run(ctx, b.conn); err != nil {
+			if b.unavailable(err) {
+				return b.classify(err)
+			}
+			lost[g.id] = reason(err)
+			if err := exec(ctx, b.conn, "ROLLBACK TO SAVEPOINT grp", "RELEASE SAVEPOINT grp"); err != nil {
+				return b.fail("roll back group", err)
+			}
+		}
+	}
+	if then != nil {
+		var p pipeline
+		then(&p)
+		if _, err := p.run(ctx, b.conn); err != nil {
+			return b.classify(err)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	return lost
+}
+
+func isLost(err error) bool {
+	var lost store.GroupsLost
+	return err == nil || errors.As(err, &lost)
+}
+
+func (b *batch) Commit() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if b.open {
+		b.AbortGroup(ctx)
+	}
+	err := b.send(ctx, len(b.buf.groups), func(p *pipeline) {
+		p.add("UPDATE store_machines SET read_seq = GREATEST(read_seq, $3) WHERE org_id = $1 AND machine = $2",
+			b.s.org, b.machine, b.readSeq)
+		p.add("COMMIT")
+	})
+	b.buf.reset()
+	var unavailable *store.Error
+	switch {
+	case errors.As(err, &unavailable):
+		return err
+	case !isLost(err):
+		return b.fail("commit", err)
+	}
+	b.done = true
+	return err
+}
+
+func (b *batch) Rollback() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	b.buf.reset()
+	return exec(context.Background(), b.conn, "ROLLBACK")
+}
+
+// unavailable says whether err means the store itself failed (connection
+// lost, server shutting down, out of resources) rather than refused rows.
+func (b *batch) unavailable(err error) bool {
+	var pe *pgconn.PgError
+	return b.conn.IsClosed() || !errors.As(err, &pe) ||
+		strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57")
+}
+
+// classify makes an error that ends the run a store.Error; a refused
+// write stays as it is, so only its group is undone.
+func (b *batch) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if b.unavailable(err) {
+		return b.fail("write", err)
+	}
+	return err
+}
+
+// clean makes a string storable: PostgreSQL text cannot hold NUL.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
