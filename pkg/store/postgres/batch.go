@@ -13,36 +13,54 @@ import (
 	"avsync/pkg/watermark"
 )
 
-// flushBytes bounds the rows a batch holds before sending them: the
-// ingest commits every 32 MB anyway, and memory stays small.
-var flushBytes = 8 << 20
+// flushBytes bounds the rows a buffer holds before they are sent: the
+// ingest commits every 32 MB anyway, and memory stays small (a buffer in
+// flight is encoded once more, and one fills meanwhile).
+var flushBytes = 2 << 20
 
 // A batch holds its groups in a buffer and sends them in one pipeline when
-// it is full and at commit (with the commit itself), so its round trips do
-// not grow with its sessions. Whole-or-nothing per group is kept so:
+// it is full (in the background, while the next buffer fills, so av-write
+// and the server work at once) and at commit (with the commit itself), so
+// its round trips do not grow with its sessions. Whole-or-nothing per
+// group is kept so:
 //   - a group not sent yet is aborted by dropping its rows;
 //   - a pipeline of many groups runs under a savepoint; if the server
 //     refuses one group's rows, the pipeline is undone and the groups are
 //     sent again one by one, each under its own savepoint, so only the bad
-//     one is lost (reported as store.GroupsLost);
-//   - a group too big for the buffer is sent as it comes, under a savepoint
+//     one is lost (reported as store.GroupsLost by the next call that
+//     waits for it);
+//   - a group too big for a buffer is sent as it comes, under a savepoint
 //     of its own, its errors reported at once.
 type batch struct {
 	s            *Store
 	conn         *pgconn.PgConn
 	machine      string
 	seq, readSeq int64
-	buf          buffer
-	open         bool   // the buffer's last group is still being written
-	spilled      bool   // the open group is being sent as it comes
-	deletedAt    string // the open group's session's
-	done         bool   // committed or rolled back
+	buf, spare   *buffer // filling, and free for the next
+	inflight     *flight // a buffer being sent, if any
+	open         bool    // the buffer's last group is still being written
+	openBytes    int     // the open group's
+	spilled      bool    // the open group is being sent as it comes
+	deletedAt    string  // the open group's session's
+	done         bool    // committed or rolled back
+}
+
+// flight is a buffer being sent in the background.
+type flight struct {
+	buf    *buffer
+	groups int // statements of its groups (the pipeline has no others)
+	done   chan flightResult
+}
+
+type flightResult struct {
+	results []*pgconn.Result
+	err     error
 }
 
 // Begin implements store.Store: one round trip opens the transaction and
 // takes the machine's next commit sequence.
 func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
-	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine)}
+	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine), buf: &buffer{}, spare: &buffer{}}
 	var p pipeline
 	p.add("BEGIN")
 	// The machine's row stays locked until the batch ends, so two writers
@@ -68,15 +86,12 @@ func (b *batch) fail(what string, err error) error {
 func (b *batch) Seq() int64 { return b.seq }
 
 func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
-	var lost error
-	if b.buf.ids[s.ID] {
-		// Its earlier write goes first: a statement meets each key once.
-		if lost = b.flush(ctx); !isLost(lost) {
-			return lost
-		}
+	lost := b.again(ctx, s.ID)
+	if !isLost(lost) {
+		return lost
 	}
 	b.buf.open(s.ID)
-	b.open, b.deletedAt = true, clean(s.DeletedAt)
+	b.open, b.openBytes, b.deletedAt = true, 0, clean(s.DeletedAt)
 	clear(b.buf.links.seen)
 	switch {
 	case s.Mode == record.ModeFull:
@@ -86,6 +101,20 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	}
 	b.buf.sessions.add(s)
 	return lost
+}
+
+// again makes way for a session written earlier in the batch: its earlier
+// write is stored (or reported lost) before the new one is taken, so a
+// statement meets each key once and a loss is reported before the session
+// is written again.
+func (b *batch) again(ctx context.Context, id string) error {
+	if b.buf.ids[id] {
+		return b.sync(ctx, nil)
+	}
+	if b.inflight != nil && b.inflight.buf.ids[id] {
+		return b.wait(ctx)
+	}
+	return nil
 }
 
 func (b *batch) PutMessage(ctx context.Context, m *record.Message) error {
@@ -108,11 +137,12 @@ func (b *batch) PutLink(ctx context.Context, l store.Link) error {
 	return b.grew(ctx, 256)
 }
 
-// grew counts an open group's row; a group that fills the buffer alone is
-// sent as it comes.
+// grew counts an open group's row; a group that fills a buffer alone is
+// sent as it comes (others wait for their end: see EndGroup).
 func (b *batch) grew(ctx context.Context, size int) error {
 	b.buf.bytes += size
-	if b.buf.bytes < flushBytes {
+	b.openBytes += size
+	if b.openBytes < flushBytes {
 		return nil
 	}
 	return b.spill(ctx)
@@ -121,59 +151,58 @@ func (b *batch) grew(ctx context.Context, size int) error {
 // spill sends the complete groups before the open one, then the open
 // group's rows so far, under its own savepoint.
 func (b *batch) spill(ctx context.Context) error {
+	lost := b.wait(ctx)
+	if !isLost(lost) {
+		return lost
+	}
 	n := len(b.buf.groups)
-	var lost error
 	if n > 1 {
-		if lost = b.send(ctx, n-1, nil); !isLost(lost) {
-			return lost
+		if err := b.send(ctx, b.buf, n-1, nil); !isLost(err) {
+			return err
+		} else if err != nil {
+			lost = mergeLost(lost, err)
 		}
 	}
 	var p pipeline
 	if !b.spilled {
 		p.add("SAVEPOINT grp")
 	}
-	b.queue(&p, n-1, n)
+	queue(&p, b.buf, b.s.org, b.machine, n-1, n)
 	id := b.buf.groups[n-1].id
 	b.buf.reset()
-	b.buf.open(id) // what comes next of it
+	b.buf.open(id)                   // what comes next of it
+	b.spilled, b.openBytes = true, 0 // AbortGroup rolls its savepoint back
 	if _, err := p.run(ctx, b.conn); err != nil {
-		b.spilled = true // AbortGroup rolls its savepoint back
 		return b.classify(err)
 	}
-	b.spilled = true
 	return lost
 }
 
 func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	id := b.buf.groups[len(b.buf.groups)-1].id
 	b.putWatermark(id, e, b.deletedAt)
-	b.open = false
-	if b.spilled {
-		b.spilled = false
-		var p pipeline
-		b.queue(&p, 0, 1)
-		p.add("RELEASE SAVEPOINT grp")
-		_, err := p.run(ctx, b.conn)
-		b.buf.reset()
-		if err != nil {
-			b.open = true // for AbortGroup
-			b.spilled = true
-			return b.classify(err)
+	if !b.spilled {
+		b.open = false
+		if b.buf.bytes >= flushBytes {
+			return b.flush(ctx)
 		}
 		return nil
 	}
-	if b.buf.bytes >= flushBytes {
-		return b.flush(ctx)
+	var p pipeline
+	queue(&p, b.buf, b.s.org, b.machine, 0, 1)
+	p.add("RELEASE SAVEPOINT grp")
+	if _, err := p.run(ctx, b.conn); err != nil {
+		return b.classify(err) // AbortGroup follows
 	}
+	b.open, b.spilled = false, false
+	b.buf.reset()
 	return nil
 }
 
 func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
-	var lost error
-	if b.buf.ids[id] {
-		if lost = b.flush(ctx); !isLost(lost) {
-			return lost
-		}
+	lost := b.again(ctx, id)
+	if !isLost(lost) {
+		return lost
 	}
 	b.buf.open(id)
 	b.putWatermark(id, e, time.Now().UTC().Format(store.TimeLayout))
@@ -215,32 +244,85 @@ func (b *batch) AbortGroup(ctx context.Context) error {
 	return nil
 }
 
-// flush sends every complete group (there is no open one when it is
-// called) and empties the buffer.
+// flush sends the buffer's groups (there is no open one when it is called)
+// in the background and gives the batch the other buffer to fill; what is
+// returned is the outcome of the flush before.
 func (b *batch) flush(ctx context.Context) error {
-	defer b.buf.reset()
-	return b.send(ctx, len(b.buf.groups), nil)
+	lost := b.wait(ctx)
+	if !isLost(lost) || len(b.buf.groups) == 0 {
+		return lost
+	}
+	f := &flight{buf: b.buf, done: make(chan flightResult, 1)}
+	var p pipeline
+	f.groups = b.pipeline(&p, b.buf, len(b.buf.groups), nil)
+	b.buf, b.spare, b.inflight = b.spare, nil, f
+	go func() {
+		results, err := p.run(ctx, b.conn)
+		f.done <- flightResult{results, err}
+	}()
+	return lost
 }
 
-// send sends the buffer's first n groups in one pipeline, then the
-// statements then adds (the commit). A group the server refuses is lost
-// alone (see batch): the result is then a store.GroupsLost, or an error
-// that ends the batch.
-func (b *batch) send(ctx context.Context, n int, then func(*pipeline)) error {
-	var p pipeline
+// wait waits for the buffer in flight, if any, and settles its outcome.
+func (b *batch) wait(ctx context.Context) error {
+	f := b.inflight
+	if f == nil {
+		return nil
+	}
+	b.inflight = nil
+	r := <-f.done
+	err := b.settle(ctx, f.buf, len(f.buf.groups), f.groups, nil, r.results, r.err)
+	f.buf.reset()
+	b.spare = f.buf
+	return err
+}
+
+// sync sends the buffer's groups now, then the statements then adds.
+func (b *batch) sync(ctx context.Context, then func(*pipeline)) error {
+	lost := b.wait(ctx)
+	if !isLost(lost) {
+		return lost
+	}
+	err := b.send(ctx, b.buf, len(b.buf.groups), then)
+	b.buf.reset()
+	if err == nil {
+		return lost
+	}
+	return mergeLost(lost, err)
+}
+
+// pipeline adds u's first n groups to p, under a savepoint, then the
+// statements then adds; it returns how many statements the groups took.
+func (b *batch) pipeline(p *pipeline, u *buffer, n int, then func(*pipeline)) int {
 	if n > 0 {
 		p.add("SAVEPOINT flush")
-		b.queue(&p, 0, n)
+		queue(p, u, b.s.org, b.machine, 0, n)
 		p.add("RELEASE SAVEPOINT flush")
 	}
 	groups := p.n
 	if then != nil {
-		then(&p)
+		then(p)
 	}
+	return groups
+}
+
+// send sends u's first n groups in one pipeline, then the statements then
+// adds (the commit), and settles the outcome.
+func (b *batch) send(ctx context.Context, u *buffer, n int, then func(*pipeline)) error {
+	var p pipeline
+	groups := b.pipeline(&p, u, n, then)
 	if p.n == 0 {
 		return nil
 	}
 	results, err := p.run(ctx, b.conn)
+	return b.settle(ctx, u, n, groups, then, results, err)
+}
+
+// settle takes the outcome of a pipeline of u's first n groups (their
+// statements first, then then's). A group the server refused is lost alone
+// (see batch): the result is then a store.GroupsLost, or an error that
+// ends the batch.
+func (b *batch) settle(ctx context.Context, u *buffer, n, groups int, then func(*pipeline), results []*pgconn.Result, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -252,10 +334,10 @@ func (b *batch) send(ctx context.Context, n int, then func(*pipeline)) error {
 		return b.fail("roll back", err)
 	}
 	lost := store.GroupsLost{}
-	for i, g := range b.buf.groups[:n] {
+	for i, g := range u.groups[:n] {
 		var p pipeline
 		p.add("SAVEPOINT grp")
-		b.queue(&p, i, i+1)
+		queue(&p, u, b.s.org, b.machine, i, i+1)
 		p.add("RELEASE SAVEPOINT grp")
 		if _, err := p.run(ctx, b.conn); err != nil {
 			if b.unavailable(err) {
@@ -285,18 +367,36 @@ func isLost(err error) bool {
 	return err == nil || errors.As(err, &lost)
 }
 
+// mergeLost joins two outcomes: an error that ends the batch wins.
+func mergeLost(a, b error) error {
+	switch {
+	case !isLost(b) || a == nil:
+		return b
+	case !isLost(a) || b == nil:
+		return a
+	}
+	out := store.GroupsLost{}
+	for _, err := range []error{a, b} {
+		var lost store.GroupsLost
+		errors.As(err, &lost)
+		for id, why := range lost {
+			out[id] = why
+		}
+	}
+	return out
+}
+
 func (b *batch) Commit() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if b.open {
 		b.AbortGroup(ctx)
 	}
-	err := b.send(ctx, len(b.buf.groups), func(p *pipeline) {
+	err := b.sync(ctx, func(p *pipeline) {
 		p.add("UPDATE store_machines SET read_seq = GREATEST(read_seq, $3) WHERE org_id = $1 AND machine = $2",
 			b.s.org, b.machine, b.readSeq)
 		p.add("COMMIT")
 	})
-	b.buf.reset()
 	var unavailable *store.Error
 	switch {
 	case errors.As(err, &unavailable):
@@ -313,7 +413,7 @@ func (b *batch) Rollback() error {
 		return nil
 	}
 	b.done = true
-	b.buf.reset()
+	b.wait(context.Background())
 	return exec(context.Background(), b.conn, "ROLLBACK")
 }
 

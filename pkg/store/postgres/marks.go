@@ -7,8 +7,13 @@ import (
 	"avsync/pkg/store/sqlschema"
 )
 
-// ReplaceMarks replaces a user's stars and pins in one round trip.
+// ReplaceMarks replaces a user's stars and pins in one round trip (after
+// the buffer in flight, whose outcome it returns).
 func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
+	lost := b.wait(ctx)
+	if !isLost(lost) {
+		return lost
+	}
 	var p pipeline
 	for _, table := range []string{"session_stars", "message_pins"} {
 		p.add("DELETE FROM "+table+" WHERE org_id = $1 AND reporter = $2 AND user_id = $3", b.s.org, m.Reporter, m.UserID)
@@ -35,14 +40,16 @@ func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
 			SELECT $1, $2, $3, u.* FROM unnest($4::text[], $5::bigint[], $6::text[], $7::text[]) AS u ON CONFLICT DO NOTHING`,
 			b.s.org, m.Reporter, m.UserID, pins.id, pins.ordinal, pins.note, pins.at)
 	}
-	_, err := p.run(ctx, b.conn)
-	return b.classify(err)
+	if _, err := p.run(ctx, b.conn); err != nil {
+		return b.classify(err)
+	}
+	return lost
 }
 
 // PurgeDeleted sends the buffered groups first (their tombstones count),
 // then purges in one statement.
 func (b *batch) PurgeDeleted(ctx context.Context) ([]string, error) {
-	lost := b.flush(ctx)
+	lost := b.sync(ctx, nil)
 	if !isLost(lost) {
 		return nil, lost
 	}

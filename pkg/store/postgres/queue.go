@@ -6,13 +6,11 @@ import "avsync/pkg/store/sqlschema"
 // one per table, whatever the number of groups, in the order a group's own
 // writes would go (clear its replaced rows, then upsert), which is safe
 // because no session is in the buffer twice.
-func (b *batch) queue(p *pipeline, lo, hi int) {
-	u := &b.buf
+func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
 	from, to := u.groups[lo].at, u.offsets()
 	if hi < len(u.groups) {
 		to = u.groups[hi].at
 	}
-	org, machine := b.s.org, b.machine
 	if to.clears > from.clears {
 		ids, starts := u.clears.id[from.clears:to.clears], u.clears.from[from.clears:to.clears]
 		for _, t := range []struct{ table, ordinal string }{

@@ -49,42 +49,61 @@ func testStore(t *testing.T) (open func() store.Store, proxy *netdelay.Proxy) {
 
 // writeSessions writes n sessions of 20 messages and 5 tool calls each
 // (one with a git link found twice) in one batch; dup repeats a message
-// ordinal in that session, which the server refuses.
-func writeSessions(t *testing.T, st store.Store, first, n int, dup string) error {
+// ordinal in that session, which the server refuses. It returns the
+// sessions lost, whenever the batch said so, and the commit's other error.
+func writeSessions(t *testing.T, st store.Store, first, n int, dup string) (store.GroupsLost, error) {
 	ctx := context.Background()
 	b, err := st.Begin(ctx, store.Writer{Machine: "m", Hostname: "h", ID: "w"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	lost := store.GroupsLost{}
+	// took says whether the group goes on: a refused write undoes it (as
+	// the ingest does), a loss reported late is noted.
+	took := func(id string, err error) bool {
+		var l store.GroupsLost
+		switch {
+		case err == nil:
+		case errors.As(err, &l):
+			for id, why := range l {
+				lost[id] = why
+			}
+		default:
+			if err := b.AbortGroup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			lost[id] = err
+			return false
+		}
+		return true
+	}
 	for i := first; i < first+n; i++ {
 		id := fmt.Sprintf("s%03d", i)
-		if err := b.BeginGroup(ctx, &record.Session{ID: id, Machine: "m", Mode: record.ModeFull}); err != nil {
-			t.Fatal(err)
-		}
-		for o := int64(0); o < 20; o++ {
-			if err := b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: o, Role: "user", Content: strings.Repeat("x", 100)}); err != nil {
-				t.Fatal(err)
-			}
-			if o < 5 {
+		ok := took(id, b.BeginGroup(ctx, &record.Session{ID: id, Machine: "m", Mode: record.ModeFull}))
+		for o := int64(0); ok && o < 20; o++ {
+			ok = took(id, b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: o, Role: "user", Content: strings.Repeat("x", 100)}))
+			if o < 5 && ok {
 				res := "ok"
-				if err := b.PutToolCall(ctx, &record.ToolCall{SessionID: id, MessageOrdinal: o, ToolName: "Bash", ResultContent: &res}); err != nil {
-					t.Fatal(err)
-				}
+				ok = took(id, b.PutToolCall(ctx, &record.ToolCall{SessionID: id, MessageOrdinal: o, ToolName: "Bash", ResultContent: &res}))
+			}
+			if id == dup && o == 0 && ok {
+				ok = took(id, b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: 0, Role: "user"}))
 			}
 		}
-		if id == dup {
-			b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: 3, Role: "user"})
+		for j := 0; j < 2 && ok; j++ {
+			ok = took(id, b.PutLink(ctx, store.Link{CommitSHA: "abc123", LinkType: "commit", Confidence: "high"}))
 		}
-		for range 2 {
-			if err := b.PutLink(ctx, store.Link{CommitSHA: "abc123", LinkType: "commit", Confidence: "high"}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := b.EndGroup(ctx, watermark.Entry{Digest: "d", Seq: b.Seq(), ReadSeq: 1}); err != nil {
-			t.Fatal(err)
+		if ok {
+			took(id, b.EndGroup(ctx, watermark.Entry{Digest: "d", Seq: b.Seq(), ReadSeq: 1}))
 		}
 	}
-	return b.Commit()
+	err = b.Commit()
+	var l store.GroupsLost
+	if !errors.As(err, &l) {
+		return lost, err
+	}
+	took("", err)
+	return lost, nil
 }
 
 // TestRoundTripsDoNotGrowWithTheBatch: a batch of 40 sessions costs the
@@ -102,8 +121,8 @@ func TestRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
 		if _, err := st.Machine(context.Background(), "m"); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeSessions(t, st, first, n, ""); err != nil {
-			t.Fatal(err)
+		if lost, err := writeSessions(t, st, first, n, ""); err != nil || len(lost) > 0 {
+			t.Fatal(lost, err)
 		}
 		st.Close()
 		for proxy.Conns() > 0 {
@@ -131,22 +150,33 @@ func TestRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
 }
 
 // TestRefusedGroupIsLostAlone: the server refusing one group's rows (a
-// message ordinal twice) undoes that group only; the batch keeps the rest
-// and says which was lost.
+// message ordinal twice) undoes that group only, whether it was sent with
+// others at commit, in the background when a buffer filled, or alone as
+// it came (a group bigger than a buffer); the batch keeps the rest and
+// says which was lost.
 func TestRefusedGroupIsLostAlone(t *testing.T) {
-	open, _ := testStore(t)
-	st := open()
-	err := writeSessions(t, st, 0, 5, "s002")
-	var lost store.GroupsLost
-	if !errors.As(err, &lost) || len(lost) != 1 || lost["s002"] == nil {
-		t.Fatalf("commit: %v, want s002 lost", err)
-	}
-	var sessions, messages int
-	if err := st.(*Store).conn.QueryRow(context.Background(),
-		"SELECT (SELECT COUNT(*) FROM sync_watermarks), (SELECT COUNT(*) FROM messages WHERE session_id = 's002')").Scan(&sessions, &messages); err != nil {
-		t.Fatal(err)
-	}
-	if sessions != 4 || messages != 0 {
-		t.Fatalf("%d watermarks and %d rows of the refused session stored, want 4 and 0", sessions, messages)
+	defer func(n int) { flushBytes = n }(flushBytes)
+	for _, c := range []struct {
+		name  string
+		flush int
+	}{{"at commit", 4 << 20}, {"in the background", 8000}, {"as it came", 1000}} {
+		t.Run(c.name, func(t *testing.T) {
+			flushBytes = c.flush
+			open, _ := testStore(t)
+			st := open()
+			lost, err := writeSessions(t, st, 0, 5, "s002")
+			if err != nil || len(lost) != 1 || lost["s002"] == nil {
+				t.Fatalf("lost %v, commit: %v; want s002 lost alone", lost, err)
+			}
+			var sessions, messages, links int
+			if err := st.(*Store).conn.QueryRow(context.Background(),
+				`SELECT (SELECT COUNT(*) FROM sync_watermarks), (SELECT COUNT(*) FROM messages WHERE session_id = 's002'),
+				(SELECT COUNT(*) FROM git_links)`).Scan(&sessions, &messages, &links); err != nil {
+				t.Fatal(err)
+			}
+			if sessions != 4 || messages != 0 || links != 4 {
+				t.Fatalf("%d watermarks, %d rows of the refused session and %d links stored, want 4, 0 and 4", sessions, messages, links)
+			}
+		})
 	}
 }
