@@ -89,27 +89,37 @@ func encode(a any) ([]byte, uint32) {
 	case bool:
 		return appendBool(nil, v), oidBool
 	case []string:
-		return encodeArray(oidText, len(v), false, func(b []byte, i int) ([]byte, bool) { return append(b, v[i]...), true }), oidTextArray
+		size := 0
+		for _, s := range v {
+			size += len(s)
+		}
+		return encodeArray(oidText, len(v), size, false, func(b []byte, i int) ([]byte, bool) { return append(b, v[i]...), true }), oidTextArray
 	case []*string:
-		return encodeArray(oidText, len(v), true, func(b []byte, i int) ([]byte, bool) {
+		size := 0
+		for _, s := range v {
+			if s != nil {
+				size += len(*s)
+			}
+		}
+		return encodeArray(oidText, len(v), size, true, func(b []byte, i int) ([]byte, bool) {
 			if v[i] == nil {
 				return b, false
 			}
 			return append(b, *v[i]...), true
 		}), oidTextArray
 	case []int64:
-		return encodeArray(oidInt8, len(v), false, func(b []byte, i int) ([]byte, bool) {
+		return encodeArray(oidInt8, len(v), 8*len(v), false, func(b []byte, i int) ([]byte, bool) {
 			return binary.BigEndian.AppendUint64(b, uint64(v[i])), true
 		}), oidInt8Array
 	case []*int64:
-		return encodeArray(oidInt8, len(v), true, func(b []byte, i int) ([]byte, bool) {
+		return encodeArray(oidInt8, len(v), 8*len(v), true, func(b []byte, i int) ([]byte, bool) {
 			if v[i] == nil {
 				return b, false
 			}
 			return binary.BigEndian.AppendUint64(b, uint64(*v[i])), true
 		}), oidInt8Array
 	case []bool:
-		return encodeArray(oidBool, len(v), false, func(b []byte, i int) ([]byte, bool) { return appendBool(b, v[i]), true }), oidBoolArray
+		return encodeArray(oidBool, len(v), len(v), false, func(b []byte, i int) ([]byte, bool) { return appendBool(b, v[i]), true }), oidBoolArray
 	}
 	panic(fmt.Sprintf("postgres: no encoding for %T", a))
 }
@@ -123,15 +133,16 @@ func appendBool(b []byte, v bool) []byte {
 
 // encodeArray writes a one-dimensional array in PostgreSQL's binary
 // format: a header, then each element as its length and bytes (-1: NULL).
-// elem appends element i and says whether it is not NULL.
-func encodeArray(elemOID uint32, n int, nullable bool, elem func([]byte, int) ([]byte, bool)) []byte {
+// elem appends element i and says whether it is not NULL; size is the
+// elements' bytes, so the array is allocated once.
+func encodeArray(elemOID uint32, n, size int, nullable bool, elem func([]byte, int) ([]byte, bool)) []byte {
 	be := binary.BigEndian
 	if n == 0 {
 		b := be.AppendUint32(nil, 0) // no dimensions: the empty array
 		b = be.AppendUint32(b, 0)
 		return be.AppendUint32(b, elemOID)
 	}
-	b := make([]byte, 0, 20+n*12)
+	b := make([]byte, 0, 20+4*n+size)
 	b = be.AppendUint32(b, 1)
 	hasNull := uint32(0)
 	if nullable {
