@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"avsync/pkg/record"
+	"avsync/pkg/store/sqlschema"
 	"avsync/pkg/watermark"
 )
 
@@ -267,18 +268,8 @@ var markInsert = func() string {
 	}
 	return `INSERT INTO sync_watermarks (org_id, machine, session_id, ` + watermark.Columns + `)
 		SELECT $1, $2, u.* FROM unnest(` + strings.Join(params, ", ") + `) AS u
-		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET ` + excludedAll(watermark.Columns)
+		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET ` + sqlschema.UpdateAll(watermark.Columns)
 }()
-
-// excludedAll is "a=excluded.a, b=excluded.b" for a column list.
-func excludedAll(columns string) string {
-	var parts []string
-	for _, c := range strings.Split(columns, ",") {
-		c = strings.TrimSpace(c)
-		parts = append(parts, c+"=excluded."+c)
-	}
-	return strings.Join(parts, ", ")
-}
 
 func (c *markCols) add(id string, e watermark.Entry) {
 	vals := watermark.Values(e)
