@@ -131,6 +131,9 @@ func (w *Writer) beginBatch(ctx context.Context, caughtUp bool) error {
 // its StoreSeq, and the batch began right after it (see beginBatch), so
 // no lookup has to cross the network.
 func (w *Writer) stored(ctx context.Context, id string) (watermark.Entry, bool, error) {
+	if err := w.settle(ctx, id); err != nil {
+		return watermark.Entry{}, false, err
+	}
 	for i := len(w.pending) - 1; i >= 0; i-- {
 		if w.pending[i].id == id {
 			return w.pending[i].entry, true, nil
@@ -270,6 +273,28 @@ func (w *Writer) purge(ctx context.Context) error {
 		}
 		e.Purged, e.Seq = true, w.batch.Seq()
 		w.pending = append(w.pending, pending{id: id, entry: e})
+	}
+	return nil
+}
+
+// settle makes a batch that holds writes back store (or report lost) an
+// earlier write of session id before the run decides on it from that write.
+func (w *Writer) settle(ctx context.Context, id string) error {
+	s, ok := w.batch.(store.Settler)
+	if !ok {
+		return nil
+	}
+	for _, p := range w.pending {
+		if p.id == id && p.sent {
+			if err := w.kept(s.Settle(ctx, id)); err != nil {
+				if ctx.Err() != nil {
+					return errInterrupted
+				}
+				w.dropBatch(fmt.Errorf("not stored: %v", err))
+				return exitcode.Wrap(exitcode.Store, err)
+			}
+			return nil
+		}
 	}
 	return nil
 }

@@ -135,6 +135,13 @@ func (e *Error) Unwrap() error { return e.Err }
 // Errorf builds a store Error.
 func Errorf(format string, args ...any) error { return &Error{Err: fmt.Errorf(format, args...)} }
 
+// Settler is a Batch that holds writes back. Settle makes sure an earlier
+// write of the session in this batch is stored, or reported lost (as
+// GroupsLost), before the caller decides on a new write from it.
+type Settler interface {
+	Settle(ctx context.Context, sessionID string) error
+}
+
 // GroupsLost names the sessions whose groups (or tombstones) a batch sent
 // late and had to undo, each with why; the batch holds everything else.
 type GroupsLost map[string]error

@@ -103,6 +103,9 @@ func (b *batch) BeginGroup(ctx context.Context, s *record.Session) error {
 	return lost
 }
 
+// Settle implements store.Settler.
+func (b *batch) Settle(ctx context.Context, id string) error { return b.again(ctx, id) }
+
 // again makes way for a session written earlier in the batch: its earlier
 // write is stored (or reported lost) before the new one is taken, so a
 // statement meets each key once and a loss is reported before the session
