@@ -22,6 +22,8 @@ type Proxy struct {
 	turns  atomic.Int64
 	conns  atomic.Int64
 	wg     sync.WaitGroup
+	mu     sync.Mutex
+	open   map[net.Conn]bool // client connections, closed by Close
 }
 
 // Start listens on a free port of 127.0.0.1 and forwards to target, each
@@ -45,9 +47,15 @@ func (p *Proxy) Turns() int64 { return p.turns.Load() }
 // Conns counts the connections open now.
 func (p *Proxy) Conns() int64 { return p.conns.Load() }
 
-// Close stops accepting and waits for open connections to end.
+// Close stops accepting, closes the connections still open and waits for
+// them to end.
 func (p *Proxy) Close() error {
 	err := p.ln.Close()
+	p.mu.Lock()
+	for c := range p.open {
+		c.Close()
+	}
+	p.mu.Unlock()
 	p.wg.Wait()
 	return err
 }
@@ -68,7 +76,18 @@ func (p *Proxy) serve(client net.Conn) {
 	defer p.wg.Done()
 	p.conns.Add(1)
 	defer p.conns.Add(-1)
-	defer client.Close()
+	p.mu.Lock()
+	if p.open == nil {
+		p.open = map[net.Conn]bool{}
+	}
+	p.open[client] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.open, client)
+		p.mu.Unlock()
+		client.Close()
+	}()
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
 		return
