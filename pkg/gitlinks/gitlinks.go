@@ -43,7 +43,13 @@ func Extract(category, inputJSON, result string) []Link {
 			links = append(links, l)
 		}
 	}
-	for _, m := range commitLine.FindAllStringSubmatch(output, -1) {
+	// Each pattern is tried only where the text it needs is present: most
+	// outputs hold none, and the regexps were a tenth of av-write's CPU.
+	var commits [][]string
+	if strings.HasPrefix(output, "[") || strings.Contains(output, "\n[") {
+		commits = commitLine.FindAllStringSubmatch(output, -1)
+	}
+	for _, m := range commits {
 		typ, conf := "commit", "medium"
 		switch {
 		case strings.Contains(command, "cherry-pick"):
@@ -66,7 +72,11 @@ func Extract(category, inputJSON, result string) []Link {
 		}
 	}
 	creates := strings.Contains(command, "gh pr create") || strings.Contains(command, "glab mr create")
-	for _, u := range prURL.FindAllString(output, -1) {
+	var prs []string
+	if strings.Contains(output, "/pull/") || strings.Contains(output, "/-/merge_requests/") {
+		prs = prURL.FindAllString(output, -1)
+	}
+	for _, u := range prs {
 		conf := "medium"
 		if creates {
 			conf = "high"

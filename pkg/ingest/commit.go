@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -131,6 +132,9 @@ func (w *Writer) beginBatch(ctx context.Context, caughtUp bool) error {
 // its StoreSeq, and the batch began right after it (see beginBatch), so
 // no lookup has to cross the network.
 func (w *Writer) stored(ctx context.Context, id string) (watermark.Entry, bool, error) {
+	if err := w.settle(ctx, id); err != nil {
+		return watermark.Entry{}, false, err
+	}
 	for i := len(w.pending) - 1; i >= 0; i-- {
 		if w.pending[i].id == id {
 			return w.pending[i].entry, true, nil
@@ -154,7 +158,7 @@ func (w *Writer) commit(ctx context.Context) error {
 	}
 	b := w.batch
 	w.batch = nil
-	if err := b.Commit(); err != nil {
+	if err := w.kept(b.Commit()); err != nil {
 		w.batch = b // reported and rolled back by dropBatch
 		w.dropBatch(fmt.Errorf("not stored: %v", err))
 		if ctx.Err() != nil {
@@ -307,7 +311,7 @@ func (w *Writer) purge(ctx context.Context) error {
 		return err
 	}
 	ids, err := w.batch.PurgeDeleted(ctx)
-	if err != nil {
+	if err = w.kept(err); err != nil {
 		return exitcode.Wrap(exitcode.Store, fmt.Errorf("purge deleted sessions: %w", err))
 	}
 	w.sum.Purged = int64(len(ids))
@@ -333,4 +337,69 @@ func (w *Writer) purge(ctx context.Context) error {
 		w.pending = append(w.pending, pending{id: id, entry: e})
 	}
 	return nil
+}
+
+// settle makes a batch that holds writes back store (or report lost) an
+// earlier write of session id before the run decides on it from that write.
+func (w *Writer) settle(ctx context.Context, id string) error {
+	s, ok := w.batch.(store.Settler)
+	if !ok {
+		return nil
+	}
+	for _, p := range w.pending {
+		if p.id == id && p.sent {
+			if err := w.kept(s.Settle(ctx, id)); err != nil {
+				if ctx.Err() != nil {
+					return errInterrupted
+				}
+				w.dropBatch(fmt.Errorf("not stored: %v", err))
+				return exitcode.Wrap(exitcode.Store, err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// kept takes the groups a store sent late and had to undo (a
+// store.GroupsLost) out of the batch: each leaves the pending changes,
+// from its write on (later entries of the session were copied from it),
+// and is reported failed, so its watermark does not move and the next run
+// sends it again. Any other error is returned as it is.
+func (w *Writer) kept(err error) error {
+	var lost store.GroupsLost
+	if !errors.As(err, &lost) {
+		return err
+	}
+	for id, why := range lost {
+		at := -1
+		for i := len(w.pending) - 1; i >= 0 && at < 0; i-- {
+			if w.pending[i].id == id && w.pending[i].sent {
+				at = i
+			}
+		}
+		mode := ""
+		if at >= 0 {
+			if r := w.pending[at].result; r != nil {
+				mode = r.Mode
+			}
+			keep := w.pending[:at]
+			for _, p := range w.pending[at:] {
+				if p.id != id {
+					keep = append(keep, p)
+				}
+			}
+			w.pending = keep
+		}
+		why = fmt.Errorf("session %s: store refused a write: %v", id, why)
+		w.opt.Log("%v", why)
+		w.emitError(id, mode, why)
+	}
+	return nil
+}
+
+// onlyLost says whether err is nil or only names groups the store undid.
+func onlyLost(err error) bool {
+	var lost store.GroupsLost
+	return err == nil || errors.As(err, &lost)
 }

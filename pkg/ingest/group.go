@@ -118,7 +118,7 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 		w.failGroup(ctx, w.in.Errorf(s.ID, "the store does not hold the rows this append builds on (state and store disagree); its watermark was reset from the store, the next run re-sends the session"))
 		return nil
 	}
-	if err := w.batch.BeginGroup(ctx, s); err != nil {
+	if err := w.kept(w.batch.BeginGroup(ctx, s)); err != nil {
 		return w.storeFailure(ctx, err)
 	}
 	g.begun = true
@@ -137,7 +137,7 @@ func (w *Writer) message(ctx context.Context, line []byte) error {
 	if err := record.Decode(line, &m); err != nil {
 		return w.badLine(ctx, w.groupID(), err)
 	}
-	return w.row(ctx, record.KindMessage, m.SessionID, m.Masked, len(line), func() error { return w.batch.PutMessage(ctx, &m) })
+	return w.row(ctx, record.KindMessage, m.SessionID, m.Masked, len(line), func() error { return w.kept(w.batch.PutMessage(ctx, &m)) })
 }
 
 func (w *Writer) toolCall(ctx context.Context, line []byte) error {
@@ -146,7 +146,7 @@ func (w *Writer) toolCall(ctx context.Context, line []byte) error {
 		return w.badLine(ctx, w.groupID(), err)
 	}
 	return w.row(ctx, record.KindToolCall, t.SessionID, t.Masked, len(line), func() error {
-		if err := w.batch.PutToolCall(ctx, &t); err != nil {
+		if err := w.kept(w.batch.PutToolCall(ctx, &t)); err != nil {
 			return err
 		}
 		result := ""
@@ -154,8 +154,8 @@ func (w *Writer) toolCall(ctx context.Context, line []byte) error {
 			result = *t.ResultContent
 		}
 		for _, l := range gitlinks.Extract(t.Category, t.InputJSON, result) {
-			if err := w.batch.PutLink(ctx, store.Link{MessageOrdinal: t.MessageOrdinal, CommitSHA: l.CommitSHA,
-				PRURL: l.PRURL, LinkType: l.Type, Confidence: l.Confidence}); err != nil {
+			if err := w.kept(w.batch.PutLink(ctx, store.Link{MessageOrdinal: t.MessageOrdinal, CommitSHA: l.CommitSHA,
+				PRURL: l.PRURL, LinkType: l.Type, Confidence: l.Confidence})); err != nil {
 				return err
 			}
 			w.sum.Links++
@@ -245,15 +245,17 @@ func (w *Writer) end(ctx context.Context, line []byte) error {
 		entry = have
 	}
 	entry.Ruleset = rulesetOf(s.Masked)
-	if err := w.batch.EndGroup(ctx, entry); err != nil {
-		return w.storeFailure(ctx, err)
+	lost := w.batch.EndGroup(ctx, entry)
+	if !onlyLost(lost) {
+		return w.storeFailure(ctx, lost)
 	}
 	w.grp = nil
 	w.pending = append(w.pending, pending{
-		id: s.ID, createdAt: s.CreatedAt, entry: entry, secrets: g.secrets,
+		id: s.ID, createdAt: s.CreatedAt, entry: entry, secrets: g.secrets, sent: true,
 		result: &record.Result{Kind: record.KindResult, SessionID: s.ID, Status: record.StatusSynced,
 			Mode: s.Mode, Messages: g.messages, ToolCalls: g.toolCalls},
 	})
+	w.kept(lost) // the groups it sent late may include this one
 	w.prog.Sessions++
 	w.prog.Messages += g.messages
 	w.prog.ToolCalls += g.toolCalls
@@ -308,10 +310,12 @@ func (w *Writer) tombstone(ctx context.Context, line []byte) error {
 	}
 	e := have
 	e.Tombstone, e.ReadSeq, e.Seq = watermark.Removed, t.ReadSeq, w.batch.Seq()
-	if err := w.batch.Tombstone(ctx, t.SessionID, e); err != nil {
-		return w.storeFailure(ctx, err)
+	lost := w.batch.Tombstone(ctx, t.SessionID, e)
+	if !onlyLost(lost) {
+		return w.storeFailure(ctx, lost)
 	}
-	w.pending = append(w.pending, pending{id: t.SessionID, entry: e})
+	w.pending = append(w.pending, pending{id: t.SessionID, entry: e, sent: true})
+	w.kept(lost)
 	w.sum.Tombstones++
 	return nil
 }

@@ -79,6 +79,7 @@ type pending struct {
 	entry     watermark.Entry
 	result    *record.Result // reported once committed (nil: a state-only change)
 	secrets   int64
+	sent      bool // written to the batch by EndGroup or Tombstone
 }
 
 // New prepares a run writing in to st and reporting on out.

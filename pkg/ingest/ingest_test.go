@@ -280,3 +280,70 @@ func TestBatchCatchesUpWithAnInterleavedWriter(t *testing.T) {
 		t.Fatalf("state holds %+v, want the other writer's read 9", e)
 	}
 }
+
+// losing is a store whose batches hold groups back and, at commit, report
+// one of them lost (its rows never stored), as a remote store does when
+// the server refuses a group it was sent with others.
+type losing struct {
+	store.Store
+	lose string
+}
+
+func (s *losing) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
+	b, err := s.Store.Begin(ctx, w)
+	return &losingBatch{Batch: b, lose: s.lose}, err
+}
+
+type losingBatch struct {
+	store.Batch
+	lose, open string
+	lost       store.GroupsLost
+}
+
+func (b *losingBatch) BeginGroup(ctx context.Context, s *record.Session) error {
+	b.open = s.ID
+	return b.Batch.BeginGroup(ctx, s)
+}
+
+func (b *losingBatch) EndGroup(ctx context.Context, e watermark.Entry) error {
+	if b.open == b.lose {
+		b.lost = store.GroupsLost{b.open: fmt.Errorf("duplicate key")}
+		return b.Batch.AbortGroup(ctx)
+	}
+	return b.Batch.EndGroup(ctx, e)
+}
+
+func (b *losingBatch) Commit() error {
+	if err := b.Batch.Commit(); err != nil {
+		return err
+	}
+	if b.lost != nil {
+		return b.lost
+	}
+	return nil
+}
+
+// A group a store reports lost after its EndGroup is reported failed and
+// leaves the state as it was; the rest of the batch is kept.
+func TestGroupsLostLeaveTheState(t *testing.T) {
+	r := newRig(t)
+	r.st = &losing{Store: r.st, lose: "s2"}
+	var lines []string
+	for _, id := range []string{"s1", "s2", "s3"} {
+		lines = append(lines, groupLines(id, "full", 1, "d-"+id, 2)...)
+	}
+	sum := r.run(lines...)
+	if sum.SessionsSynced != 2 || sum.SessionsFailed != 1 {
+		t.Fatalf("summary %+v, want 2 synced and s2 failed", sum)
+	}
+	got, err := r.state.Lookup(context.Background(), []string{"s1", "s2", "s3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["s2"]; ok || len(got) != 2 {
+		t.Fatalf("state holds %v, want s1 and s3 only", got)
+	}
+	if !strings.Contains(strings.Join(r.log, "\n"), "session s2: store refused a write: duplicate key") {
+		t.Fatalf("log: %v", r.log)
+	}
+}

@@ -85,7 +85,7 @@ func (w *Writer) marksEnd(ctx context.Context, line []byte) error {
 	if err := w.openBatch(ctx); err != nil {
 		return err
 	}
-	if err := w.batch.ReplaceMarks(ctx, &m.Marks); err != nil {
+	if err := w.kept(w.batch.ReplaceMarks(ctx, &m.Marks)); err != nil {
 		return exitcode.Wrap(exitcode.Store, fmt.Errorf("store stars and pins: %w", err))
 	}
 	w.sum.Stars, w.sum.Pins = int64(len(m.Stars)), int64(len(m.Pins))

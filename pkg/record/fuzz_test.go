@@ -34,3 +34,12 @@ func FuzzDecode(f *testing.F) {
 		_ = Decode(line, v)
 	})
 }
+
+// FuzzDecodeFast: whenever the one-pass decoder takes a line, encoding/json
+// takes it too and gives the same message or tool call.
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range fastCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) { checkFast(t, line) })
+}

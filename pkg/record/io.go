@@ -124,6 +124,9 @@ func KindOf(line []byte) (string, error) {
 // Decode parses a line into v, with errors that say what is wrong.
 // A member whose name differs from a field's only by case is refused.
 func Decode(line []byte, v any) error {
+	if decodeFast(line, v) {
+		return nil
+	}
 	if err := checkNames(line, reflect.TypeOf(v)); err != nil {
 		return err
 	}

@@ -11,6 +11,10 @@
 //     re-sending is always safe and machines never overwrite each other.
 //   - The session's watermark is written by EndGroup, in the same
 //     transaction as its rows, so the store always knows what it holds.
+//   - A backend may hold groups back and send many at once (a remote
+//     store, to save round trips). A group it then has to undo is reported
+//     by the call that sent it, as GroupsLost: that call otherwise
+//     succeeded, and the batch holds every other group.
 package store
 
 import (
@@ -142,6 +146,33 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf builds a store Error.
 func Errorf(format string, args ...any) error { return &Error{Err: fmt.Errorf(format, args...)} }
+
+// Settler is a Batch that holds writes back. Settle makes sure an earlier
+// write of the session in this batch is stored, or reported lost (as
+// GroupsLost), before the caller decides on a new write from it.
+type Settler interface {
+	Settle(ctx context.Context, sessionID string) error
+}
+
+// GroupsLost names the sessions whose groups (or tombstones) a batch sent
+// late and had to undo, each with why; the batch holds everything else.
+type GroupsLost map[string]error
+
+func (g GroupsLost) Error() string {
+	ids := make([]string, 0, len(g))
+	for id := range g {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "session %s: %v", id, g[id])
+	}
+	return b.String()
+}
 
 // ErrUsage marks a store URL that cannot be used.
 var ErrUsage = errors.New("bad store URL")

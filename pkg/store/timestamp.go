@@ -72,3 +72,11 @@ func (b normalizingBatch) ReplaceMarks(ctx context.Context, m *Marks) error {
 	}
 	return b.Batch.ReplaceMarks(ctx, &c)
 }
+
+// Settle passes store.Settler on, for the batches that implement it.
+func (b normalizingBatch) Settle(ctx context.Context, sessionID string) error {
+	if s, ok := b.Batch.(Settler); ok {
+		return s.Settle(ctx, sessionID)
+	}
+	return nil
+}

@@ -44,7 +44,7 @@ func main() {
 		messages = flag.Int("messages", 100, "average messages per session")
 		size     = flag.Int("bytes", 1100, "average bytes per message and per tool result")
 		runs     = flag.Int("runs", 3, "runs of each full sync (median reported)")
-		only     = flag.String("only", "all", "which areas: sync (SQLite), postgres, clickhouse, mask, daemon, scale or all")
+		only     = flag.String("only", "all", "which areas: sync (SQLite), postgres, clickhouse, remote, mask, daemon, scale or all")
 		scale    = flag.String("scale", "10000,100000", "session counts of the scale table's generated databases")
 		changes  = flag.Int("changes", 50, "commits timed by the daemon latency benchmark")
 	)
@@ -59,6 +59,9 @@ func main() {
 		{"sync", func() error { return sqliteBench(t, *dir, *bin, src, *runs) }},
 		{"postgres", func() error { return postgresBench(t, *dir, *bin, src, *runs) }},
 		{"clickhouse", func() error { return clickhouseBench(t, *dir, *bin, src, *runs) }},
+		{"remote", func() error {
+			return remoteBench(t, *dir, *bin, *template, src, gen.Spec{Sessions: 500, MessagesPerSession: 20, AvgMessageBytes: *size, Seed: 4}, *runs)
+		}},
 		{"mask", func() error { return maskBench(t, *dir, *bin, src, *runs) }},
 		{"daemon", func() error { return daemonBench(t, *dir, *bin, *template, *changes) }},
 		{"scale", func() error { return scaleBench(t, *dir, *bin, *template, *scale) }},
@@ -615,18 +618,11 @@ func sqliteBench(t *table, dir, bin, src string, runs int) error {
 // postgresBench syncs it into PostgreSQL: a throwaway cluster in the bench
 // folder, or AVSYNC_PG_URL; a fresh schema per run.
 func postgresBench(t *table, dir, bin, src string, runs int) error {
-	url := os.Getenv("AVSYNC_PG_URL")
-	if url == "" {
-		abs, _ := filepath.Abs(filepath.Join(dir, "pg"))
-		os.MkdirAll(filepath.Dir(abs), 0o755)
-		os.Chmod(filepath.Dir(abs), 0o755)
-		out, err := exec.Command("scripts/pg-cluster", "start", abs).Output()
-		if err != nil {
-			return fmt.Errorf("start a PostgreSQL cluster (scripts/pg-cluster): %w", err)
-		}
-		defer exec.Command("scripts/pg-cluster", "stop", abs).Run()
-		url = strings.TrimSpace(string(out))
+	url, stop, err := postgresServer(dir)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	return storeBench(t, dir, bin, src, runs, storeCase{
 		area: "PostgreSQL", note: "PostgreSQL 15, a local throwaway cluster (fsync off); baseline `sqlite3 -csv | psql \\copy` of the same rows",
 		freshStore: func() []string {
@@ -640,16 +636,11 @@ func postgresBench(t *table, dir, bin, src string, runs int) error {
 // clickhouseBench syncs it into ClickHouse: a throwaway server in the bench
 // folder, or AVSYNC_CH_URL; a fresh database per run.
 func clickhouseBench(t *table, dir, bin, src string, runs int) error {
-	base := os.Getenv("AVSYNC_CH_URL")
-	if base == "" {
-		abs, _ := filepath.Abs(filepath.Join(dir, "ch"))
-		out, err := exec.Command("scripts/ch-server", "start", abs).Output()
-		if err != nil {
-			return fmt.Errorf("start a ClickHouse server (scripts/ch-server; apt-get install clickhouse-server): %w", err)
-		}
-		defer exec.Command("scripts/ch-server", "stop", abs).Run()
-		base = strings.TrimSpace(string(out))
+	base, stop, err := clickhouseServer(dir)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	return storeBench(t, dir, bin, src, runs, storeCase{
 		area: "ClickHouse", note: "a local throwaway server; baseline `sqlite3 -csv | INSERT … FORMAT CSV` of the same rows",
 		freshStore: func() []string {
@@ -657,6 +648,36 @@ func clickhouseBench(t *table, dir, bin, src string, runs int) error {
 		},
 		baseline: func() (time.Duration, error) { return clickhouseCSVBaseline(src, base) },
 	})
+}
+
+// postgresServer is AVSYNC_PG_URL, or a throwaway cluster in the bench
+// folder that stop stops.
+func postgresServer(dir string) (url string, stop func(), err error) {
+	if url := os.Getenv("AVSYNC_PG_URL"); url != "" {
+		return url, func() {}, nil
+	}
+	abs, _ := filepath.Abs(filepath.Join(dir, "pg"))
+	os.MkdirAll(filepath.Dir(abs), 0o755)
+	os.Chmod(filepath.Dir(abs), 0o755)
+	out, err := exec.Command("scripts/pg-cluster", "start", abs).Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("start a PostgreSQL cluster (scripts/pg-cluster): %w", err)
+	}
+	return strings.TrimSpace(string(out)), func() { exec.Command("scripts/pg-cluster", "stop", abs).Run() }, nil
+}
+
+// clickhouseServer is AVSYNC_CH_URL, or a throwaway server in the bench
+// folder that stop stops.
+func clickhouseServer(dir string) (url string, stop func(), err error) {
+	if url := os.Getenv("AVSYNC_CH_URL"); url != "" {
+		return url, func() {}, nil
+	}
+	abs, _ := filepath.Abs(filepath.Join(dir, "ch"))
+	out, err := exec.Command("scripts/ch-server", "start", abs).Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("start a ClickHouse server (scripts/ch-server; apt-get install clickhouse-server): %w", err)
+	}
+	return strings.TrimSpace(string(out)), func() { exec.Command("scripts/ch-server", "stop", abs).Run() }, nil
 }
 
 // clickhouseCSVBaseline loads the same rows into ClickHouse the plain way:

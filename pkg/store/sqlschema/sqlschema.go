@@ -125,7 +125,7 @@ var SessionTables = []struct{ Table, IDColumn string }{
 // then watermark.Values), shared by both stores.
 var WatermarkUpsert = `INSERT INTO sync_watermarks (org_id, machine, session_id, ` + watermark.Columns + `)
 	VALUES (` + placeholders(3+len(watermark.Values(watermark.Entry{}))) + `)
-	ON CONFLICT (org_id, machine, session_id) DO UPDATE SET ` + updateAll(watermark.Columns)
+	ON CONFLICT (org_id, machine, session_id) DO UPDATE SET ` + UpdateAll(watermark.Columns)
 
 // WatermarksSince reads a machine's watermarks written after a commit sequence.
 var WatermarksSince = `SELECT session_id, ` + watermark.Columns + ` FROM sync_watermarks
@@ -134,8 +134,8 @@ var WatermarksSince = `SELECT session_id, ` + watermark.Columns + ` FROM sync_wa
 // placeholders is "?, ?, …" (PostgreSQL's driver rewrites them: see Rebind).
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
-// updateAll is "a=excluded.a, b=excluded.b" for a column list.
-func updateAll(columns string) string {
+// UpdateAll is "a=excluded.a, b=excluded.b" for a column list.
+func UpdateAll(columns string) string {
 	var parts []string
 	for _, c := range strings.Split(columns, ",") {
 		c = strings.TrimSpace(c)

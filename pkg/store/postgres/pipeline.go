@@ -1,0 +1,167 @@
+package postgres
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// A pipeline is statements sent together and answered together: one round
+// trip, whatever it holds. Parameters are encoded here, in binary with
+// their types named, so the server never has to describe a statement
+// first (pgx's statement cache would cost a round trip per new statement
+// in every short-lived process) and no value is escaped as text.
+type pipeline struct {
+	b pgconn.Batch
+	n int
+}
+
+// Type OIDs of the parameters used.
+const (
+	oidBool      = 16
+	oidInt8      = 20
+	oidText      = 25
+	oidBoolArray = 1000
+	oidTextArray = 1009
+	oidInt8Array = 1016
+)
+
+var binaryFormat = []int16{1}
+
+// add queues one statement; args are string, int64, bool, or slices of
+// them ([]*string and []*int64 for nullable columns).
+func (p *pipeline) add(sql string, args ...any) {
+	vals := make([][]byte, len(args))
+	oids := make([]uint32, len(args))
+	for i, a := range args {
+		vals[i], oids[i] = encode(a)
+	}
+	p.b.ExecParams(sql, vals, oids, binaryFormat, nil)
+	p.n++
+}
+
+// run sends the pipeline and reads every answer; the first error is the
+// statement's that failed (the server skips the rest).
+func (p *pipeline) run(ctx context.Context, c *pgconn.PgConn) ([]*pgconn.Result, error) {
+	results, err := c.ExecBatch(ctx, &p.b).ReadAll()
+	for _, r := range results {
+		if r.Err != nil {
+			return results, r.Err
+		}
+	}
+	return results, err
+}
+
+// exec runs statements in one round trip.
+func exec(ctx context.Context, c *pgconn.PgConn, sql ...string) error {
+	var p pipeline
+	for _, s := range sql {
+		p.add(s)
+	}
+	_, err := p.run(ctx, c)
+	return err
+}
+
+// int64At reads a text-format integer cell of a result.
+func int64At(r *pgconn.Result, row, col int) (int64, error) {
+	if row >= len(r.Rows) || r.Rows[row][col] == nil {
+		return 0, nil
+	}
+	return strconv.ParseInt(string(r.Rows[row][col]), 10, 64)
+}
+
+func textAt(r *pgconn.Result, row, col int) string {
+	if row >= len(r.Rows) {
+		return ""
+	}
+	return string(r.Rows[row][col])
+}
+
+func encode(a any) ([]byte, uint32) {
+	switch v := a.(type) {
+	case string:
+		return []byte(v), oidText
+	case int64:
+		return binary.BigEndian.AppendUint64(nil, uint64(v)), oidInt8
+	case bool:
+		return appendBool(nil, v), oidBool
+	case []string:
+		size := 0
+		for _, s := range v {
+			size += len(s)
+		}
+		return encodeArray(oidText, len(v), size, false, func(b []byte, i int) ([]byte, bool) { return append(b, v[i]...), true }), oidTextArray
+	case []*string:
+		size := 0
+		for _, s := range v {
+			if s != nil {
+				size += len(*s)
+			}
+		}
+		return encodeArray(oidText, len(v), size, true, func(b []byte, i int) ([]byte, bool) {
+			if v[i] == nil {
+				return b, false
+			}
+			return append(b, *v[i]...), true
+		}), oidTextArray
+	case []int64:
+		return encodeArray(oidInt8, len(v), 8*len(v), false, func(b []byte, i int) ([]byte, bool) {
+			return binary.BigEndian.AppendUint64(b, uint64(v[i])), true
+		}), oidInt8Array
+	case []*int64:
+		return encodeArray(oidInt8, len(v), 8*len(v), true, func(b []byte, i int) ([]byte, bool) {
+			if v[i] == nil {
+				return b, false
+			}
+			return binary.BigEndian.AppendUint64(b, uint64(*v[i])), true
+		}), oidInt8Array
+	case []bool:
+		return encodeArray(oidBool, len(v), len(v), false, func(b []byte, i int) ([]byte, bool) { return appendBool(b, v[i]), true }), oidBoolArray
+	}
+	panic(fmt.Sprintf("postgres: no encoding for %T", a))
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// encodeArray writes a one-dimensional array in PostgreSQL's binary
+// format: a header, then each element as its length and bytes (-1: NULL).
+// elem appends element i and says whether it is not NULL; size is the
+// elements' bytes, so the array is allocated once.
+func encodeArray(elemOID uint32, n, size int, nullable bool, elem func([]byte, int) ([]byte, bool)) []byte {
+	be := binary.BigEndian
+	if n == 0 {
+		b := be.AppendUint32(nil, 0) // no dimensions: the empty array
+		b = be.AppendUint32(b, 0)
+		return be.AppendUint32(b, elemOID)
+	}
+	b := make([]byte, 0, 20+4*n+size)
+	b = be.AppendUint32(b, 1)
+	hasNull := uint32(0)
+	if nullable {
+		hasNull = 1
+	}
+	b = be.AppendUint32(b, hasNull)
+	b = be.AppendUint32(b, elemOID)
+	b = be.AppendUint32(b, uint32(n))
+	b = be.AppendUint32(b, 1) // lower bound
+	for i := 0; i < n; i++ {
+		at := len(b)
+		b = append(b, 0, 0, 0, 0)
+		var ok bool
+		b, ok = elem(b, i)
+		size := uint32(len(b) - at - 4)
+		if !ok {
+			size = 0xFFFFFFFF
+		}
+		be.PutUint32(b[at:], size)
+	}
+	return b
+}

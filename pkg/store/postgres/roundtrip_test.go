@@ -1,0 +1,182 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"avsync/pkg/netdelay"
+	"avsync/pkg/record"
+	"avsync/pkg/store"
+	"avsync/pkg/watermark"
+)
+
+// testStore opens a fresh schema of the test server through a counting
+// proxy (no delay). Locally without a server the test skips; in CI it fails.
+func testStore(t *testing.T) (open func() store.Store, proxy *netdelay.Proxy) {
+	raw := os.Getenv("AVSYNC_PG_URL")
+	if raw == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("AVSYNC_PG_URL is not set: CI must run scripts/with-test-servers")
+		}
+		t.Skip("no PostgreSQL: set AVSYNC_PG_URL (scripts/with-test-servers go test …)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err = netdelay.Start(u.Host, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	u.Host = proxy.Addr
+	opt := store.Options{Org: "org", Schema: fmt.Sprintf("rt_%d", time.Now().UnixNano())}
+	return func() store.Store {
+		st, err := Open(context.Background(), u, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}, proxy
+}
+
+// writeSessions writes n sessions of 20 messages and 5 tool calls each
+// (one with a git link found twice) in one batch; dup repeats a message
+// ordinal in that session, which the server refuses. It returns the
+// sessions lost, whenever the batch said so, and the commit's other error.
+func writeSessions(t *testing.T, st store.Store, first, n int, dup string) (store.GroupsLost, error) {
+	ctx := context.Background()
+	b, err := st.Begin(ctx, store.Writer{Machine: "m", Hostname: "h", ID: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := store.GroupsLost{}
+	// took says whether the group goes on: a refused write undoes it (as
+	// the ingest does), a loss reported late is noted.
+	took := func(id string, err error) bool {
+		var l store.GroupsLost
+		switch {
+		case err == nil:
+		case errors.As(err, &l):
+			for id, why := range l {
+				lost[id] = why
+			}
+		default:
+			if err := b.AbortGroup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			lost[id] = err
+			return false
+		}
+		return true
+	}
+	for i := first; i < first+n; i++ {
+		id := fmt.Sprintf("s%03d", i)
+		ok := took(id, b.BeginGroup(ctx, &record.Session{ID: id, Machine: "m", Mode: record.ModeFull}))
+		for o := int64(0); ok && o < 20; o++ {
+			ok = took(id, b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: o, Role: "user", Content: strings.Repeat("x", 100)}))
+			if o < 5 && ok {
+				res := "ok"
+				ok = took(id, b.PutToolCall(ctx, &record.ToolCall{SessionID: id, MessageOrdinal: o, ToolName: "Bash", ResultContent: &res}))
+			}
+			if id == dup && o == 0 && ok {
+				ok = took(id, b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: 0, Role: "user"}))
+			}
+		}
+		for j := 0; j < 2 && ok; j++ {
+			ok = took(id, b.PutLink(ctx, store.Link{CommitSHA: "abc123", LinkType: "commit", Confidence: "high"}))
+		}
+		if ok {
+			took(id, b.EndGroup(ctx, watermark.Entry{Digest: "d", Seq: b.Seq(), ReadSeq: 1}))
+		}
+	}
+	err = b.Commit()
+	var l store.GroupsLost
+	if !errors.As(err, &l) {
+		return lost, err
+	}
+	took("", err)
+	return lost, nil
+}
+
+// TestRoundTripsDoNotGrowWithTheBatch: a batch of 40 sessions costs the
+// same round trips as a batch of one, and a whole cycle (open a current
+// schema, Machine, Begin, one session, Commit) a handful.
+func TestRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
+	open, proxy := testStore(t)
+	open().Close() // creates the schema
+	for proxy.Conns() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cycle := func(first, n int) int64 {
+		before := proxy.Turns()
+		st := open()
+		if _, err := st.Machine(context.Background(), "m"); err != nil {
+			t.Fatal(err)
+		}
+		if lost, err := writeSessions(t, st, first, n, ""); err != nil || len(lost) > 0 {
+			t.Fatal(lost, err)
+		}
+		st.Close()
+		for proxy.Conns() > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		return proxy.Turns() - before
+	}
+	one, forty := cycle(0, 1), cycle(1, 40)
+	if one != forty {
+		t.Errorf("round trips of a cycle: %d with 1 session, %d with 40: they grow with the batch", one, forty)
+	}
+	// The last turn is the goodbye (Terminate), which waits for nothing.
+	if one > 6 {
+		t.Errorf("a one-session cycle took %d turns, want at most 6 (connect, schema check, Machine, Begin, Commit, goodbye)", one)
+	}
+	st := open()
+	var n int
+	if err := st.(*Store).conn.QueryRow(context.Background(),
+		"SELECT (SELECT COUNT(*) FROM messages) + (SELECT COUNT(*) FROM git_links) + (SELECT COUNT(*) FROM sync_watermarks)").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if want := 41*20 + 41 + 41; n != want {
+		t.Errorf("%d rows stored, want %d", n, want)
+	}
+}
+
+// TestRefusedGroupIsLostAlone: the server refusing one group's rows (a
+// message ordinal twice) undoes that group only, whether it was sent with
+// others at commit, in the background when a buffer filled, or alone as
+// it came (a group bigger than a buffer); the batch keeps the rest and
+// says which was lost.
+func TestRefusedGroupIsLostAlone(t *testing.T) {
+	defer func(n int) { flushBytes = n }(flushBytes)
+	for _, c := range []struct {
+		name  string
+		flush int
+	}{{"at commit", 4 << 20}, {"in the background", 8000}, {"as it came", 1000}} {
+		t.Run(c.name, func(t *testing.T) {
+			flushBytes = c.flush
+			open, _ := testStore(t)
+			st := open()
+			lost, err := writeSessions(t, st, 0, 5, "s002")
+			if err != nil || len(lost) != 1 || lost["s002"] == nil {
+				t.Fatalf("lost %v, commit: %v; want s002 lost alone", lost, err)
+			}
+			var sessions, messages, links int
+			if err := st.(*Store).conn.QueryRow(context.Background(),
+				`SELECT (SELECT COUNT(*) FROM sync_watermarks), (SELECT COUNT(*) FROM messages WHERE session_id = 's002'),
+				(SELECT COUNT(*) FROM git_links)`).Scan(&sessions, &messages, &links); err != nil {
+				t.Fatal(err)
+			}
+			if sessions != 4 || messages != 0 || links != 4 {
+				t.Fatalf("%d watermarks, %d rows of the refused session and %d links stored, want 4, 0 and 4", sessions, messages, links)
+			}
+		})
+	}
+}
