@@ -107,15 +107,21 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 		w.sum.SessionsSkipped++
 		return nil
 	}
-	if s.Mode == record.ModeAppend && s.BaseDigest != "" && !holdsBase(have, ok, s.BaseDigest) {
-		// The state promised rows this store does not hold. Trust the store,
-		// and have the next av-read check every session against it.
+	otherRules := ok && have.Ruleset != rulesetOf(s.Masked)
+	if s.Mode == record.ModeAppend && (s.BaseDigest != "" && !holdsBase(have, ok, s.BaseDigest) || otherRules) {
+		// The state promised rows this store does not hold (or holds masked
+		// by other rules: a store restored from before a rule change). Trust
+		// the store, and have the next av-read check every session against it.
 		w.pending = append(w.pending, pending{id: s.ID, entry: have})
 		if !ok {
 			w.pending[len(w.pending)-1].entry = watermark.Entry{}
 		}
 		w.reverify = true
-		w.failGroup(ctx, w.in.Errorf(s.ID, "the store does not hold the rows this append builds on (state and store disagree); its watermark was reset from the store, the next run re-sends the session"))
+		what := "does not hold the rows this append builds on"
+		if otherRules {
+			what = fmt.Sprintf("holds the rows this append builds on masked by ruleset %s, not %s", orNone(have.Ruleset), orNone(rulesetOf(s.Masked)))
+		}
+		w.failGroup(ctx, w.in.Errorf(s.ID, "the store %s (state and store disagree); its watermark was reset from the store, the next run re-sends the session whole", what))
 		return nil
 	}
 	if err := w.kept(w.batch.BeginGroup(ctx, s)); err != nil {

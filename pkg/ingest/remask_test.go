@@ -117,3 +117,32 @@ func TestRemaskEndNeedsEverythingStored(t *testing.T) {
 		t.Fatalf("an end masked by other rules: %+v, meta %+v", sum, r.state.Meta)
 	}
 }
+
+// An append masked by other rules than the rows it builds on (a store
+// restored from before a rule change, whose state av-read did not know)
+// must not be stored as if the whole session were masked by the new
+// rules: it is refused, and the next av-read checks every session.
+func TestAppendOnRowsOfOtherRulesIsRefused(t *testing.T) {
+	r := newRig(t)
+	r.run(stamped("a", 1, rulesA, rulesA, false)...)
+	base := r.entry("a").PrefixDigest
+	st := &record.Stamp{Ruleset: rulesB}
+	lines := []string{
+		jsonLine(record.Session{Kind: record.KindSession, ID: "a", Machine: "m1", Mode: "append", ReadSeq: 2, BaseDigest: base, Masked: st}),
+		jsonLine(record.Message{Kind: record.KindMessage, SessionID: "a", Ordinal: 2, Content: "more", Masked: st}),
+		jsonLine(record.SessionEnd{Kind: record.KindSessionEnd, SessionID: "a", Messages: 3, Digest: "d2"}),
+	}
+	sum := r.run(lines...)
+	if sum.SessionsSynced != 0 || sum.SessionsFailed != 1 {
+		t.Fatalf("the append on rows of other rules was taken: %+v", sum)
+	}
+	if !strings.Contains(strings.Join(r.log, "\n"), "masked by ruleset "+rulesA+", not "+rulesB) {
+		t.Fatalf("the refusal does not say why: %v", r.log)
+	}
+	if e := r.entry("a"); e.Ruleset != rulesA || e.Digest != "d-a" {
+		t.Fatalf("state entry %+v, want the stored one (ruleset %s)", e, rulesA)
+	}
+	if r.state.Meta.Source != "" || r.state.Meta.Marker != "" {
+		t.Fatalf("the cursor was not reset: %+v", r.state.Meta)
+	}
+}
