@@ -88,12 +88,14 @@ func commit(t *testing.T, db *sql.DB) {
 func TestBurstOfCommitsGivesOneTick(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	db := walDB(t, path)
-	rec := start(t, Config{DB: path})
+	// A debounce far longer than the gaps between commits, so a loaded
+	// machine that stalls one commit does not split the burst.
+	rec := start(t, Config{DB: path, Debounce: time.Second, MaxDelay: 10 * time.Second})
 	for i := 0; i < 10; i++ { // 10 commits in 200 ms
 		commit(t, db)
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(900 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	ticks, _ := rec.all()
 	if len(ticks) != 1 || ticks[0].Reason != ReasonChange || ticks[0].Events < 10 {
 		t.Fatalf("want one change tick for the burst, got %+v", ticks)
