@@ -313,9 +313,11 @@ func parseWriteOutput(t *testing.T, stdout string) writeOutput {
 
 func openDB(t *testing.T, path string, readOnly bool) *sql.DB {
 	t.Helper()
-	dsn := "file:" + path
+	// A reader of a WAL database can meet a writer's brief exclusive lock
+	// (a checkpoint resetting the WAL): wait for it as avsync's tools do.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)"
 	if readOnly {
-		dsn += "?mode=ro"
+		dsn += "&mode=ro"
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
