@@ -23,7 +23,7 @@ import (
 	"avsync/pkg/watermark"
 )
 
-// WatchMain runs av-watch and returns its exit code.
+// Main runs av-watch and returns its exit code.
 func Main(ctx context.Context, args []string, s cli.Streams) int {
 	s, red := cli.Redacted(s, false)
 	// The daemon passes AV_STORE and the password file to av-write; what

@@ -32,8 +32,7 @@ func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
 	add(linkInsert, to.links-from.links, u.links.args(from.links, to.links))
 	add(markInsert, to.marks-from.marks, u.marks.args(from.marks, to.marks))
 	add(`INSERT INTO session_deletes (org_id, machine, session_id, reason, deleted_at)
-		SELECT $1, $2, u.* FROM unnest($3::text[], $4::text[], $5::text[]) AS u
-		ON CONFLICT (org_id, machine, session_id) DO UPDATE SET reason = excluded.reason, deleted_at = excluded.deleted_at`,
+		SELECT $1, $2, u.* FROM unnest($3::text[], $4::text[], $5::text[]) AS u `+sqlschema.TombstoneConflict,
 		to.tombs-from.tombs, []any{u.tombs.id[from.tombs:to.tombs], u.tombs.reason[from.tombs:to.tombs], u.tombs.deletedAt[from.tombs:to.tombs]})
 	add(`DELETE FROM session_deletes WHERE org_id = $1 AND machine = $2 AND session_id = ANY($3::text[])`,
 		to.untombs-from.untombs, []any{u.untombs[from.untombs:to.untombs]})

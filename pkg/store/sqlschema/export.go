@@ -8,8 +8,11 @@ import (
 // TombstoneUpsert records a session's tombstone (org, machine, session,
 // reason, deleted_at). A session found gone again (its rows re-masked,
 // still gone) keeps the date it was first found gone.
-const TombstoneUpsert = `INSERT INTO session_deletes VALUES (?, ?, ?, ?, ?)
-	ON CONFLICT (org_id, machine, session_id) DO UPDATE SET reason = excluded.reason,
+const TombstoneUpsert = `INSERT INTO session_deletes VALUES (?, ?, ?, ?, ?) ` + TombstoneConflict
+
+// TombstoneConflict is TombstoneUpsert's conflict rule, for statements that
+// insert tombstones otherwise (PostgreSQL's set-based batches).
+const TombstoneConflict = `ON CONFLICT (org_id, machine, session_id) DO UPDATE SET reason = excluded.reason,
 	deleted_at = CASE WHEN session_deletes.reason = 'removed' AND excluded.reason = 'removed'
 		THEN session_deletes.deleted_at ELSE excluded.deleted_at END`
 
