@@ -85,10 +85,10 @@ func TestClickHouseErrorsKeepTheWatermark(t *testing.T) {
 	e.syncExpect(3, "the run after the errors")
 	e.requireStoreEqualsSource()
 
-	// A server answering 500: the messages table can no longer take text.
+	// A server answering 500: the table can no longer take text.
 	u, _ := url.Parse(e.storeURL())
-	for _, q := range []string{"DROP TABLE messages",
-		"CREATE TABLE messages (org_id String, machine String, session_id String, _gen UInt64, ordinal Int64, content UInt64, _version UInt64) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, machine, session_id, _gen, ordinal)"} {
+	for _, q := range []string{"RENAME TABLE store_rows TO store_rows_good",
+		"CREATE TABLE store_rows AS store_rows_good", "ALTER TABLE store_rows MODIFY COLUMN content UInt64"} {
 		if _, err := chPost(u.Host, e.schema, q); err != nil {
 			t.Fatal(err)
 		}
@@ -101,9 +101,9 @@ func TestClickHouseErrorsKeepTheWatermark(t *testing.T) {
 	if e.stateSnapshot() != before {
 		t.Fatal("the state moved although ClickHouse refused the rows")
 	}
-	// The operator drops the broken table; av-write recreates it and a full
-	// re-send fills it.
-	chPost(u.Host, e.schema, "DROP TABLE messages")
+	// The operator puts the table back; a full re-send fills it.
+	chPost(u.Host, e.schema, "DROP TABLE store_rows")
+	chPost(u.Host, e.schema, "RENAME TABLE store_rows_good TO store_rows")
 	e.syncExpect(28, "a full re-send after the fix", "--full")
 	e.requireStoreEqualsSource()
 }
