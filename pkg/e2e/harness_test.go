@@ -124,9 +124,10 @@ func eachStore(t *testing.T, test func(t *testing.T, backend string)) {
 	}
 }
 
-// eachSQLStore runs a test that reads the store with SQL of its own.
+// eachSQLStore runs a test that reads the store with SQL of its own
+// (ClickHouse's through its <table>_current views: see chsql_test.go).
 func eachSQLStore(t *testing.T, test func(t *testing.T, backend string)) {
-	for _, b := range []string{"sqlite", "postgres"} {
+	for _, b := range []string{"sqlite", "postgres", "clickhouse"} {
 		t.Run(b, func(t *testing.T) { test(t, b) })
 	}
 }
@@ -157,6 +158,15 @@ func (e *env) storeDB() *sql.DB {
 	e.t.Helper()
 	if e.db != nil {
 		return e.db
+	}
+	if e.backend == "clickhouse" {
+		db, err := chDB(e.storeURL())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.t.Cleanup(func() { db.Close() })
+		e.db = db
+		return db
 	}
 	if e.backend != "postgres" {
 		e.db = openDB(e.t, e.store, true)
