@@ -37,8 +37,10 @@ type chConn struct{ host, db string }
 func (c *chConn) Prepare(query string) (driver.Stmt, error) {
 	return nil, errors.New("chview: prepared statements are not supported")
 }
-func (c *chConn) Close() error              { return nil }
-func (c *chConn) Begin() (driver.Tx, error) { return nil, errors.New("chview: ClickHouse has no transactions") }
+func (c *chConn) Close() error { return nil }
+func (c *chConn) Begin() (driver.Tx, error) {
+	return nil, errors.New("chview: ClickHouse has no transactions")
+}
 
 func (c *chConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if len(args) > 0 {
