@@ -45,14 +45,20 @@ func (e *env) sourceCount(query string) int64 {
 	return n
 }
 
+// starAndPinTwo stars two sessions and pins two messages in the source.
+func (e *env) starAndPinTwo() {
+	e.t.Helper()
+	e.editSource("INSERT INTO starred_sessions (session_id, created_at) SELECT id, '2026-08-01T00:00:00.000Z' FROM sessions ORDER BY id LIMIT 2")
+	e.editSource(`INSERT INTO pinned_messages (session_id, message_id, ordinal, note, created_at)
+		SELECT session_id, id, ordinal, 'see this', '2026-08-01T00:00:00.000Z' FROM messages ORDER BY id LIMIT 2`)
+}
+
 // TestClickHouseFullResyncsAndReclaim: after three --full re-syncs a plain
 // count() through the views is the source's, and av-write's reclaim step
 // has left the base table at most 1.2x the current rows.
 func TestClickHouseFullResyncsAndReclaim(t *testing.T) {
 	e := newEnvOn(t, "clickhouse", "small-august.db")
-	e.editSource("INSERT INTO starred_sessions (session_id, created_at) SELECT id, '2026-08-01T00:00:00.000Z' FROM sessions ORDER BY id LIMIT 2")
-	e.editSource(`INSERT INTO pinned_messages (session_id, message_id, ordinal, note, created_at)
-		SELECT session_id, id, ordinal, 'see this', '2026-08-01T00:00:00.000Z' FROM messages ORDER BY id LIMIT 2`)
+	e.starAndPinTwo()
 	e.sync()
 	for i := 0; i < 3; i++ {
 		e.syncExpect(27, "a --full re-sync", "--full")
@@ -84,9 +90,7 @@ func TestClickHouseFullResyncsAndReclaim(t *testing.T) {
 // the run that brings its tombstone.
 func TestClickHouseUnstarUnpinPurge(t *testing.T) {
 	e := newEnvOn(t, "clickhouse", "small-august.db")
-	e.editSource("INSERT INTO starred_sessions (session_id, created_at) SELECT id, '2026-08-01T00:00:00.000Z' FROM sessions ORDER BY id LIMIT 2")
-	e.editSource(`INSERT INTO pinned_messages (session_id, message_id, ordinal, note, created_at)
-		SELECT session_id, id, ordinal, 'see this', '2026-08-01T00:00:00.000Z' FROM messages ORDER BY id LIMIT 2`)
+	e.starAndPinTwo()
 	e.sync()
 	if s, p := e.chCount("SELECT count() FROM session_stars_current"), e.chCount("SELECT count() FROM message_pins_current"); s != 2 || p != 2 {
 		t.Fatalf("%d stars and %d pins stored, want 2 and 2", s, p)

@@ -175,12 +175,7 @@ func (b *batch) putDeletions(old stored) (int64, error) {
 		garbage += 2 // the row it hides, and itself until reclaimed
 		return b.put(r.end(v, true))
 	}
-	ids := make([]string, 0, len(b.sessions))
-	for id := range b.sessions {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range sorted(b.sessions, func(a, b string) bool { return a < b }) {
 		w := b.sessions[id]
 		for _, kind := range []string{kindSessions, kindWatermarks, kindDeletes} {
 			if old.single[[2]string{kind, id}] {
@@ -249,12 +244,7 @@ func (b *batch) putDeletions(old stored) (int64, error) {
 		for k := range mw.stale {
 			all[k] = true
 		}
-		keys := make([][2]string, 0, len(all))
-		for k := range all {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
-		for _, k := range keys {
+		for _, k := range sorted(all, func(a, b [2]string) bool { return a[0]+a[1] < b[0]+b[1] }) {
 			session, ord, isPin := strings.Cut(k[1], "\x00")
 			if (!isPin && mw.stars[session]) || (isPin && mw.pins[[2]string{session, ord}]) {
 				garbage++
@@ -275,29 +265,24 @@ func (b *batch) putDeletions(old stored) (int64, error) {
 	return garbage, nil
 }
 
-func sortedInts(m map[int64]bool) []int64 {
-	out := make([]int64, 0, len(m))
+// sorted lists a set's keys in order.
+func sorted[K comparable, V any](m map[K]V, less func(a, b K) bool) []K {
+	out := make([]K, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
 	return out
+}
+
+func sortedInts(m map[int64]bool) []int64 {
+	return sorted(m, func(a, b int64) bool { return a < b })
 }
 
 func sortedPairs(m map[[2]int64]bool) [][2]int64 {
-	out := make([][2]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] || out[i][0] == out[j][0] && out[i][1] < out[j][1] })
-	return out
+	return sorted(m, func(a, b [2]int64) bool { return a[0] < b[0] || a[0] == b[0] && a[1] < b[1] })
 }
 
 func sortedLinks(m map[[2]string]int64) [][2]string {
-	out := make([][2]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] || out[i][0] == out[j][0] && out[i][1] < out[j][1] })
-	return out
+	return sorted(m, func(a, b [2]string) bool { return a[0] < b[0] || a[0] == b[0] && a[1] < b[1] })
 }
