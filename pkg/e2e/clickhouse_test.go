@@ -244,16 +244,16 @@ func TestClickHousePasswordNeverLogged(t *testing.T) {
 	host := traceServer(t, dir, password)
 	e := newEnvOn(t, "clickhouse", "small-march.db")
 	e.chURL = "clickhouse://" + host + "/avsync_test"
-	for _, store := range []string{
-		"clickhouse://avsync:" + password + "@" + host + "/" + e.schema,
-		"clickhouse://" + host + "/" + e.schema + "?user=avsync&password=" + password,
+	for _, run := range []string{
+		"av-write --store 'clickhouse://avsync:" + password + "@" + host + "/" + e.schema + "'",
+		"av-write --store 'clickhouse://" + host + "/" + e.schema + "?user=avsync&password=" + password + "'",
+		"CLICKHOUSE_USER=avsync CLICKHOUSE_PASSWORD='" + password + "' av-write --store 'clickhouse://" + host + "/" + e.schema + "'",
 	} {
-		r := e.sh("av-read --full | av-mask | av-write --store '" + store + "'")
+		r := e.sh("av-read --full | av-mask | " + run)
 		if r.code != 0 {
 			t.Fatalf("sync as avsync: exit %d\n%s", r.code, r.stderr)
 		}
-		wrong := strings.Replace(store, password, password+"x", 1)
-		r2 := e.sh("av-read --full | av-mask | av-write --store '" + wrong + "'")
+		r2 := e.sh("av-read --full | av-mask | " + strings.Replace(run, password, password+"x", 1))
 		if r2.code != 5 {
 			t.Fatalf("a wrong password: exit %d\n%s", r2.code, r2.stderr)
 		}

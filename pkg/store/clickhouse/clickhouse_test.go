@@ -117,6 +117,14 @@ func TestMigrateFromSchema3WithAClockAhead(t *testing.T) {
 	if st.ID() != "abc123" {
 		t.Fatalf("store id %q after the migration, want the old one", st.ID())
 	}
+	again, err := Open(ctx, u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+	if n := texts(t, c, "SELECT count() FROM store_meta"); n[0] != "1" {
+		t.Fatalf("store_meta holds %s rows after two opens, want 1: a run adds none", n[0])
+	}
 	for q, want := range map[string]string{
 		"SELECT id, file_hash FROM sessions_current":                                                                                   "s1|h1",
 		"SELECT ordinal, content FROM messages_current ORDER BY ordinal":                                                               "0|hello,1|hi",
