@@ -125,8 +125,8 @@ func TestClickHouseUnstarUnpinPurge(t *testing.T) {
 }
 
 // breakingProxy forwards requests to a ClickHouse server, except that the
-// INSERT number breakAt (counting from 1) is cut off half way through its
-// body, as a connection lost mid-commit would cut it.
+// INSERT number breakAt (counting from 1) is cut off after the first bytes
+// of its body, as a connection lost mid-commit would cut it.
 func breakingProxy(t *testing.T, target string, breakAt int) string {
 	t.Helper()
 	u, _ := url.Parse(target)
@@ -142,7 +142,7 @@ func breakingProxy(t *testing.T, target string, breakAt int) string {
 			n := inserts
 			mu.Unlock()
 			if n == breakAt {
-				r.Body = &cutReader{r: r.Body, left: 2000}
+				r.Body = &cutReader{r: r.Body, left: 64}
 			}
 		}
 		proxy.ServeHTTP(w, r)

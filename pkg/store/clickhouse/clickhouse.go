@@ -77,8 +77,11 @@ func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo,
 func (s *Store) machine(ctx context.Context, machine string) (store.MachineInfo, int64, error) {
 	var m store.MachineInfo
 	var garbage int64
-	err := s.c.rows(ctx, "SELECT seq, read_seq, writer, garbage FROM "+rowsTable+" FINAL WHERE kind = 'store_machines' AND org_id = "+
-		quote(s.org)+" AND machine = "+quote(machine)+" AND session_id = '' AND _deleted = 0", func(cols []json.RawMessage) error {
+	// The newest version of one key: ORDER BY … LIMIT 1 reads the same
+	// granules as FINAL without merging them (18.16's FINAL is several
+	// times slower for a point read).
+	err := s.c.rows(ctx, "SELECT seq, read_seq, writer, garbage FROM "+rowsTable+" WHERE kind = 'store_machines' AND org_id = "+
+		quote(s.org)+" AND machine = "+quote(machine)+" AND session_id = '' ORDER BY _version DESC LIMIT 1", func(cols []json.RawMessage) error {
 		return scan(cols, &m.Seq, &m.ReadSeq, &m.Writer, &garbage)
 	})
 	if err != nil {

@@ -117,8 +117,11 @@ func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 		return st, nil
 	}
 	sort.Strings(ors)
-	q := "SELECT kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr, link_ordinal FROM " + rowsTable +
-		" FINAL WHERE (" + strings.Join(ors, " OR ") + ") AND _deleted = 0"
+	// The newest version of each key by GROUP BY: for a batch's few key
+	// ranges 18.16 does it in a fraction of FINAL's time. Aliases unlike
+	// the columns: 18.16 would read them inside the aggregates.
+	q := "SELECT kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr, argMax(link_ordinal, _version) AS lo, argMax(_deleted, _version) AS del FROM " +
+		rowsTable + " WHERE " + strings.Join(ors, " OR ") + " GROUP BY kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr HAVING del = 0"
 	err := b.s.c.rows(ctx, q, func(cols []json.RawMessage) error {
 		var kind, machine, session, user, sha, pr string
 		var ord, idx, linkOrd int64
