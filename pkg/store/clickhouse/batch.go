@@ -57,6 +57,7 @@ type batch struct {
 	size                      int64 // bytes written to w
 	r                         row
 
+	ins      *insert                     // the batch's INSERT, open from its first kept row
 	grp      *group                      // the open group
 	sessions map[string]*written         // what the batch wrote of each session
 	marks    map[markOwner]*marksWritten // what it wrote of each user's marks
@@ -267,7 +268,10 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	for k, o := range g.sent.links {
 		w.have.links[k] = o
 	}
-	return b.putWatermark(g.id, e, g.deletedAt, g.version)
+	if err := b.putWatermark(g.id, e, g.deletedAt, g.version); err != nil {
+		return err
+	}
+	return b.ship()
 }
 
 func (b *batch) session(id string) *written {
@@ -282,7 +286,10 @@ func (b *batch) session(id string) *written {
 func (b *batch) Tombstone(ctx context.Context, id string, e watermark.Entry) error {
 	v := b.next()
 	b.session(id).version = v
-	return b.putWatermark(id, e, time.Now().UTC().Format(store.TimeLayout), v)
+	if err := b.putWatermark(id, e, time.Now().UTC().Format(store.TimeLayout), v); err != nil {
+		return err
+	}
+	return b.ship()
 }
 
 // putWatermark writes a session's watermark and its tombstone; a lifted
@@ -362,7 +369,7 @@ func (b *batch) ReplaceMarks(ctx context.Context, m *store.Marks) error {
 			return err
 		}
 	}
-	return nil
+	return b.ship()
 }
 
 // PurgeDeleted hides this machine's tombstoned sessions at once (their
@@ -411,10 +418,14 @@ func (b *batch) PurgeDeleted(ctx context.Context) ([]string, error) {
 		}
 	}
 	b.purged = append(b.purged, ids...)
-	return ids, nil
+	return ids, b.ship()
 }
 
 func (b *batch) Rollback() error {
+	if b.ins != nil {
+		b.ins.abort()
+		b.ins = nil
+	}
 	if b.f != nil {
 		b.f.Close()
 		b.f = nil

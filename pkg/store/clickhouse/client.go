@@ -91,6 +91,12 @@ func (c *client) exec(ctx context.Context, query string, body io.Reader, extra u
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		_ = cancel // released when the response body is closed or the context ends
 	}
+	return c.send(ctx, query, body, extra)
+}
+
+// send is exec without --statement-timeout: a batch's INSERT is open while
+// the batch is read, and is timed from its end (see insert.finish).
+func (c *client) send(ctx context.Context, query string, body io.Reader, extra url.Values) (*http.Response, error) {
 	u := c.base
 	params := u.Query()
 	if strings.HasPrefix(query, "CREATE DATABASE") {
@@ -299,10 +305,12 @@ func quote(s string) string {
 	return "'" + r.Replace(s) + "'"
 }
 
-func quoteList(ss []string) string {
+func quoteAll(ss []string) []string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
 		q[i] = quote(s)
 	}
-	return "(" + strings.Join(q, ", ") + ")"
+	return q
 }
+
+func quoteList(ss []string) string { return "(" + strings.Join(quoteAll(ss), ", ") + ")" }

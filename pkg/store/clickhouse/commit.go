@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,12 +14,12 @@ type jsonRaw = json.RawMessage
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// Commit sends the batch as one INSERT, so it lands whole or not at all.
-// Before it, one read of the keys the batch replaces (only its own
-// sessions' and users', from their cuts on) tells which rows get a
-// deletion row; after it, sessions purged in this batch are removed
-// physically. That is three requests per batch, whatever its size (plus
-// two for a purge).
+// Commit ends the batch's one INSERT (see insert.go), so it lands whole or
+// not at all. Before that, one read of the keys the batch replaces (only
+// its own sessions' and users', from their cuts on) tells which rows get
+// a deletion row; after it, sessions purged in this batch are removed
+// physically. That is three requests per batch with Begin's, whatever its
+// size (plus two for a purge).
 func (b *batch) Commit() error {
 	defer b.Rollback()
 	ctx := context.Background()
@@ -37,18 +36,14 @@ func (b *batch) Commit() error {
 	if err := b.put(machineRow(&b.r, b.s.org, b.machine, b.seq, b.readSeq, b.hostname, b.writer, garbage, v)); err != nil {
 		return err
 	}
-	if err := b.w.Flush(); err != nil {
-		return store.Errorf("buffer rows: %w", err)
+	if err := b.ship(); err != nil {
+		return err
 	}
-	if _, err := b.f.Seek(0, io.SeekStart); err != nil {
-		return store.Errorf("buffer rows: %w", err)
-	}
-	resp, err := b.s.c.exec(ctx, "INSERT INTO "+rowsTable+" FORMAT JSONEachRow", b.f, nil)
-	if err != nil {
+	in := b.ins
+	b.ins = nil
+	if err := in.finish(b.s.c.timeout); err != nil {
 		return store.Errorf("store %s: insert the batch: %w", b.s.c.shown, err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	b.s.reclaim.committed(b, garbage)
 	if len(b.purged) > 0 {
 		// Hidden already; now gone for good, before av-write says so.
@@ -88,25 +83,23 @@ func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 	org, machine := quote(b.s.org), quote(b.machine)
 	var ors []string
 	if len(b.sessions) > 0 {
-		ids := make([]string, 0, len(b.sessions))
-		var cuts []string
-		for id, w := range b.sessions {
+		// One set condition on the sorting key per group of kinds (18.16
+		// prunes granules well for IN, poorly for a long OR); each
+		// session's cut is a filter on the rows that condition reads.
+		var ids, cutIDs, cuts []string
+		for _, id := range sorted(b.sessions, func(a, b string) bool { return a < b }) {
 			ids = append(ids, id)
-			switch {
-			case w.cut == noCut:
-			case w.cut <= -1<<61:
-				cuts = append(cuts, "session_id = "+quote(id))
-			default:
-				cuts = append(cuts, "(session_id = "+quote(id)+" AND (kind = 'git_links' OR k_ord >= "+itoa(w.cut)+"))")
+			if w := b.sessions[id]; w.cut != noCut {
+				cutIDs = append(cutIDs, id)
+				cuts = append(cuts, itoa(max(w.cut, -1<<61)))
 			}
 		}
-		sort.Strings(ids)
-		sort.Strings(cuts)
 		ors = append(ors, "(kind IN ('sessions', 'sync_watermarks', 'session_deletes') AND org_id = "+org+" AND machine = "+machine+
 			" AND session_id IN "+quoteList(ids)+")")
-		if len(cuts) > 0 {
+		if len(cutIDs) > 0 {
 			ors = append(ors, "(kind IN ('messages', 'tool_calls', 'git_links') AND org_id = "+org+" AND machine = "+machine+
-				" AND ("+strings.Join(cuts, " OR ")+"))")
+				" AND session_id IN "+quoteList(cutIDs)+" AND (kind = 'git_links' OR k_ord >= transform(session_id, ["+
+				strings.Join(quoteAll(cutIDs), ", ")+"], ["+strings.Join(cuts, ", ")+"], toInt64(0))))")
 		}
 	}
 	for o := range b.marks {
