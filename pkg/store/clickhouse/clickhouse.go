@@ -8,11 +8,16 @@
 // row something removed. Views named <table>_current (sessions_current,
 // messages_current, …) show exactly the current rows with the SQL stores'
 // columns. ClickHouse has no transactions, but one INSERT of one block
-// into one table lands whole or not at all: a batch is buffered in a
-// temporary file and sent as that one INSERT, so readers never see part of
-// it. A batch reads only its own machine and sessions (a constant number
-// of requests, whatever the org holds). Superseded and deleted rows are
-// reclaimed by av-write itself (see reclaim.go).
+// into one table lands whole or not at all: a batch is that one INSERT,
+// streamed as its groups are kept (insert.go), so readers never see part
+// of it. A batch reads only its own machine and sessions (a constant
+// number of requests, whatever the org holds). Superseded and deleted rows
+// are reclaimed by av-write itself (reclaim.go).
+//
+// Files: schema.go (the table, its columns, the views), migrate.go
+// (creation, schema 3 → 4), client.go (HTTP, credentials, results),
+// encode.go (typed JSONEachRow rows), batch.go (groups, marks, purge),
+// commit.go (deletion rows, the commit), insert.go, reclaim.go.
 package clickhouse
 
 import (
