@@ -228,28 +228,6 @@ func (c *client) rows(ctx context.Context, query string, fn func(cols []json.Raw
 	return nil
 }
 
-// Query runs a SELECT and hands each row to fn as a map (tests, status).
-func (s *Store) Query(ctx context.Context, query string, fn func(row map[string]any) error) error {
-	resp, err := s.c.exec(ctx, query+" FORMAT JSONEachRow", nil, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(bufio.NewReader(resp.Body))
-	dec.UseNumber()
-	for {
-		row := map[string]any{}
-		if err := dec.Decode(&row); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if err := fn(row); err != nil {
-			return err
-		}
-	}
-}
-
 // scan decodes raw JSON columns into pointers (*string, *int64, *uint64,
 // *bool); numbers may come quoted (64-bit integers in some settings).
 func scan(cols []json.RawMessage, dst ...any) error {
