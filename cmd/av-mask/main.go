@@ -1,7 +1,10 @@
-// Command av-mask: see `av-mask --help`. The tool lives in package cli, so tests
+// Command av-mask: see `av-mask --help`. The tool lives in package cli/av…, so tests
 // drive it with their own streams; main only hands it the process.
 package main
 
-import "avsync/pkg/cli"
+import (
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/avmask"
+)
 
-func main() { cli.Exit(cli.MaskMain) }
+func main() { cli.Exit(avmask.Main) }

@@ -1,7 +1,10 @@
-// Command av-read: see `av-read --help`. The tool lives in package cli, so tests
+// Command av-read: see `av-read --help`. The tool lives in package cli/av…, so tests
 // drive it with their own streams; main only hands it the process.
 package main
 
-import "avsync/pkg/cli"
+import (
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/avread"
+)
 
-func main() { cli.Exit(cli.ReadMain) }
+func main() { cli.Exit(avread.Main) }

@@ -1,7 +1,10 @@
-// Command av-write: see `av-write --help`. The tool lives in package cli, so tests
+// Command av-write: see `av-write --help`. The tool lives in package cli/av…, so tests
 // drive it with their own streams; main only hands it the process.
 package main
 
-import "avsync/pkg/cli"
+import (
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/avwrite"
+)
 
-func main() { cli.Exit(cli.WriteMain) }
+func main() { cli.Exit(avwrite.Main) }

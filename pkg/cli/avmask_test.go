@@ -1,6 +1,7 @@
-package cli
+package cli_test
 
 import (
+	"avsync/pkg/cli/avmask"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -27,8 +28,8 @@ func stream(n int) (string, []corpus.Sample) {
 
 func TestMaskKeepsOrderAcrossWorkers(t *testing.T) {
 	in, samples := stream(400)
-	one := runTool(t, MaskMain, in, "--workers", "1")
-	many := runTool(t, MaskMain, in, "--workers", "8")
+	one := runTool(t, avmask.Main, in, "--workers", "1")
+	many := runTool(t, avmask.Main, in, "--workers", "8")
 	if one.code != 0 || many.code != 0 {
 		t.Fatalf("exit %d/%d: %s %s", one.code, many.code, one.stderr, many.stderr)
 	}
@@ -69,7 +70,7 @@ func TestMaskReportNeverPrintsValues(t *testing.T) {
 	in, samples := stream(200)
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state", "state.db")
-	got := runTool(t, MaskMain, in, "--report", "--state", state)
+	got := runTool(t, avmask.Main, in, "--report", "--state", state)
 	if got.code != 0 {
 		t.Fatalf("exit %d: %s", got.code, got.stderr)
 	}
@@ -79,15 +80,15 @@ func TestMaskReportNeverPrintsValues(t *testing.T) {
 	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("report key: %v %v", fi, err)
 	}
-	if again := runTool(t, MaskMain, in, "--report", "--state", state); again.stdout != got.stdout {
+	if again := runTool(t, avmask.Main, in, "--report", "--state", state); again.stdout != got.stdout {
 		t.Fatal("hashes differ under the same key")
 	}
-	other := runTool(t, MaskMain, in, "--report", "--state", filepath.Join(dir, "other", "state.db"))
+	other := runTool(t, avmask.Main, in, "--report", "--state", filepath.Join(dir, "other", "state.db"))
 	if other.code != 0 || other.stdout == got.stdout {
 		t.Fatalf("hashes do not depend on the key (exit %d)", other.code)
 	}
 	os.Chmod(keyFile, 0o644)
-	if open := runTool(t, MaskMain, in, "--report", "--state", state); open.code == 0 || !strings.Contains(open.stderr, "chmod 600") {
+	if open := runTool(t, avmask.Main, in, "--report", "--state", state); open.code == 0 || !strings.Contains(open.stderr, "chmod 600") {
 		t.Fatalf("a key readable by others was used: %d %s", open.code, open.stderr)
 	}
 	for _, s := range samples {
@@ -121,7 +122,7 @@ func TestMaskUserRulesAllowAndFields(t *testing.T) {
 	rules := filepath.Join(dir, "rules.json")
 	os.WriteFile(rules, []byte(`[{"name":"acme-key","keywords":["acme_"],"regex":"acme_(?P<s>[a-z0-9]{16})"}]`), 0o644)
 	in := `{"kind":"note","content":"k acme_0123456789abcdef","title":"ghp_` + strings.Repeat("Ab1", 12) + `","body":"ghp_` + strings.Repeat("Zx9", 12) + `"}` + "\n"
-	got := runTool(t, MaskMain, in, "--rules", rules, "--field", "title", "--allow", "ghp_"+strings.Repeat("Zx9", 12))
+	got := runTool(t, avmask.Main, in, "--rules", rules, "--field", "title", "--allow", "ghp_"+strings.Repeat("Zx9", 12))
 	if got.code != 0 {
 		t.Fatalf("exit %d: %s", got.code, got.stderr)
 	}
@@ -132,21 +133,21 @@ func TestMaskUserRulesAllowAndFields(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`[{"name":"x","keywords":["a"],"regex":"("}]`), 0o644)
-	if r := runTool(t, MaskMain, in, "--rules", bad); r.code != exitcode.Usage || !strings.Contains(r.stderr, "rule x") {
+	if r := runTool(t, avmask.Main, in, "--rules", bad); r.code != exitcode.Usage || !strings.Contains(r.stderr, "rule x") {
 		t.Errorf("bad rule file: exit %d: %s", r.code, r.stderr)
 	}
 }
 
 func TestMaskBadLineNamesIt(t *testing.T) {
 	in := `{"kind":"message","content":"a"}` + "\n" + `{"kind":"message","content":` + "\n"
-	got := runTool(t, MaskMain, in)
+	got := runTool(t, avmask.Main, in)
 	if got.code != exitcode.BadInput || !strings.Contains(got.stderr, "stdin:2:") {
 		t.Fatalf("exit %d: %s", got.code, got.stderr)
 	}
 }
 
 func TestMaskRulesListing(t *testing.T) {
-	got := runTool(t, MaskMain, "", "rules")
+	got := runTool(t, avmask.Main, "", "rules")
 	if got.code != 0 {
 		t.Fatalf("exit %d: %s", got.code, got.stderr)
 	}

@@ -1,6 +1,11 @@
-package cli
+package cli_test
 
 import (
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/avmask"
+	"avsync/pkg/cli/avread"
+	"avsync/pkg/cli/avwatch"
+	"avsync/pkg/cli/avwrite"
 	"bytes"
 	"context"
 	"database/sql"
@@ -45,10 +50,10 @@ type outcome struct {
 	stdout, stderr string
 }
 
-func runTool(t *testing.T, main func(context.Context, []string, Streams) int, stdin string, args ...string) outcome {
+func runTool(t *testing.T, main func(context.Context, []string, cli.Streams) int, stdin string, args ...string) outcome {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := main(context.Background(), append([]string{"tool"}, args...), Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb})
+	code := main(context.Background(), append([]string{"tool"}, args...), cli.Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb})
 	return outcome{code, out.String(), errb.String()}
 }
 
@@ -56,11 +61,11 @@ func runTool(t *testing.T, main func(context.Context, []string, Streams) int, st
 func maskedStream(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
-	read := runTool(t, ReadMain, "", "--db", fixture, "--state", filepath.Join(dir, "none.json"))
+	read := runTool(t, avread.Main, "", "--db", fixture, "--state", filepath.Join(dir, "none.json"))
 	if read.code != 0 {
 		t.Fatalf("av-read: %d %s", read.code, read.stderr)
 	}
-	mask := runTool(t, MaskMain, read.stdout)
+	mask := runTool(t, avmask.Main, read.stdout)
 	if mask.code != 0 {
 		t.Fatalf("av-mask: %d %s", mask.code, mask.stderr)
 	}
@@ -173,7 +178,7 @@ func TestWriteBadInput(t *testing.T) {
 			if len(lines) > 0 {
 				in += "\n"
 			}
-			got := runTool(t, WriteMain, in, "--store", "sqlite://"+storePath, "--state", filepath.Join(dir, "state.db"))
+			got := runTool(t, avwrite.Main, in, "--store", "sqlite://"+storePath, "--state", filepath.Join(dir, "state.db"))
 			if got.code != c.code {
 				t.Fatalf("exit %d, want %d\nstderr: %s", got.code, c.code, got.stderr)
 			}
@@ -211,7 +216,7 @@ func TestInvalidUTF8IsStoredAndCounted(t *testing.T) {
 	base[i] = strings.Replace(base[i], `"content":"`, "\"content\":\"bad \xff\xfe bytes ", 1)
 	dir := t.TempDir()
 	storePath := filepath.Join(dir, "store.db")
-	got := runTool(t, WriteMain, strings.Join(base, "\n")+"\n", "--store", "sqlite://"+storePath, "--state", filepath.Join(dir, "s.json"))
+	got := runTool(t, avwrite.Main, strings.Join(base, "\n")+"\n", "--store", "sqlite://"+storePath, "--state", filepath.Join(dir, "s.json"))
 	if got.code != 0 || !strings.Contains(got.stdout, `"invalid_utf8_lines":1`) || !strings.Contains(got.stderr, "U+FFFD") {
 		t.Fatalf("exit %d\n%s\n%s", got.code, got.stdout, got.stderr)
 	}
@@ -233,7 +238,7 @@ func TestWriteLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
-	got := runTool(t, WriteMain, "", "--store", "sqlite://"+filepath.Join(dir, "s.db"), "--state", state)
+	got := runTool(t, avwrite.Main, "", "--store", "sqlite://"+filepath.Join(dir, "s.db"), "--state", state)
 	if got.code != exitcode.Locked {
 		t.Fatalf("exit %d, want %d (locked): %s", got.code, exitcode.Locked, got.stderr)
 	}
@@ -259,7 +264,7 @@ func TestReadRejectsWhatIsNotAgentsview(t *testing.T) {
 		{notDB, []string{"notes.txt", "not a readable SQLite database"}},
 		{other, []string{"other.db", "not an agentsview database", "sessions.file_hash", "messages.ordinal", "table tool_calls"}},
 	} {
-		got := runTool(t, ReadMain, "", "--db", c.path, "--state", filepath.Join(dir, "state.db"))
+		got := runTool(t, avread.Main, "", "--db", c.path, "--state", filepath.Join(dir, "state.db"))
 		if got.code != exitcode.Source {
 			t.Errorf("%s: exit %d, want %d: %s", c.path, got.code, exitcode.Source, got.stderr)
 		}
@@ -283,8 +288,8 @@ func TestCorruptStateIsRefused(t *testing.T) {
 	state := filepath.Join(dir, "state.db")
 	os.WriteFile(state, []byte(strings.Repeat("torn state, not a database ", 300)), 0o600)
 	for name, got := range map[string]outcome{
-		"av-read":  runTool(t, ReadMain, "", "--db", fixture, "--state", state),
-		"av-write": runTool(t, WriteMain, "", "--state", state, "--store", "sqlite://"+filepath.Join(dir, "s.db")),
+		"av-read":  runTool(t, avread.Main, "", "--db", fixture, "--state", state),
+		"av-write": runTool(t, avwrite.Main, "", "--state", state, "--store", "sqlite://"+filepath.Join(dir, "s.db")),
 	} {
 		if got.code != exitcode.State || !strings.Contains(got.stderr, "state.db: is damaged") || !strings.Contains(got.stderr, "move it aside") {
 			t.Errorf("%s: exit %d: %s", name, got.code, got.stderr)
@@ -297,7 +302,7 @@ func TestCorruptStateIsRefused(t *testing.T) {
 	}
 	st.Update(context.Background(), func(tx *watermark.Tx) error { tx.Meta.Version = watermark.Version + 1; return nil })
 	st.Close()
-	if got := runTool(t, ReadMain, "", "--db", fixture, "--state", newer); got.code != exitcode.State || !strings.Contains(got.stderr, "newer avsync") {
+	if got := runTool(t, avread.Main, "", "--db", fixture, "--state", newer); got.code != exitcode.State || !strings.Contains(got.stderr, "newer avsync") {
 		t.Errorf("newer state: exit %d: %s", got.code, got.stderr)
 	}
 }
@@ -305,15 +310,15 @@ func TestCorruptStateIsRefused(t *testing.T) {
 // TestHelpExplains: every tool's help lists its env twins and the exit codes.
 func TestHelpExplains(t *testing.T) {
 	for name, c := range map[string]struct {
-		main func(context.Context, []string, Streams) int
+		main func(context.Context, []string, cli.Streams) int
 		envs []string
 	}{
-		"av-read": {ReadMain, []string{"AV_DB", "AV_STATE", "AV_FULL", "AV_SESSION", "AV_LIMIT", "AV_MACHINE",
+		"av-read": {avread.Main, []string{"AV_DB", "AV_STATE", "AV_FULL", "AV_SESSION", "AV_LIMIT", "AV_MACHINE",
 			"AV_BUSY_TIMEOUT", "AV_USER_ID", "AV_USER_NAME", "AV_PROJECT", "AV_EXCLUDE_PROJECT"}},
-		"av-write": {WriteMain, []string{"AV_STORE", "AV_STATE", "AV_ORG", "AV_WAIT", "AV_ALLOW_UNMASKED", "AV_MACHINE",
+		"av-write": {avwrite.Main, []string{"AV_STORE", "AV_STATE", "AV_ORG", "AV_WAIT", "AV_ALLOW_UNMASKED", "AV_MACHINE",
 			"AV_PG_SCHEMA", "AV_CONNECT_TIMEOUT", "AV_STATEMENT_TIMEOUT", "AV_PURGE_DELETED"}},
-		"av-mask":  {MaskMain, []string{"AV_MASK_WORKERS", "AV_MASK_RULES", "AV_MASK_ALLOW"}},
-		"av-watch": {WatchMain, []string{"AV_DB", "AV_DEBOUNCE", "AV_MAX_DELAY", "AV_INTERVAL", "AV_EXEC", "AV_GRACE"}},
+		"av-mask":  {avmask.Main, []string{"AV_MASK_WORKERS", "AV_MASK_RULES", "AV_MASK_ALLOW"}},
+		"av-watch": {avwatch.Main, []string{"AV_DB", "AV_DEBOUNCE", "AV_MAX_DELAY", "AV_INTERVAL", "AV_EXEC", "AV_GRACE"}},
 	} {
 		got := runTool(t, c.main, "", "--help")
 		if got.code != 0 {

@@ -1,7 +1,9 @@
-// Package cli holds the urfave/cli apps of the avsync tools: flags with their
-// env twins and XDG defaults, help texts, progress lines, and the mapping of
-// errors to documented exit codes. It holds no sync logic: each action wires
-// flags to the packages that do the work.
+// Package cli is what the avsync tools share: flags with their env twins
+// and XDG defaults, logging, progress lines, redaction of credentials, and
+// the mapping of errors to documented exit codes. Each tool's app is a
+// package of its own (avread, avmask, avwrite, avwatch), so a binary links
+// only what it uses: av-mask, the trust boundary, no store driver, and
+// every tool starts in a few milliseconds. None holds sync logic.
 package cli
 
 import (
@@ -27,15 +29,15 @@ import (
 )
 
 // Default locations, following the XDG base directory spec.
-func defaultStatePath() string {
+func DefaultStatePath() string {
 	return filepath.Join(xdgDir("XDG_STATE_HOME", ".local/state"), "avsync", "state.db")
 }
 
-func defaultStoreURL() string {
+func DefaultStoreURL() string {
 	return "sqlite://" + filepath.Join(xdgDir("XDG_DATA_HOME", ".local/share"), "avsync", "store.db")
 }
 
-func defaultSourcePath() string {
+func DefaultSourcePath() string {
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".agentsview", "sessions.db")
 }
@@ -57,7 +59,7 @@ type Streams struct {
 // run builds and runs an app, and turns its outcome into an exit code. Only
 // here does an error become a code; the message printed beside it is one
 // line prefixed with the tool's name.
-func run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
+func Run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
 	app.Reader, app.Writer, app.ErrWriter = s.In, s.Out, s.Err
 	app.HideHelpCommand = true
 	app.ExitErrHandler = func(*ucli.Context, error) {} // never os.Exit from inside
@@ -107,7 +109,7 @@ var flagName = regexp.MustCompile(`((?:not defined: |for flag |needs an argument
 func twoDashes(msg string) string { return flagName.ReplaceAllString(msg, "${1}--${2}") }
 
 // logger prints one-line diagnostics on stderr, prefixed with the tool name.
-type logger struct {
+type Logger struct {
 	mu   sync.Mutex
 	name string
 	w    io.Writer
@@ -115,7 +117,10 @@ type logger struct {
 	progressShown bool
 }
 
-func (l *logger) Printf(format string, args ...any) {
+// NewLogger is a tool's logger writing to w.
+func NewLogger(name string, w io.Writer) *Logger { return &Logger{name: name, w: w} }
+
+func (l *Logger) Printf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.progressShown {
@@ -127,15 +132,15 @@ func (l *logger) Printf(format string, args ...any) {
 
 // progress prints a progress line at most every interval. On a terminal it
 // redraws one line; elsewhere (a log file) it prints a line each time.
-type progress struct {
-	log      *logger
+type Progress struct {
+	log      *Logger
 	tty      bool
 	interval time.Duration
 	last     time.Time
 }
 
-func newProgress(log *logger, enabled string) *progress {
-	tty := isTerminal(log.w)
+func NewProgress(log *Logger, enabled string) *Progress {
+	tty := IsTerminal(log.w)
 	switch enabled {
 	case "always":
 	case "never":
@@ -145,10 +150,10 @@ func newProgress(log *logger, enabled string) *progress {
 			return nil
 		}
 	}
-	return &progress{log: log, tty: tty, interval: time.Second}
+	return &Progress{log: log, tty: tty, interval: time.Second}
 }
 
-func (p *progress) show(format string, args ...any) {
+func (p *Progress) Show(format string, args ...any) {
 	if p == nil || time.Since(p.last) < p.interval {
 		return
 	}
@@ -164,13 +169,13 @@ func (p *progress) show(format string, args ...any) {
 }
 
 // hintIfTerminal tells a user who ran a filter stage alone why it waits.
-func hintIfTerminal(log *logger, in io.Reader) {
-	if isTerminal(in) {
+func HintIfTerminal(log *Logger, in io.Reader) {
+	if IsTerminal(in) {
 		log.Printf("reading records from stdin (a terminal); pipe av-read into it, or press Ctrl-D to end")
 	}
 }
 
-func isTerminal(s any) bool {
+func IsTerminal(s any) bool {
 	if l, ok := s.(*lineWriter); ok {
 		s = l.file()
 	}
@@ -183,18 +188,18 @@ func isTerminal(s any) bool {
 }
 
 // Flags shared by several tools.
-func stateFlag() *ucli.StringFlag {
-	return &ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: defaultStatePath(),
+func StateFlag() *ucli.StringFlag {
+	return &ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: DefaultStatePath(),
 		Usage: "state database `FILE` shared by av-read and av-write (SQLite; a .lock file and this machine's identity, machine.json, sit beside it)"}
 }
 
-func machineFlag() *ucli.StringFlag {
+func MachineFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "machine", EnvVars: []string{"AV_MACHINE"},
 		Usage: "`ID` keying this machine's rows in the store; default: the id made once and kept in machine.json beside --state (the hostname is only shown, so renaming the machine changes nothing)"}
 }
 
 // openState opens the state database and this machine's identity.
-func openState(ctx context.Context, c *ucli.Context) (*watermark.State, watermark.Identity, error) {
+func OpenState(ctx context.Context, c *ucli.Context) (*watermark.State, watermark.Identity, error) {
 	state, err := watermark.Open(ctx, c.String("state"))
 	if err != nil {
 		return nil, watermark.Identity{}, exitcode.Wrap(exitcode.State, err)
@@ -225,25 +230,25 @@ func identity(c *ucli.Context, known string) (watermark.Identity, error) {
 	return id, nil
 }
 
-func quietFlag() *ucli.BoolFlag {
+func QuietFlag() *ucli.BoolFlag {
 	return &ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: []string{"AV_QUIET"},
 		Usage: "print only errors on stderr"}
 }
 
-func progressFlag() *ucli.StringFlag {
+func ProgressFlag() *ucli.StringFlag {
 	return &ucli.StringFlag{Name: "progress", EnvVars: []string{"AV_PROGRESS"}, Value: "auto",
 		Usage: "show a progress line on stderr `WHEN`: auto (stderr is a terminal), always or never"}
 }
 
 // lineCapFlag bounds the memory of a stage that reads records: one record
 // (a session header, a message with its text) per line.
-func lineCapFlag() *ucli.IntFlag {
+func LineCapFlag() *ucli.IntFlag {
 	return &ucli.IntFlag{Name: "max-line-mb", EnvVars: []string{"AV_MAX_LINE_MB"}, Value: 64,
 		Usage: "refuse (exit 3) an input line longer than `MB`: it bounds this stage's memory to a few times that"}
 }
 
 // lineCap is --max-line-mb in bytes.
-func lineCap(c *ucli.Context) (int, error) {
+func LineCap(c *ucli.Context) (int, error) {
 	mb := c.Int("max-line-mb")
 	if mb < 1 || mb > 2047 {
 		return 0, exitcode.Errorf(exitcode.Usage, "--max-line-mb %d: want 1 to 2047", mb)
@@ -252,14 +257,14 @@ func lineCap(c *ucli.Context) (int, error) {
 }
 
 // lineCapError gives a line past the cap its code and the way out.
-func lineCapError(err error) error {
+func LineCapError(err error) error {
 	if errors.Is(err, record.ErrLineTooLong) {
 		return exitcode.Wrap(exitcode.BadInput, fmt.Errorf("%w (raise it with --max-line-mb or AV_MAX_LINE_MB)", err))
 	}
 	return err
 }
 
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+func MiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // Exit runs a tool as a process: SIGINT/SIGTERM cancel its context, a closed
 // stdout becomes an EPIPE error the tool handles rather than a kill, and the

@@ -1,6 +1,11 @@
-package cli
+package cli_test
 
 import (
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/avmask"
+	"avsync/pkg/cli/avread"
+	"avsync/pkg/cli/avwatch"
+	"avsync/pkg/cli/avwrite"
 	"context"
 	"encoding/json"
 	"os"
@@ -19,15 +24,15 @@ func TestStatusNeverTouchesTheLock(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "custom", "state.db")
 	os.MkdirAll(filepath.Dir(state), 0o700)
-	lock, err := watermark.Acquire(context.Background(), daemonLock(state), "av-watch", false)
+	lock, err := watermark.Acquire(context.Background(), (state + ".daemon.lock"), "av-watch", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Release()
-	before, _ := os.Stat(daemonLock(state))
+	before, _ := os.Stat((state + ".daemon.lock"))
 	t.Setenv("AV_STATE", filepath.Join(dir, "elsewhere.json"))
 	for _, args := range [][]string{{"--state", state, "status"}, {"status", "--state", state}} {
-		r := runTool(t, WatchMain, "", args...)
+		r := runTool(t, avwatch.Main, "", args...)
 		if r.code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
 		}
@@ -42,20 +47,20 @@ func TestStatusNeverTouchesTheLock(t *testing.T) {
 			t.Fatalf("%v: state %q, running %s: want %s and this process", args, out.State, out.Running, state)
 		}
 	}
-	after, err := os.Stat(daemonLock(state))
+	after, err := os.Stat((state + ".daemon.lock"))
 	if err != nil || !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
 		t.Fatalf("status touched the lock file: %v", err)
 	}
 	// The lock is still held: a second daemon is refused.
-	if _, err := watermark.Acquire(context.Background(), daemonLock(state), "av-watch", false); err == nil {
+	if _, err := watermark.Acquire(context.Background(), (state + ".daemon.lock"), "av-watch", false); err == nil {
 		t.Fatal("the lock was released by status")
 	}
 	lock.Release()
-	r := runTool(t, WatchMain, "", "--state", state, "status")
+	r := runTool(t, avwatch.Main, "", "--state", state, "status")
 	if !strings.Contains(r.stdout, `"running": false`) {
 		t.Fatalf("after release: %s", r.stdout)
 	}
-	if _, err := os.Stat(daemonLock(state)); err != nil {
+	if _, err := os.Stat((state + ".daemon.lock")); err != nil {
 		t.Fatalf("status removed the lock file: %v", err)
 	}
 }
@@ -64,7 +69,7 @@ func TestStatusNeverTouchesTheLock(t *testing.T) {
 func TestStoreFolderMustExist(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing-dir")
-	r := runTool(t, WriteMain, "", "--store", "sqlite://"+missing+"/x.db", "--state", filepath.Join(dir, "state.db"))
+	r := runTool(t, avwrite.Main, "", "--store", "sqlite://"+missing+"/x.db", "--state", filepath.Join(dir, "state.db"))
 	if r.code != 5 || !strings.Contains(r.stderr, "does not exist") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -84,7 +89,7 @@ func TestReadCreatesNoFilesBesideTheSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(src, data, 0o644)
-	r := runTool(t, ReadMain, "", "--db", src, "--state", filepath.Join(t.TempDir(), "state.db"))
+	r := runTool(t, avread.Main, "", "--db", src, "--state", filepath.Join(t.TempDir(), "state.db"))
 	if r.code != 0 || !strings.Contains(r.stdout, `"kind":"session_end"`) {
 		t.Fatalf("av-read: exit %d: %s", r.code, r.stderr)
 	}
@@ -104,19 +109,19 @@ func TestBadFlagValuesAreUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.db")
 	for _, tc := range []struct {
-		main func(context.Context, []string, Streams) int
+		main func(context.Context, []string, cli.Streams) int
 		args []string
 		want string
 	}{
-		{ReadMain, []string{"--progress", "bogus", "--db", fixture, "--state", state}, `--progress "bogus": want auto, always or never`},
-		{WriteMain, []string{"--progress", "sometimes", "--state", state}, `--progress "sometimes"`},
-		{ReadMain, []string{"--bogus"}, "not defined: --bogus"},
-		{WriteMain, []string{"--connect-timeout", "soon"}, "for flag --connect-timeout"},
-		{MaskMain, []string{"--workers"}, "needs an argument: --workers"},
-		{WatchMain, []string{"status", "--bogus"}, "not defined: --bogus"},
-		{ReadMain, []string{"--busy-timeout", "-1s", "--db", fixture, "--state", state}, "--busy-timeout -1s: must not be negative"},
-		{WriteMain, []string{"--connect-timeout", "-5s", "--state", state}, "--connect-timeout -5s: must not be negative"},
-		{WatchMain, []string{"--grace", "-1s", "--state", state}, "--grace -1s: must not be negative"},
+		{avread.Main, []string{"--progress", "bogus", "--db", fixture, "--state", state}, `--progress "bogus": want auto, always or never`},
+		{avwrite.Main, []string{"--progress", "sometimes", "--state", state}, `--progress "sometimes"`},
+		{avread.Main, []string{"--bogus"}, "not defined: --bogus"},
+		{avwrite.Main, []string{"--connect-timeout", "soon"}, "for flag --connect-timeout"},
+		{avmask.Main, []string{"--workers"}, "needs an argument: --workers"},
+		{avwatch.Main, []string{"status", "--bogus"}, "not defined: --bogus"},
+		{avread.Main, []string{"--busy-timeout", "-1s", "--db", fixture, "--state", state}, "--busy-timeout -1s: must not be negative"},
+		{avwrite.Main, []string{"--connect-timeout", "-5s", "--state", state}, "--connect-timeout -5s: must not be negative"},
+		{avwatch.Main, []string{"--grace", "-1s", "--state", state}, "--grace -1s: must not be negative"},
 	} {
 		r := runTool(t, tc.main, "", tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, " -bogus") {
@@ -140,15 +145,15 @@ func TestReadWarnsAboutUnknownSessionAndMissingUser(t *testing.T) {
 	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 	t.Setenv("GIT_CONFIG_GLOBAL", filepath.Join(home, "none"))
 	state := filepath.Join(t.TempDir(), "state.db")
-	r := runTool(t, ReadMain, "", "--db", fixture, "--state", state, "--session", "does-not-exist", "--full")
+	r := runTool(t, avread.Main, "", "--db", fixture, "--state", state, "--session", "does-not-exist", "--full")
 	if r.code != 0 || !strings.Contains(r.stderr, "--session does-not-exist: no such session") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	r = runTool(t, ReadMain, "", "--db", fixture, "--state", state, "--full")
+	r = runTool(t, avread.Main, "", "--db", fixture, "--state", state, "--full")
 	if n := strings.Count(r.stderr, "no user id"); r.code != 0 || n != 1 {
 		t.Fatalf("exit %d, %d warnings about the user id, want 1:\n%s", r.code, n, r.stderr)
 	}
-	r = runTool(t, ReadMain, "", "--db", fixture, "--state", state, "--full", "--user-id", "dev@acme.io")
+	r = runTool(t, avread.Main, "", "--db", fixture, "--state", state, "--full", "--user-id", "dev@acme.io")
 	if strings.Contains(r.stderr, "no user id") {
 		t.Fatalf("warned although --user-id was given:\n%s", r.stderr)
 	}
@@ -159,7 +164,7 @@ func TestReadWarnsAboutUnknownSessionAndMissingUser(t *testing.T) {
 func TestLineCap(t *testing.T) {
 	big := `{"kind":"session","id":"s","first_message":"` + strings.Repeat("x", 3<<20) + `"}` + "\n"
 	dir := t.TempDir()
-	for name, main := range map[string]func(context.Context, []string, Streams) int{"av-mask": MaskMain, "av-write": WriteMain} {
+	for name, main := range map[string]func(context.Context, []string, cli.Streams) int{"av-mask": avmask.Main, "av-write": avwrite.Main} {
 		r := runTool(t, main, big, "--max-line-mb", "2", "--state", filepath.Join(dir, name+".json"),
 			"--store", "sqlite://"+filepath.Join(dir, name+".db"))
 		if name == "av-mask" {
@@ -169,7 +174,7 @@ func TestLineCap(t *testing.T) {
 			t.Errorf("%s: exit %d: %s", name, r.code, r.stderr)
 		}
 	}
-	if r := runTool(t, MaskMain, big, "--max-line-mb", "4"); r.code != 0 {
+	if r := runTool(t, avmask.Main, big, "--max-line-mb", "4"); r.code != 0 {
 		t.Errorf("a 3 MiB line under a 4 MiB cap: exit %d: %s", r.code, r.stderr)
 	}
 }

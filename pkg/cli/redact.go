@@ -14,18 +14,18 @@ import (
 // redactor knows the credentials of this run (the store URL's, the
 // password file's) and cleans every line a tool prints of them and of any
 // URL or key=value secret: drivers quote URLs in their errors.
-type redactor struct {
+type Redactor struct {
 	mu      sync.Mutex
 	secrets []string
 }
 
-func (r *redactor) add(secrets ...string) {
+func (r *Redactor) Add(secrets ...string) {
 	r.mu.Lock()
 	r.secrets = append(r.secrets, secrets...)
 	r.mu.Unlock()
 }
 
-func (r *redactor) clean(s string) string {
+func (r *Redactor) Clean(s string) string {
 	r.mu.Lock()
 	secrets := slices.Clone(r.secrets)
 	r.mu.Unlock()
@@ -39,7 +39,7 @@ func (r *redactor) clean(s string) string {
 type lineWriter struct {
 	mu    sync.Mutex
 	w     io.Writer
-	red   *redactor
+	red   *Redactor
 	lines bool
 	buf   []byte
 }
@@ -48,7 +48,7 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.lines {
-		if _, err := io.WriteString(l.w, l.red.clean(string(p))); err != nil {
+		if _, err := io.WriteString(l.w, l.red.Clean(string(p))); err != nil {
 			return 0, err
 		}
 		return len(p), nil
@@ -58,7 +58,7 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	if end < 0 {
 		return len(p), nil
 	}
-	out := l.red.clean(string(l.buf[:end+1]))
+	out := l.red.Clean(string(l.buf[:end+1]))
 	l.buf = append(l.buf[:0], l.buf[end+1:]...)
 	if _, err := io.WriteString(l.w, out); err != nil {
 		return 0, err
@@ -71,8 +71,8 @@ func (l *lineWriter) file() any { return l.w }
 
 // redacted wraps a tool's stderr (and, for av-write, its stdout, whose
 // results quote store errors) with the redactor.
-func redacted(s Streams, stdout bool) (Streams, *redactor) {
-	red := &redactor{}
+func Redacted(s Streams, stdout bool) (Streams, *Redactor) {
+	red := &Redactor{}
 	s.Err = &lineWriter{w: s.Err, red: red}
 	if stdout {
 		s.Out = &lineWriter{w: s.Out, red: red, lines: true}
@@ -83,7 +83,7 @@ func redacted(s Streams, stdout bool) (Streams, *redactor) {
 // readPasswordFile reads a store password kept in a file (mode 0600, or a
 // systemd credential), so it shows in no process list or unit file. One
 // trailing newline is dropped.
-func readPasswordFile(path string) (string, error) {
+func ReadPasswordFile(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", err

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -81,8 +83,9 @@ type Rule struct {
 	// Example is a made-up text the rule must mask (see `av-mask rules`).
 	Example string `json:"example,omitempty"`
 
-	re       *regexp.Regexp
-	anchored *regexp.Regexp // re anchored at the window start (KeyAnchored), or starting within reach of it
+	re       *regexp.Regexp // Scan rules: the regexp, run over each window
+	anchored *regexp.Regexp // other rules: anchored at the window start (KeyAnchored), or starting within reach of it
+	nsub     int            // the regexp's number of groups
 	scan     bool
 	tok      *tokenShape // a prefix token matched by hand
 	near     [256]bool   // the bytes of Near
@@ -168,21 +171,39 @@ func (r *Rule) compile() error {
 }
 
 func (r *Rule) compileRegexps() error {
-	re, err := regexp.Compile(macros.Replace(r.Regex))
+	joined := macros.Replace(r.Regex)
+	// Group numbers come from the parse alone: each rule compiles only the
+	// form its search runs, as compiling is most of what a short run spends.
+	parsed, err := syntax.Parse(joined, syntax.Perl)
 	if err != nil {
 		return fmt.Errorf("rule %s: %w", r.Name, err)
 	}
-	r.re = re
-	r.secret, r.keyIdx, r.userIdx = 0, re.SubexpIndex("k"), re.SubexpIndex("u")
-	if i := re.SubexpIndex("s"); i > 0 {
-		r.secret = i
-	}
-	switch {
-	case r.KeyAnchored:
-		r.anchored = regexp.MustCompile(`^(?:` + macros.Replace(r.Regex) + `)`)
+	names := parsed.CapNames()
+	r.nsub = len(names) - 1
+	r.secret, r.keyIdx, r.userIdx = max(0, slices.Index(names, "s")), slices.Index(names, "k"), slices.Index(names, "u")
+	if r.KeyAnchored {
 		r.splitKeyValue()
-	case !r.scan:
-		r.anchored = regexp.MustCompile(`^(?s:.){0,` + itoa(r.reach) + `}?(?:` + macros.Replace(r.Regex) + `)`)
+	}
+	var form string
+	switch {
+	case r.valueRe != nil: // key and value matched apart
+	case r.scan:
+		form = joined
+	case r.KeyAnchored:
+		form = `^(?:` + joined + `)`
+	default:
+		form = `^(?s:.){0,` + itoa(r.reach) + `}?(?:` + joined + `)`
+	}
+	if form != "" {
+		re, err := regexp.Compile(form)
+		if err != nil {
+			return fmt.Errorf("rule %s: %w", r.Name, err)
+		}
+		if r.scan {
+			r.re = re
+		} else {
+			r.anchored = re
+		}
 	}
 	for _, a := range r.Allow {
 		are, err := regexp.Compile(a)
@@ -578,7 +599,7 @@ func (r *Rule) matchValue(text string, lo, ke, hi int) []int {
 	if vm == nil || vm[2*r.vsecret] < 0 {
 		return nil
 	}
-	sm := make([]int, 2*(r.re.NumSubexp()+1))
+	sm := make([]int, 2*(r.nsub+1))
 	for i := range sm {
 		sm[i] = -1
 	}

@@ -54,35 +54,11 @@ func newPrefilter(rules []*Rule) *prefilter {
 			outputs[s] = append(outputs[s], hit{rule: int32(ri), len: int32(len(kw))})
 		}
 	}
-	// Breadth-first failure links, folded into a full transition table.
 	n := len(goTo)
 	p := &prefilter{outputs: outputs, depth: depth}
 	for _, r := range rules {
 		for _, kw := range r.Keywords {
 			p.maxLen = max(p.maxLen, len(kw))
-		}
-	}
-	full := make([]int32, n*256)
-	fail := make([]int32, n)
-	queue := make([]int32, 0, n)
-	for c := 0; c < 256; c++ {
-		if nx, ok := goTo[0][byte(c)]; ok {
-			full[c] = nx
-			queue = append(queue, nx)
-		}
-	}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		p.outputs[s] = append(p.outputs[s], p.outputs[fail[s]]...)
-		// A state goes where its failure state goes, but for its own
-		// children: copy that row (complete, being shallower), then set them.
-		f := int(fail[s])
-		copy(full[int(s)*256:int(s+1)*256], full[f*256:(f+1)*256])
-		for c, nx := range goTo[s] {
-			fail[nx] = full[f*256+int(c)]
-			full[int(s)*256+int(c)] = nx
-			queue = append(queue, nx)
 		}
 	}
 	// Columns: one per byte that occurs in a keyword (upper-case bytes
@@ -104,21 +80,39 @@ func newPrefilter(rules []*Rule) *prefilter {
 	for c := 'A'; c <= 'Z'; c++ {
 		p.class[c] = p.class[c+'a'-'A']
 	}
-	rep := make([]int, p.ncls) // a byte of each column
-	for c := 255; c >= 0; c-- {
-		rep[p.class[c]] = c
+	// Breadth-first failure links, folded into a full transition table of
+	// columns (not of bytes: a fresh process pays for every page it touches).
+	ncls := p.ncls
+	to := make([]uint32, n*ncls) // state ids; made rows in place below
+	fail := make([]int32, n)
+	queue := make([]int32, 0, n)
+	for c, nx := range goTo[0] {
+		to[p.class[c]] = uint32(nx)
+		queue = append(queue, nx)
 	}
-	p.next = make([]uint32, n*p.ncls)
-	for s := 0; s < n; s++ {
-		for k := 1; k < p.ncls; k++ {
-			to := full[s*256+int(lower(byte(rep[k])))]
-			row := uint32(to) * uint32(p.ncls)
-			if p.outputs[to] != nil {
-				row |= hasOutput
-			}
-			p.next[s*p.ncls+k] = row
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		p.outputs[s] = append(p.outputs[s], p.outputs[fail[s]]...)
+		// A state goes where its failure state goes, but for its own
+		// children: copy that row (complete, being shallower), then set them.
+		f := int(fail[s])
+		copy(to[int(s)*ncls:int(s+1)*ncls], to[f*ncls:(f+1)*ncls])
+		for c, nx := range goTo[s] {
+			k := int(p.class[c])
+			fail[nx] = int32(to[f*ncls+k])
+			to[int(s)*ncls+k] = uint32(nx)
+			queue = append(queue, nx)
 		}
 	}
+	for i, t := range to {
+		row := t * uint32(ncls)
+		if p.outputs[t] != nil {
+			row |= hasOutput
+		}
+		to[i] = row
+	}
+	p.next = to
 	return p
 }
 

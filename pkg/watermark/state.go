@@ -101,24 +101,28 @@ func Open(ctx context.Context, path string) (*State, error) {
 func (s *State) Close() error { return s.db.Close() }
 
 func (s *State) load(ctx context.Context) error {
-	// BEGIN IMMEDIATE (_txlock): the write lock is waited for up front, not
-	// upgraded to from a read, which another process could deadlock.
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err == nil {
-		if _, err = tx.ExecContext(ctx, stateSchema); err == nil {
-			err = tx.Commit()
-		} else {
-			tx.Rollback()
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("is damaged or not a state database (%v); move it aside to rebuild it from the store", err)
-	}
-	kv := map[string]string{}
+	// A current state is only read: av-read and av-write open it at the
+	// same instant every cycle, and a write lock here would make one wait.
 	rows, err := s.db.QueryContext(ctx, "SELECT key, value FROM meta")
 	if err != nil {
-		return err
+		// BEGIN IMMEDIATE (_txlock): the write lock is waited for up front,
+		// not upgraded to from a read, which another process could deadlock.
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err == nil {
+			if _, err = tx.ExecContext(ctx, stateSchema); err == nil {
+				err = tx.Commit()
+			} else {
+				tx.Rollback()
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("is damaged or not a state database (%v); move it aside to rebuild it from the store", err)
+		}
+		if rows, err = s.db.QueryContext(ctx, "SELECT key, value FROM meta"); err != nil {
+			return err
+		}
 	}
+	kv := map[string]string{}
 	for rows.Next() {
 		var k, v string
 		if err := rows.Scan(&k, &v); err != nil {
@@ -204,6 +208,10 @@ func (s *State) NextReadSeq(ctx context.Context) (int64, error) {
 // RaiseReadSeq makes every later read newer than min (after a rebuild from
 // a store that holds reads numbered up to min).
 func (s *State) RaiseReadSeq(ctx context.Context, min int64) error {
+	var have int64
+	if err := s.db.QueryRowContext(ctx, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'read_seq'").Scan(&have); err == nil && have >= min {
+		return nil // the usual case: no write, no lock
+	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO meta VALUES ('read_seq', ?)
 		ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`,
 		strconv.FormatInt(min, 10))

@@ -1,6 +1,8 @@
-package cli
+// Package avmask is the av-mask app: its flags, env twins, help and action.
+package avmask
 
 import (
+	"avsync/pkg/cli"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,8 +20,8 @@ import (
 )
 
 // MaskMain runs av-mask and returns its exit code.
-func MaskMain(ctx context.Context, args []string, s Streams) int {
-	s, _ = redacted(s, false)
+func Main(ctx context.Context, args []string, s cli.Streams) int {
+	s, _ = cli.Redacted(s, false)
 	maskerFlags := []ucli.Flag{
 		&ucli.StringSliceFlag{Name: "rules", EnvVars: []string{"AV_MASK_RULES"},
 			Usage: "add the rules in JSON `FILE` (a list of {name, regex, keywords, entropy, allow, …}; repeatable)"},
@@ -54,9 +56,9 @@ rules.`,
 				Usage: "also mask the string field `NAME` (repeatable), for other NDJSON"},
 			&ucli.BoolFlag{Name: "report", EnvVars: []string{"AV_MASK_REPORT"},
 				Usage: `print one {"kind":"finding"} line per secret instead of the records (never the value; its hash is an HMAC under a key kept beside --state)`},
-			&ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: defaultStatePath(),
+			&ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: cli.DefaultStatePath(),
 				Usage: "the state `FILE` av-read and av-write share: --report keeps its hash key (report.key, 0600) beside it"},
-			lineCapFlag(), quietFlag(),
+			cli.LineCapFlag(), cli.QuietFlag(),
 		}, maskerFlags...),
 		Commands: []*ucli.Command{{
 			Name:  "rules",
@@ -96,23 +98,23 @@ rules.`,
 				}
 				return m, err
 			})
-			// Build the rules while the first record is on its way (a cycle
-			// that finds one change waits less); a stream with no records
-			// ends without waiting for it.
-			go masker()
+			// Build the rules as soon as input arrives, while the rest of
+			// the first record is read; a stream with no records (a
+			// no-change cycle) never builds them.
+			cli.HintIfTerminal(cli.NewLogger("av-mask", s.Err), s.In)
+			s.In = &onFirstRead{r: s.In, first: func() { go masker() }}
 			extra := map[string]bool{}
 			for _, f := range c.StringSlice("field") {
 				extra[f] = true
 			}
-			hintIfTerminal(&logger{name: "av-mask", w: s.Err}, s.In)
-			maxLine, err := lineCap(c)
+			maxLine, err := cli.LineCap(c)
 			if err != nil {
 				return err
 			}
-			return lineCapError(maskStream(c.Context, masker, extra, c.Int("workers"), c.Bool("report"), maxLine, s))
+			return cli.LineCapError(maskStream(c.Context, masker, extra, c.Int("workers"), c.Bool("report"), maxLine, s))
 		},
 	}
-	return run(ctx, app, args, s)
+	return cli.Run(ctx, app, args, s)
 }
 
 // loadRules reads --rules files and --allow values and checks them.
@@ -208,7 +210,7 @@ func putBuf(b []byte) {
 
 // maskStream reads lines, masks them on `workers` goroutines and writes them
 // in input order. Memory is bounded: at most 4*workers lines are in flight.
-func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra map[string]bool, workers int, report bool, maxLine int, s Streams) error {
+func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra map[string]bool, workers int, report bool, maxLine int, s cli.Streams) error {
 	in := record.NewReader(s.In, "stdin")
 	in.MaxLine = maxLine
 	out := record.NewWriter(s.Out)
@@ -289,4 +291,19 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 		return err
 	}
 	return nil
+}
+
+// onFirstRead calls first once, when the first bytes arrive.
+type onFirstRead struct {
+	r     io.Reader
+	first func()
+}
+
+func (o *onFirstRead) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if n > 0 && o.first != nil {
+		o.first()
+		o.first = nil
+	}
+	return n, err
 }

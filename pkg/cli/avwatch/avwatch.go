@@ -1,6 +1,8 @@
-package cli
+// Package avwatch is the av-watch app: its flags, env twins, help and action.
+package avwatch
 
 import (
+	"avsync/pkg/cli"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,14 +24,14 @@ import (
 )
 
 // WatchMain runs av-watch and returns its exit code.
-func WatchMain(ctx context.Context, args []string, s Streams) int {
-	s, red := redacted(s, false)
+func Main(ctx context.Context, args []string, s cli.Streams) int {
+	s, red := cli.Redacted(s, false)
 	// The daemon passes AV_STORE and the password file to av-write; what
 	// the runs print, and last_error, are cleaned of them here too.
-	red.add(store.Secrets(os.Getenv("AV_STORE"))...)
+	red.Add(store.Secrets(os.Getenv("AV_STORE"))...)
 	if f := os.Getenv("AV_STORE_PASSWORD_FILE"); f != "" {
-		if pw, err := readPasswordFile(f); err == nil {
-			red.add(pw)
+		if pw, err := cli.ReadPasswordFile(f); err == nil {
+			red.Add(pw)
 		}
 	}
 	app := &ucli.App{
@@ -57,8 +59,8 @@ per state file (a lock beside it). "av-watch status" prints what the daemon
 and the last syncs did (last_error: the failing stage and its last line),
 while it runs; it never takes or removes the daemon's lock.`,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: defaultSourcePath(), Usage: "agentsview database `FILE` to watch"},
-			stateFlag(),
+			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: cli.DefaultSourcePath(), Usage: "agentsview database `FILE` to watch"},
+			cli.StateFlag(),
 			&ucli.DurationFlag{Name: "debounce", EnvVars: []string{"AV_DEBOUNCE"}, Value: 500 * time.Millisecond,
 				Usage: "tick once changes have been quiet this `LONG`"},
 			&ucli.DurationFlag{Name: "max-delay", EnvVars: []string{"AV_MAX_DELAY"}, Value: 5 * time.Second,
@@ -72,7 +74,7 @@ while it runs; it never takes or removes the daemon's lock.`,
 				Usage: "run `CMD` (sh -c) per tick, single-flight, instead of printing ticks"},
 			&ucli.DurationFlag{Name: "grace", EnvVars: []string{"AV_GRACE"}, Value: 30 * time.Second,
 				Usage: "on SIGINT/SIGTERM, how `LONG` a running CMD may go on"},
-			quietFlag(),
+			cli.QuietFlag(),
 		},
 		Commands: []*ucli.Command{{
 			Name:  "status",
@@ -103,14 +105,14 @@ while it runs; it never takes or removes the daemon's lock.`,
 			return watchAction(c.Context, c, s, red)
 		},
 	}
-	return run(ctx, app, args, s)
+	return cli.Run(ctx, app, args, s)
 }
 
 func daemonLock(statePath string) string   { return statePath + ".daemon.lock" }
 func daemonStatus(statePath string) string { return statePath + ".daemon.json" }
 
-func watchAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor) error {
-	log := &logger{name: "av-watch", w: s.Err}
+func watchAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.Redactor) error {
+	log := cli.NewLogger("av-watch", s.Err)
 	statePath := c.String("state")
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
 		return exitcode.Wrap(exitcode.State, err)
@@ -152,7 +154,7 @@ func watchAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 		}()
 		r := &watch.Runner{Command: command, Grace: c.Duration("grace"), Stdout: s.Out, Stderr: s.Err,
 			Backoff: 2 * time.Second, MaxBackoff: 5 * time.Minute, Status: status, Kill: kill,
-			Log: log.Printf, Quiet: c.Bool("quiet"), Clean: red.clean}
+			Log: log.Printf, Quiet: c.Bool("quiet"), Clean: red.Clean}
 		if err := r.Run(ctx, ticks); err != nil {
 			return err
 		}
@@ -199,7 +201,7 @@ func watchAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 // not let a second daemon start, nor stop one from starting. Whether the
 // daemon runs is read from the holder note the lock keeps (its pid, alive
 // on this host).
-func printStatus(statePath string, s Streams, red *redactor) error {
+func printStatus(statePath string, s cli.Streams, red *cli.Redactor) error {
 	out := map[string]any{"state": statePath}
 	out["running"] = false
 	host, _ := os.Hostname()
@@ -234,6 +236,6 @@ func printStatus(statePath string, s Streams, red *redactor) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(s.Out, red.clean(string(data))+"\n")
+	_, err = io.WriteString(s.Out, red.Clean(string(data))+"\n")
 	return err
 }

@@ -1,4 +1,4 @@
-package cli
+package avmask
 
 import (
 	"crypto/rand"

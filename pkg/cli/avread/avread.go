@@ -1,6 +1,8 @@
-package cli
+// Package avread is the av-read app: its flags, env twins, help and action.
+package avread
 
 import (
+	"avsync/pkg/cli"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -17,8 +19,8 @@ import (
 )
 
 // ReadMain runs av-read and returns its exit code.
-func ReadMain(ctx context.Context, args []string, s Streams) int {
-	s, _ = redacted(s, false)
+func Main(ctx context.Context, args []string, s cli.Streams) int {
+	s, _ = cli.Redacted(s, false)
 	app := &ucli.App{
 		Name:      "av-read",
 		Usage:     "stream the agentsview sessions that changed since the last sync, as NDJSON",
@@ -38,9 +40,9 @@ source; av-write advances the state after the store commits, so an
 interrupted pipeline re-sends. With --session, only those sessions are
 considered (add --full to force them).`,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: defaultSourcePath(),
+			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: cli.DefaultSourcePath(),
 				Usage: "agentsview database `FILE`"},
-			stateFlag(), machineFlag(),
+			cli.StateFlag(), cli.MachineFlag(),
 			&ucli.BoolFlag{Name: "full", EnvVars: []string{"AV_FULL"},
 				Usage: "ignore the watermark: send every session whole, in mode full"},
 			&ucli.BoolFlag{Name: "verify", EnvVars: []string{"AV_VERIFY"},
@@ -63,7 +65,7 @@ considered (add --full to force them).`,
 				Usage: "wait up to `DURATION` while another process holds the database locked (agentsview's WAL databases never make readers wait), then fail with exit 6"},
 			&ucli.IntFlag{Name: "limit", EnvVars: []string{"AV_LIMIT"},
 				Usage: "send at most `N` sessions this run, oldest change first (0: all); the rest go next run"},
-			quietFlag(), progressFlag(),
+			cli.QuietFlag(), cli.ProgressFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -75,19 +77,19 @@ considered (add --full to force them).`,
 			return readAction(c.Context, c, s)
 		},
 	}
-	return run(ctx, app, args, s)
+	return cli.Run(ctx, app, args, s)
 }
 
-func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
+func readAction(ctx context.Context, c *ucli.Context, s cli.Streams) error {
 	start := time.Now()
-	log := &logger{name: "av-read", w: s.Err}
+	log := cli.NewLogger("av-read", s.Err)
 	// The source first: a wrong --db creates nothing.
 	src, err := agentsview.Open(ctx, c.String("db"), c.Duration("busy-timeout"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.Source, err)
 	}
 	defer src.Close()
-	state, id, err := openState(ctx, c)
+	state, id, err := cli.OpenState(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -103,7 +105,7 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 	} else if len(missing) > 0 {
 		log.Printf("warning: --session %s: no such session in %s; nothing is sent for it", strings.Join(missing, ", "), c.String("db"))
 	}
-	prog := newProgress(log, c.String("progress"))
+	prog := cli.NewProgress(log, c.String("progress"))
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
 		Full: c.Bool("full"), Verify: c.Bool("verify"), VerifyEvery: c.Duration("verify-every"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
@@ -111,9 +113,9 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 		Decorator: identityDecorator(ctx, c, log),
 		Progress: func(done, planned int) {
 			if planned > 0 {
-				prog.show("%d/%d sessions examined", done, planned)
+				prog.Show("%d/%d sessions examined", done, planned)
 			} else {
-				prog.show("%d sessions verified", done)
+				prog.Show("%d sessions verified", done)
 			}
 		},
 	}, out)
@@ -163,7 +165,7 @@ func readAction(ctx context.Context, c *ucli.Context, s Streams) error {
 // identityDecorator resolves who and which project, and the project filters.
 // Sessions without a user cannot be told apart in a team store: it says so
 // once, with the fix.
-func identityDecorator(ctx context.Context, c *ucli.Context, log *logger) *identityPkg.Decorator {
+func identityDecorator(ctx context.Context, c *ucli.Context, log *cli.Logger) *identityPkg.Decorator {
 	d := identityPkg.NewDecorator(ctx, c.String("user-id"), c.String("user-name"),
 		c.StringSlice("project"), c.StringSlice("exclude-project"))
 	d.NoUser = func() {

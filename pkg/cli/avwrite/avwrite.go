@@ -1,6 +1,8 @@
-package cli
+// Package avwrite is the av-write app: its flags, env twins, help and action.
+package avwrite
 
 import (
+	"avsync/pkg/cli"
 	"context"
 	"errors"
 	"fmt"
@@ -23,8 +25,8 @@ import (
 )
 
 // WriteMain runs av-write and returns its exit code.
-func WriteMain(ctx context.Context, args []string, s Streams) int {
-	s, red := redacted(s, true)
+func Main(ctx context.Context, args []string, s cli.Streams) int {
+	s, red := cli.Redacted(s, true)
 	app := &ucli.App{
 		Name:      "av-write",
 		Usage:     "write masked session records from stdin into the store, then advance the watermark",
@@ -47,7 +49,7 @@ commit sequence with the state's (never clocks); the next run re-sends what
 the store lacks. Sessions gone from agentsview keep a tombstone, and their
 rows unless --purge-deleted.`,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "store", EnvVars: []string{"AV_STORE"}, Value: defaultStoreURL(),
+			&ucli.StringFlag{Name: "store", EnvVars: []string{"AV_STORE"}, Value: cli.DefaultStoreURL(),
 				Usage: "store `URL`: sqlite:///abs/path/store.db or postgres://user@host:5432/db?sslmode=require"},
 			&ucli.StringFlag{Name: "password-file", EnvVars: []string{"AV_STORE_PASSWORD_FILE"},
 				Usage: "read the store's password from `FILE` (shows in no process list); default: $CREDENTIALS_DIRECTORY/avsync-store-password when systemd's LoadCredential= provides it"},
@@ -57,7 +59,7 @@ rows unless --purge-deleted.`,
 				Usage: "give up connecting to a networked store after this `LONG`"},
 			&ucli.DurationFlag{Name: "statement-timeout", EnvVars: []string{"AV_STATEMENT_TIMEOUT"}, Value: 2 * time.Minute,
 				Usage: "give up one statement of a networked store after this `LONG`"},
-			stateFlag(), machineFlag(),
+			cli.StateFlag(), cli.MachineFlag(),
 			&ucli.StringFlag{Name: "org", EnvVars: []string{"AV_ORG"},
 				Usage: "org_id that keys every row, so one store serves many teams"},
 			&ucli.BoolFlag{Name: "wait", EnvVars: []string{"AV_WAIT"},
@@ -72,7 +74,7 @@ rows unless --purge-deleted.`,
 				Usage: "commit after `N` sessions"},
 			&ucli.Int64Flag{Name: "batch-mb", EnvVars: []string{"AV_BATCH_MB"}, Value: 32,
 				Usage: "or after `MB` of records, whichever comes first"},
-			lineCapFlag(), quietFlag(), progressFlag(),
+			cli.LineCapFlag(), cli.QuietFlag(), cli.ProgressFlag(),
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -81,17 +83,17 @@ rows unless --purge-deleted.`,
 			if c.Int("batch-sessions") < 1 || c.Int64("batch-mb") < 1 {
 				return exitcode.Errorf(exitcode.Usage, "--batch-sessions and --batch-mb must be at least 1")
 			}
-			if _, err := lineCap(c); err != nil {
+			if _, err := cli.LineCap(c); err != nil {
 				return err // before the store is opened or the lock taken
 			}
 			return writeAction(c.Context, c, s, red)
 		},
 	}
-	return run(ctx, app, args, s)
+	return cli.Run(ctx, app, args, s)
 }
 
-func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor) error {
-	log := &logger{name: "av-write", w: s.Err}
+func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.Redactor) error {
+	log := cli.NewLogger("av-write", s.Err)
 	quiet := c.Bool("quiet")
 	statePath := c.String("state")
 	if c.Bool("allow-unmasked") {
@@ -99,7 +101,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 	}
 
 	storeURL := c.String("store")
-	red.add(store.Secrets(storeURL)...)
+	red.Add(store.Secrets(storeURL)...)
 	password, err := storePassword(c.String("password-file"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
@@ -109,8 +111,8 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 			log.Printf("warning: --password-file %s is readable by others (mode %o): chmod 600 it", f, st.Mode().Perm())
 		}
 	}
-	red.add(password)
-	if storeURL == defaultStoreURL() {
+	red.Add(password)
+	if storeURL == cli.DefaultStoreURL() {
 		// Only the default store's folder is made; another must exist.
 		if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(storeURL, "sqlite://")), 0o700); err != nil {
 			return exitcode.Wrap(exitcode.Store, err)
@@ -143,18 +145,18 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 	defer lock.Release()
 
 	// Opened under the lock, so it includes what any earlier writer committed.
-	state, id, err := openState(ctx, c)
+	state, id, err := cli.OpenState(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer state.Close()
 
-	maxLine, err := lineCap(c)
+	maxLine, err := cli.LineCap(c)
 	if err != nil {
 		return err
 	}
-	prog := newProgress(log, c.String("progress"))
-	hintIfTerminal(log, s.In)
+	prog := cli.NewProgress(log, c.String("progress"))
+	cli.HintIfTerminal(log, s.In)
 	in := record.NewReader(s.In, "stdin")
 	in.MaxLine = maxLine
 	out := record.NewWriter(s.Out)
@@ -170,7 +172,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 		BatchBytes:    c.Int64("batch-mb") << 20,
 		Log:           log.Printf,
 		Progress: func(p ingest.Progress) {
-			prog.show("%d sessions, %d messages, %d tool calls, %s", p.Sessions, p.Messages, p.ToolCalls, mib(p.Bytes))
+			prog.Show("%d sessions, %d messages, %d tool calls, %s", p.Sessions, p.Messages, p.ToolCalls, cli.MiB(p.Bytes))
 		},
 	})
 	sum, runErr := w.Run(ctx)
@@ -186,7 +188,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s Streams, red *redactor)
 	}
 	switch {
 	case runErr != nil:
-		return lineCapError(runErr)
+		return cli.LineCapError(runErr)
 	case sum.BadLines > 0:
 		return exitcode.Errorf(exitcode.BadInput, "%d bad input lines (see above); their groups were discarded, the rest was stored", sum.BadLines)
 	case sum.SessionsFailed > 0:
@@ -203,13 +205,13 @@ func storePassword(file string) (string, error) {
 		if dir == "" {
 			return "", nil
 		}
-		pw, err := readPasswordFile(filepath.Join(dir, "avsync-store-password"))
+		pw, err := cli.ReadPasswordFile(filepath.Join(dir, "avsync-store-password"))
 		if err != nil {
 			return "", nil // that credential is not ours to require
 		}
 		return pw, nil
 	}
-	pw, err := readPasswordFile(file)
+	pw, err := cli.ReadPasswordFile(file)
 	if err != nil {
 		return "", fmt.Errorf("--password-file: %w", err)
 	}

@@ -1,6 +1,6 @@
 //go:build windows
 
-package cli
+package avwatch
 
 import "golang.org/x/sys/windows"
 
