@@ -829,6 +829,10 @@ func (m *model) opBackup() string {
 	switch m.backend {
 	case "postgres":
 		m.pgBackup()
+	case "clickhouse":
+		if !m.e.chBackup() {
+			return ""
+		}
 	default:
 		dir := filepath.Join(m.e.dir, "store-backup")
 		os.RemoveAll(dir)
@@ -857,6 +861,8 @@ func (m *model) opRestore() string {
 	switch m.backend {
 	case "postgres":
 		m.pgRestore()
+	case "clickhouse":
+		m.e.chRestore()
 	default:
 		dir := filepath.Join(m.e.dir, "store-backup")
 		for _, suf := range []string{"", "-wal", "-shm", "-journal"} {

@@ -138,7 +138,7 @@ func (e *env) storeReadSeqs() map[string]int64 {
 	e.t.Helper()
 	var pairs []string
 	if e.backend == "clickhouse" {
-		for _, r := range chRows(e.t, e.storeURL(), "SELECT concat(session_id, ' ', toString(read_seq)) FROM sync_watermarks FINAL") {
+		for _, r := range chRows(e.t, e.storeURL(), "SELECT concat(session_id, ' ', toString(read_seq)) FROM sync_watermarks_current") {
 			s, _ := strconv.Unquote(r)
 			pairs = append(pairs, s)
 		}
@@ -158,7 +158,7 @@ func (e *env) storeMachineSeq() int64 {
 	e.t.Helper()
 	var v []string
 	if e.backend == "clickhouse" {
-		v = chRows(e.t, e.storeURL(), "SELECT toString(max(seq)) FROM store_machines WHERE machine = '"+e.machine+"'")
+		v = chRows(e.t, e.storeURL(), "SELECT toString(max(seq)) FROM store_machines_current WHERE machine = '"+e.machine+"'")
 		if len(v) == 1 {
 			s, _ := strconv.Unquote(v[0])
 			v[0] = s

@@ -125,9 +125,10 @@ func eachStore(t *testing.T, test func(t *testing.T, backend string)) {
 	}
 }
 
-// eachSQLStore runs a test that reads the store with SQL of its own.
+// eachSQLStore runs a test that reads the store with SQL of its own
+// (ClickHouse's through its <table>_current views: see chsql_test.go).
 func eachSQLStore(t *testing.T, test func(t *testing.T, backend string)) {
-	for _, b := range []string{"sqlite", "postgres"} {
+	for _, b := range []string{"sqlite", "postgres", "clickhouse"} {
 		t.Run(b, func(t *testing.T) { test(t, b) })
 	}
 }
@@ -158,6 +159,15 @@ func (e *env) storeDB() *sql.DB {
 	e.t.Helper()
 	if e.db != nil {
 		return e.db
+	}
+	if e.backend == "clickhouse" {
+		db, err := chDB(e.storeURL())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.t.Cleanup(func() { db.Close() })
+		e.db = db
+		return db
 	}
 	if e.backend != "postgres" {
 		e.db = openDB(e.t, e.store, true)
@@ -478,19 +488,18 @@ func (e *env) requireStoreEqualsSource() {
 	requireEqualRows(e.t, e.src, e.storeDB(), "")
 }
 
-// chStoreRows reads a ClickHouse store as readers must: FINAL, and each
-// session's current generation only.
+// chStoreRows reads a ClickHouse store as its users do: through the
+// <table>_current views, with plain queries.
 func (e *env) chStoreRows() (sessions, messages, tools []string) {
 	e.t.Helper()
-	current := " FINAL WHERE org_id = '' AND (org_id, machine, session_id, _gen) IN (SELECT org_id, machine, id, _gen FROM sessions FINAL)"
 	q := func(sql string) []string { return chRows(e.t, e.storeURL(), sql) }
 	sessions = q(`SELECT id, project, machine, agent, first_message, display_name, started_at, ended_at,
 		message_count, user_message_count, parent_session_id, relationship_type, created_at, file_hash,
-		total_output_tokens, peak_context_tokens, deleted_at FROM sessions FINAL WHERE org_id = '' AND _gen != 0`)
+		total_output_tokens, peak_context_tokens, deleted_at FROM sessions_current WHERE org_id = ''`)
 	messages = q(`SELECT session_id, ordinal, role, content, thinking, timestamp, has_thinking, has_tool_use,
-		content_length, model, token_usage, context_tokens, output_tokens, is_system FROM messages` + current)
+		content_length, model, token_usage, context_tokens, output_tokens, is_system FROM messages_current WHERE org_id = ''`)
 	tools = q(`SELECT session_id, message_ordinal, call_index, tool_use_id, tool_name, category, input_json,
-		skill_name, result_content, result_content_length, subagent_session_id FROM tool_calls` + current)
+		skill_name, result_content, result_content_length, subagent_session_id FROM tool_calls_current WHERE org_id = ''`)
 	return sessions, messages, tools
 }
 

@@ -19,6 +19,11 @@ const (
 	RulesetDecl = "ruleset TEXT NOT NULL DEFAULT ''"
 )
 
+// ColumnDecls declares the columns with a dialect's integer type, for a
+// store that derives its table from them (ClickHouse adds what an older
+// store lacks when it opens it).
+func ColumnDecls(intType string) string { return strings.ReplaceAll(columnDecls, "INTEGER", intType) }
+
 var placeholders = strings.Repeat(", ?", strings.Count(Columns, ",")+1)
 
 // Fields are the scan destinations of Columns.

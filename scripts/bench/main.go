@@ -641,13 +641,18 @@ func clickhouseBench(t *table, dir, bin, src string, runs int) error {
 		return err
 	}
 	defer stop()
-	return storeBench(t, dir, bin, src, runs, storeCase{
+	err = storeBench(t, dir, bin, src, runs, storeCase{
 		area: "ClickHouse", note: "a local throwaway server; baseline `sqlite3 -csv | INSERT … FORMAT CSV` of the same rows",
 		freshStore: func() []string {
 			return []string{"AV_STORE=" + strings.TrimSuffix(base, "/avsync_test") + fmt.Sprintf("/bench_%d", time.Now().UnixNano())}
 		},
 		baseline: func() (time.Duration, error) { return clickhouseCSVBaseline(src, base) },
+		maxRatio: 3,
 	})
+	if err != nil {
+		return err
+	}
+	return clickhouseBigOrg(t, dir, bin, src, base, 5)
 }
 
 // postgresServer is AVSYNC_PG_URL, or a throwaway cluster in the bench
