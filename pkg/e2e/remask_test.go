@@ -146,8 +146,13 @@ func (e *env) storeLeaks(secret string) []string {
 	e.t.Helper()
 	db := e.storeDB()
 	q := "SELECT name FROM sqlite_master WHERE type = 'table'"
-	if e.backend == "postgres" {
+	switch e.backend {
+	case "postgres":
 		q = "SELECT table_name FROM information_schema.tables WHERE table_schema = '" + e.schema + "'"
+	case "clickhouse":
+		// The base tables, every row as stored (superseded versions not yet
+		// merged away included): "anywhere in the store".
+		q = "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine != 'View'"
 	}
 	var leaks []string
 	for _, table := range textColumn(e.t, db, q) {
@@ -186,7 +191,16 @@ func (e *env) storeLeaks(secret string) []string {
 // session is re-masked once (its rows neither lost nor doubled, its
 // tombstone and its date kept), and a further run sends nothing.
 func TestRemaskSurvivesKills(t *testing.T) {
-	eachSQLStore(t, func(t *testing.T, backend string) {
+	// SQLite and PostgreSQL: its checks are correlated subqueries, which
+	// ClickHouse 18.16 cannot run (the re-mask itself is tested there by
+	// TestRulesChangeRemasksTheWholeStore).
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { remaskSurvivesKills(t, backend) })
+	}
+}
+
+func remaskSurvivesKills(t *testing.T, backend string) {
+	{
 		e := newEnvOn(t, backend, "small-august.db")
 		if err := gen.Generate(ctx(t), filepath.Join("testdata", "small-august.db"), e.src,
 			gen.Spec{Sessions: 90, MessagesPerSession: 16, AvgMessageBytes: 400, Seed: 23}); err != nil {
@@ -247,7 +261,7 @@ func TestRemaskSurvivesKills(t *testing.T) {
 		if out := parseWriteOutput(t, r.stdout); out.summary.SessionsSynced != 0 || strings.Count(r.stdout, `"kind":"summary"`) != 1 {
 			t.Fatalf("a further run sent something:\n%s\n%s", r.stdout, r.stderr)
 		}
-	})
+	}
 }
 
 // killPipelineAfter runs three commands piped, as killPipeline does, and

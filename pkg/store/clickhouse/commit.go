@@ -44,7 +44,15 @@ func (b *batch) Commit() error {
 	if err := in.finish(b.s.c.timeout); err != nil {
 		return store.Errorf("store %s: insert the batch: %w", b.s.c.shown, err)
 	}
-	b.s.reclaim.committed(b, garbage)
+	// Rows masked by other rules than now (a rules change re-masked them)
+	// may hold what today's rules mask: they must not outlive this run.
+	remasked := false
+	for id, e := range b.entries {
+		if r, ok := old.rulesets[id]; ok && r != e.Ruleset {
+			remasked = true
+		}
+	}
+	b.s.reclaim.committed(b, garbage, remasked)
 	if len(b.purged) > 0 {
 		// Hidden already; now gone for good, before av-write says so.
 		cond := "kind IN " + quoteList(contentKinds) + " AND org_id = " + quote(b.s.org) + " AND machine = " + quote(b.machine) +
@@ -68,8 +76,9 @@ func machineRow(r *row, org, machine string, seq, readSeq int64, hostname, write
 
 // stored are the keys the store holds that this batch replaces.
 type stored struct {
-	content map[string]keys // session → its rows at or after the batch's cut
-	single  map[[2]string]bool
+	content  map[string]keys // session → its rows at or after the batch's cut
+	single   map[[2]string]bool
+	rulesets map[string]string // session → the ruleset its stored rows were masked by
 	marks   map[markOwner]map[[2]string]bool
 }
 
@@ -79,7 +88,7 @@ type stored struct {
 // condition starts with the sorting key's columns, so it reads the batch's
 // key ranges only.
 func (b *batch) readReplaced(ctx context.Context) (stored, error) {
-	st := stored{content: map[string]keys{}, single: map[[2]string]bool{}, marks: map[markOwner]map[[2]string]bool{}}
+	st := stored{content: map[string]keys{}, single: map[[2]string]bool{}, marks: map[markOwner]map[[2]string]bool{}, rulesets: map[string]string{}}
 	org, machine := quote(b.s.org), quote(b.machine)
 	var ors []string
 	if len(b.sessions) > 0 {
@@ -113,13 +122,16 @@ func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 	// The newest version of each key by GROUP BY: for a batch's few key
 	// ranges 18.16 does it in a fraction of FINAL's time. Aliases unlike
 	// the columns: 18.16 would read them inside the aggregates.
-	q := "SELECT kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr, argMax(link_ordinal, _version) AS lo, argMax(_deleted, _version) AS del FROM " +
+	q := "SELECT kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr, argMax(link_ordinal, _version) AS lo, argMax(ruleset, _version) AS rs, argMax(_deleted, _version) AS del FROM " +
 		rowsTable + " WHERE " + strings.Join(ors, " OR ") + " GROUP BY kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr HAVING del = 0"
 	err := b.s.c.rows(ctx, q, func(cols []json.RawMessage) error {
-		var kind, machine, session, user, sha, pr string
+		var kind, machine, session, user, sha, pr, ruleset string
 		var ord, idx, linkOrd int64
-		if err := scan(cols, &kind, &machine, &session, &user, &ord, &idx, &sha, &pr, &linkOrd); err != nil {
+		if err := scan(cols, &kind, &machine, &session, &user, &ord, &idx, &sha, &pr, &linkOrd, &ruleset); err != nil {
 			return err
+		}
+		if kind == kindWatermarks {
+			st.rulesets[session] = ruleset
 		}
 		switch kind {
 		case kindMessages, kindToolCalls, kindGitLinks:

@@ -33,13 +33,14 @@ const reclaimShare = 10 // percent of the table
 
 type reclaimState struct {
 	due                       bool // a batch committed since the last reclaim
+	remasked                  bool // one re-masked sessions: reclaim whatever the share
 	machine, hostname, writer string
 	seq, readSeq, garbage     int64
 	version                   uint64
 }
 
-func (r *reclaimState) committed(b *batch, garbage int64) {
-	*r = reclaimState{due: true, machine: b.machine, hostname: b.hostname, writer: b.writer,
+func (r *reclaimState) committed(b *batch, garbage int64, remasked bool) {
+	*r = reclaimState{due: true, remasked: r.remasked || remasked, machine: b.machine, hostname: b.hostname, writer: b.writer,
 		seq: b.seq, readSeq: b.readSeq, garbage: garbage, version: versionOf(b.seq, b.n+1)}
 }
 
@@ -56,7 +57,7 @@ func (s *Store) reclaimIfDue() error {
 		" AND table = '"+rowsTable+"'", func(c []json.RawMessage) error { return scan(c, &total) }); err != nil {
 		return store.Errorf("store %s: reclaim: %w", s.c.shown, err)
 	}
-	if r.garbage*100 < total*reclaimShare {
+	if r.garbage*100 < total*reclaimShare && !r.remasked {
 		return nil
 	}
 	return s.Reclaim(ctx, r)
