@@ -79,7 +79,7 @@ type stored struct {
 	content  map[string]keys // session → its rows at or after the batch's cut
 	single   map[[2]string]bool
 	rulesets map[string]string // session → the ruleset its stored rows were masked by
-	marks   map[markOwner]map[[2]string]bool
+	marks    map[markOwner]map[[2]string]bool
 }
 
 // readReplaced reads, in one request, the keys of the rows this batch may
