@@ -373,6 +373,13 @@ func (w *Writer) storeFailure(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
+	var refused *store.Refused
+	if errors.As(err, &refused) {
+		// Groups the store undid on the way are not stored: forget them
+		// before this one is undone.
+		w.kept(refused.Lost)
+		err = refused.Err
+	}
 	id := w.groupID()
 	var unavailable *store.Error
 	if errors.As(err, &unavailable) {

@@ -158,6 +158,17 @@ type Settler interface {
 // late and had to undo, each with why; the batch holds everything else.
 type GroupsLost map[string]error
 
+// Refused is the open group's write refused by the store, reported together
+// with the earlier groups the store undid on the way (sent late, in the same
+// pipeline): the writer forgets those before it undoes the open group.
+type Refused struct {
+	Err  error
+	Lost GroupsLost
+}
+
+func (r *Refused) Error() string { return r.Err.Error() }
+func (r *Refused) Unwrap() error { return r.Err }
+
 func (g GroupsLost) Error() string {
 	ids := make([]string, 0, len(g))
 	for id := range g {

@@ -176,9 +176,23 @@ func (b *batch) spill(ctx context.Context) error {
 	b.buf.open(id)                   // what comes next of it
 	b.spilled, b.openBytes = true, 0 // AbortGroup rolls its savepoint back
 	if _, err := p.run(ctx, b.conn); err != nil {
-		return b.classify(err)
+		err = b.classify(err)
+		var earlier store.GroupsLost
+		if errors.As(lost, &earlier) && !isLost(err) && !isStoreDown(err) {
+			// The open group is refused, and groups sent before it were
+			// undone: both must reach the writer.
+			return &store.Refused{Err: err, Lost: earlier}
+		}
+		return err
 	}
 	return lost
+}
+
+// isStoreDown says whether err ends the whole batch (then no group's fate
+// needs telling apart).
+func isStoreDown(err error) bool {
+	var down *store.Error
+	return errors.As(err, &down)
 }
 
 func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
