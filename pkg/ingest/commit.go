@@ -224,14 +224,14 @@ func (w *Writer) finish(ctx context.Context) error {
 	save := c != nil && clean && !w.rebuilt && !w.reverify && c.State == m.StateID && c.ReadSeq >= m.CursorReadSeq &&
 		(c.Source != m.Source || c.Marker != m.Marker || c.Deletions != m.Deletions || c.Settings != m.Settings ||
 			c.Ruleset != m.Ruleset || c.Verified)
-	remasked := w.remasked()
-	if !save && !w.reverify && remasked == "" {
+	// A re-mask stream's end proves nothing for the state to keep: another
+	// writer may have tombstoned a session after the export listed them.
+	// The next run's goneToRemask asks the store (one query) instead.
+	w.remasked()
+	if !save && !w.reverify {
 		return nil
 	}
 	err := w.state.Update(ctx, func(tx *watermark.Tx) error {
-		if remasked != "" {
-			tx.Meta.Remasked = remasked
-		}
 		if w.reverify {
 			tx.Meta.ResetCursor()
 			return nil
