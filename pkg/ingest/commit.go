@@ -227,7 +227,7 @@ func (w *Writer) finish(ctx context.Context) error {
 	// A re-mask stream's end proves nothing for the state to keep: another
 	// writer may have tombstoned a session after the export listed them.
 	// The next run's goneToRemask asks the store (one query) instead.
-	w.remasked()
+	w.warnRemaskRules()
 	if !save && !w.reverify {
 		return nil
 	}
@@ -252,21 +252,14 @@ func (w *Writer) finish(ctx context.Context) error {
 	return nil
 }
 
-// remasked is the ruleset a stream of re-masked gone sessions brought
-// every gone session to, once all of it is stored ("" otherwise). After a
-// stale group (its session came back, or was stored again, since it was
-// exported) the stream proves nothing: goneToRemask asks the store.
-func (w *Writer) remasked() string {
-	r := w.remaskEnd
-	switch {
-	case r == nil || w.sum.SessionsFailed > 0 || w.sum.BadLines > 0 || w.rebuilt || w.remaskSkipped || r.State != w.state.Meta.StateID:
-		return ""
-	case rulesetOf(r.Masked) != r.Ruleset:
+// warnRemaskRules says so when av-mask masked a re-mask stream with other
+// rules than those it was exported for: its --rules/--allow differ from
+// those the ruleset was printed with.
+func (w *Writer) warnRemaskRules() {
+	if r := w.remaskEnd; r != nil && rulesetOf(r.Masked) != r.Ruleset {
 		w.opt.Log("the gone sessions were to be re-masked by ruleset %s, but av-mask masked them with %s (its --rules/--allow differ from those the ruleset was printed with): they will be re-masked again",
 			r.Ruleset, orNone(rulesetOf(r.Masked)))
-		return ""
 	}
-	return r.Ruleset
 }
 
 // goneToRemask tells whether sessions gone from the source may be stored

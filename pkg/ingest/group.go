@@ -91,7 +91,7 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 		// Since it was exported the session came back to the source (whose
 		// sync re-sends it with today's rules) or was purged: the export is
 		// stale, and taking it would move the store backwards.
-		g.skip, w.remaskSkipped = true, true
+		g.skip = true
 		w.emit(record.Result{Kind: record.KindResult, SessionID: s.ID, Status: record.StatusSkipped, Mode: s.Mode})
 		w.sum.SessionsSkipped++
 		return nil

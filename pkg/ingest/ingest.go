@@ -65,7 +65,6 @@ type Writer struct {
 	cursor        *record.Cursor    // where av-read's pass got to, saved at the end if all went in
 	remaskEnd     *record.RemaskEnd // closes a stream of re-masked gone sessions
 	warnedRuleset bool              // said once that the stream's rules are not --ruleset
-	remaskSkipped bool              // a re-mask group was stale: remask_end proves nothing
 	reverify      bool              // the state and the store disagreed: the next av-read checks every session
 	rebuilt       bool              // Bind rebuilt the state this run: the stream's cursor is stale
 	sum           record.Summary
