@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"avsync/pkg/exitcode"
 	"avsync/pkg/record"
 	"avsync/pkg/watermark"
 )
@@ -47,7 +48,6 @@ type Options struct {
 	// content digests.
 	Machine string
 	Key     []byte
-	ReadSeq int64 // this run's read sequence number
 	// Ruleset is the av-mask ruleset id the stream will be masked with
 	// (av-mask --print-ruleset); "" when unknown. Sessions the state says
 	// were masked by another go whole; a ruleset other than the last
@@ -87,6 +87,25 @@ type snapshot struct {
 	// ruleset is opt.Ruleset, or when av-read was not told the one of the
 	// last complete pass: what the cursor and the marks digest carry.
 	ruleset string
+	// seq is this run's read sequence number, 0 until readSeq takes it.
+	seq int64
+}
+
+// readSeq takes this run's read sequence number from the state the first
+// time a session is read or a record needs one, so that a cycle that finds
+// nothing writes nothing (no lock, no fsync). Taken before any session's
+// rows are read, it still orders this run's reads after every run that took
+// one before; a cursor it carries was read earlier, and a cursor saved out
+// of order only makes the next run look further back.
+func (sn *snapshot) readSeq(ctx context.Context) (int64, error) {
+	if sn.seq == 0 {
+		seq, err := sn.state.NextReadSeq(ctx)
+		if err != nil {
+			return 0, exitcode.Wrap(exitcode.State, err)
+		}
+		sn.seq = seq
+	}
+	return sn.seq, nil
 }
 
 // ReadChanges sends every session that changed since the state's cursor
@@ -167,7 +186,10 @@ func (sn *snapshot) run(ctx context.Context) error {
 		cur.Marker == meta.Marker && cur.Deletions == meta.Deletions && cur.Settings == meta.Settings && cur.Ruleset == meta.Ruleset {
 		return nil // nothing new, not even the cursor: an empty stream costs the next stages nothing
 	}
-	cur.Kind, cur.ReadSeq, cur.Limited, cur.Verified = record.KindCursor, sn.opt.ReadSeq, sn.st.Limited, verify
+	if cur.ReadSeq, err = sn.readSeq(ctx); err != nil {
+		return err
+	}
+	cur.Kind, cur.Limited, cur.Verified = record.KindCursor, sn.st.Limited, verify
 	return sn.write(&cur)
 }
 
@@ -405,8 +427,12 @@ func (sn *snapshot) tombstones(ctx context.Context, gone []string) error {
 		if !ok || e.Tombstone == watermark.Removed {
 			continue
 		}
+		seq, err := sn.readSeq(ctx)
+		if err != nil {
+			return err
+		}
 		if err := sn.write(&record.Tombstone{Kind: record.KindTombstone, SessionID: id, Machine: sn.opt.Machine,
-			Reason: watermark.Removed, ReadSeq: sn.opt.ReadSeq}); err != nil {
+			Reason: watermark.Removed, ReadSeq: seq}); err != nil {
 			return err
 		}
 		sn.st.Tombstones++

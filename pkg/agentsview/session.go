@@ -25,6 +25,22 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 	// Masked by other rules than the stream will be: the store's rows go
 	// whole, so no row masked by the old rules stays.
 	force := sn.opt.Full || (known && sn.opt.Ruleset != "" && e.Ruleset != sn.opt.Ruleset)
+	if sn.seq == 0 && known && !force && !sn.st.Verified {
+		// Until this run has taken its read sequence, a session whose
+		// markers have not moved (most in the overlap window) is found
+		// unchanged before taking it, so a cycle that finds nothing
+		// writes nothing.
+		if same, err := sn.sameMarkers(ctx, id, e); err != nil || same {
+			if same {
+				sn.st.Unchanged++
+			}
+			return err
+		}
+	}
+	seq, err := sn.readSeq(ctx)
+	if err != nil {
+		return err
+	}
 	return sn.readTx(ctx, "session "+id, func(tx *sql.Tx) error {
 		var h record.Session
 		path, marker, revision, err := sn.header(ctx, tx, id, &h)
@@ -75,7 +91,7 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 			sn.st.Filtered++
 			return nil
 		}
-		h.Machine, h.ReadSeq = sn.opt.Machine, sn.opt.ReadSeq
+		h.Machine, h.ReadSeq = sn.opt.Machine, seq
 		if err := sn.write(&h); err != nil {
 			return err
 		}
@@ -124,6 +140,22 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 		sn.st.ToolCalls += nt
 		return nil
 	})
+}
+
+// sameMarkers tells whether the session's change markers are still those
+// the state holds for it (false when it is gone: examine finds that out).
+func (sn *snapshot) sameMarkers(ctx context.Context, id string, e watermark.Entry) (bool, error) {
+	var same bool
+	err := sn.readTx(ctx, "session "+id, func(tx *sql.Tx) error {
+		var h record.Session
+		_, marker, revision, err := sn.header(ctx, tx, id, &h)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		same = err == nil && e.Marker == marker && e.Revision == revision && e.Tombstone != watermark.Removed
+		return err
+	})
+	return same, err
 }
 
 // header reads a session's header, the working directory (August) or its

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,8 +23,8 @@ import (
 	"golang.org/x/term"
 
 	"avsync/pkg/exitcode"
+	"avsync/pkg/lazyregexp"
 	"avsync/pkg/record"
-	"avsync/pkg/watermark"
 )
 
 // Default locations, following the XDG base directory spec.
@@ -103,10 +102,10 @@ func Run(ctx context.Context, app *ucli.App, args []string, s Streams) int {
 }
 
 // flagName finds a flag as Go's flag package names it in its errors.
-var flagName = regexp.MustCompile(`((?:not defined: |for flag |needs an argument: ))-([A-Za-z])`)
+var flagName = lazyregexp.New(`((?:not defined: |for flag |needs an argument: ))-([A-Za-z])`)
 
 // twoDashes writes flags in errors the way the help and README do: --name.
-func twoDashes(msg string) string { return flagName.ReplaceAllString(msg, "${1}--${2}") }
+func twoDashes(msg string) string { return flagName().ReplaceAllString(msg, "${1}--${2}") }
 
 // logger prints one-line diagnostics on stderr, prefixed with the tool name.
 type Logger struct {
@@ -185,49 +184,6 @@ func IsTerminal(s any) bool {
 	}
 	// A terminal query, not the file mode: /dev/null is a character device too.
 	return term.IsTerminal(int(f.Fd()))
-}
-
-// Flags shared by several tools.
-func StateFlag() *ucli.StringFlag {
-	return &ucli.StringFlag{Name: "state", EnvVars: []string{"AV_STATE"}, Value: DefaultStatePath(),
-		Usage: "state database `FILE` shared by av-read and av-write (SQLite; a .lock file and this machine's identity, machine.json, sit beside it)"}
-}
-
-func MachineFlag() *ucli.StringFlag {
-	return &ucli.StringFlag{Name: "machine", EnvVars: []string{"AV_MACHINE"},
-		Usage: "`ID` keying this machine's rows in the store; default: the id made once and kept in machine.json beside --state (the hostname is only shown, so renaming the machine changes nothing)"}
-}
-
-// openState opens the state database and this machine's identity.
-func OpenState(ctx context.Context, c *ucli.Context) (*watermark.State, watermark.Identity, error) {
-	state, err := watermark.Open(ctx, c.String("state"))
-	if err != nil {
-		return nil, watermark.Identity{}, exitcode.Wrap(exitcode.State, err)
-	}
-	id, err := identity(c, state.Meta.Machine)
-	if err != nil {
-		state.Close()
-		return nil, id, err
-	}
-	return state, id, nil
-}
-
-// identity is this machine's identity, kept beside the state (made the
-// first time; known is the machine the state already describes); --machine
-// overrides its id.
-func identity(c *ucli.Context, known string) (watermark.Identity, error) {
-	id, created, err := watermark.LoadIdentity(filepath.Dir(c.String("state")), known)
-	if err != nil {
-		return id, exitcode.Wrap(exitcode.State, err)
-	}
-	if created && !c.Bool("quiet") && c.String("machine") == "" {
-		fmt.Fprintf(c.App.ErrWriter, "%s: this machine is %q in the store from now on (kept in %s)\n",
-			c.App.Name, id.ID, filepath.Join(filepath.Dir(c.String("state")), watermark.IdentityFile))
-	}
-	if m := c.String("machine"); m != "" {
-		id.ID = m
-	}
-	return id, nil
 }
 
 // RulesetFlag is --ruleset, shared by av-read and av-write.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"avsync/pkg/store"
+	"avsync/pkg/redact"
 )
 
 // redactor knows the credentials of this run (the store URL's, the
@@ -29,7 +29,7 @@ func (r *Redactor) Clean(s string) string {
 	r.mu.Lock()
 	secrets := slices.Clone(r.secrets)
 	r.mu.Unlock()
-	return store.RedactText(s, secrets...)
+	return redact.Text(s, secrets...)
 }
 
 // lineWriter passes what is written through the redactor. With lines set

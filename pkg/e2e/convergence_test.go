@@ -511,3 +511,40 @@ func TestChangedFiltersVerify(t *testing.T) {
 	e.syncExpect(int64(n), "without the filter")
 	e.requireStoreEqualsSource()
 }
+
+// TestNoChangeCycleWritesNothing: a cycle that finds nothing new leaves the
+// state file as it was (no read sequence taken: no write lock, no fsync),
+// also when a session it just sent still lies in the markers' overlap
+// window and must be looked at again.
+func TestNoChangeCycleWritesNothing(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	e.sync()
+	// Rewritten in place now (not a second ahead, as touch does: a marker
+	// in the future moves the cursor every cycle until it is reached).
+	e.editSource(`UPDATE sessions SET local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+		transcript_revision = CAST(transcript_revision AS INTEGER) + 1 WHERE id = ?`, e.longestSession())
+	e.syncExpect(1, "the session rewritten in place, now in the overlap window")
+	before, err := os.ReadFile(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.sh("av-read")
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("no-change av-read: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "1 unchanged") {
+		t.Fatalf("the session in the overlap window was not looked at again: %s", r.stderr)
+	}
+	after, err := os.ReadFile(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Fatal("a no-change av-read wrote the state")
+	}
+	if _, err := os.Stat(e.state + "-wal"); err == nil {
+		if st, _ := os.Stat(e.state + "-wal"); st.Size() > 0 {
+			t.Fatalf("a no-change av-read left %d bytes in the state's WAL", st.Size())
+		}
+	}
+}

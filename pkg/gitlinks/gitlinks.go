@@ -6,8 +6,9 @@ package gitlinks
 
 import (
 	"encoding/json"
-	"regexp"
 	"strings"
+
+	"avsync/pkg/lazyregexp"
 )
 
 // Link is one commit or pull request a tool call produced.
@@ -19,10 +20,10 @@ type Link struct {
 }
 
 var (
-	commitLine = regexp.MustCompile(`(?m)^\[[^\]\s]+(?: \(root-commit\))? ([0-9a-f]{7,40})\] `)
-	pushRange  = regexp.MustCompile(`(?m)^\s*[+ ]?\s*[0-9a-f]{7,40}\.\.\.?([0-9a-f]{7,40})\s+\S+ -> \S+`)
-	ffRange    = regexp.MustCompile(`(?m)^Updating [0-9a-f]{7,40}\.\.([0-9a-f]{7,40})$`)
-	prURL      = regexp.MustCompile(`https?://[A-Za-z0-9.-]+/[^\s"'<>()\\]+?/(?:pull|-/merge_requests)/\d+`)
+	commitLine = lazyregexp.New(`(?m)^\[[^\]\s]+(?: \(root-commit\))? ([0-9a-f]{7,40})\] `)
+	pushRange  = lazyregexp.New(`(?m)^\s*[+ ]?\s*[0-9a-f]{7,40}\.\.\.?([0-9a-f]{7,40})\s+\S+ -> \S+`)
+	ffRange    = lazyregexp.New(`(?m)^Updating [0-9a-f]{7,40}\.\.([0-9a-f]{7,40})$`)
+	prURL      = lazyregexp.New(`https?://[A-Za-z0-9.-]+/[^\s"'<>()\\]+?/(?:pull|-/merge_requests)/\d+`)
 )
 
 // Extract returns the links in one tool call. A tool is a shell when its
@@ -47,7 +48,7 @@ func Extract(category, inputJSON, result string) []Link {
 	// outputs hold none, and the regexps were a tenth of av-write's CPU.
 	var commits [][]string
 	if strings.HasPrefix(output, "[") || strings.Contains(output, "\n[") {
-		commits = commitLine.FindAllStringSubmatch(output, -1)
+		commits = commitLine().FindAllStringSubmatch(output, -1)
 	}
 	for _, m := range commits {
 		typ, conf := "commit", "medium"
@@ -62,19 +63,19 @@ func Extract(category, inputJSON, result string) []Link {
 		add(Link{CommitSHA: m[1], Type: typ, Confidence: conf})
 	}
 	if strings.Contains(command, "git push") {
-		for _, m := range pushRange.FindAllStringSubmatch(output, -1) {
+		for _, m := range pushRange().FindAllStringSubmatch(output, -1) {
 			add(Link{CommitSHA: m[1], Type: "push", Confidence: "high"})
 		}
 	}
 	if strings.Contains(command, "git merge") || strings.Contains(command, "git pull") {
-		for _, m := range ffRange.FindAllStringSubmatch(output, -1) {
+		for _, m := range ffRange().FindAllStringSubmatch(output, -1) {
 			add(Link{CommitSHA: m[1], Type: "merge", Confidence: "high"})
 		}
 	}
 	creates := strings.Contains(command, "gh pr create") || strings.Contains(command, "glab mr create")
 	var prs []string
 	if strings.Contains(output, "/pull/") || strings.Contains(output, "/-/merge_requests/") {
-		prs = prURL.FindAllString(output, -1)
+		prs = prURL().FindAllString(output, -1)
 	}
 	for _, u := range prs {
 		conf := "medium"

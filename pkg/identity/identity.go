@@ -14,11 +14,11 @@ import (
 	"os/exec"
 	pathpkg "path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"avsync/pkg/lazyregexp"
 	"avsync/pkg/record"
 )
 
@@ -88,7 +88,7 @@ func repoDir(path string) string {
 	return clean
 }
 
-var scpLike = regexp.MustCompile(`^(?:[^@/:\s]+@)?([^@/:\s]+):([^/].*)$`)
+var scpLike = lazyregexp.New(`^(?:[^@/:\s]+@)?([^@/:\s]+):([^/].*)$`)
 
 // NormalizeRemote turns any spelling of a git remote into host/path:
 // credentials, scheme, port and a trailing .git are dropped, the host is
@@ -99,7 +99,7 @@ func NormalizeRemote(remote string) string {
 	var host, path string
 	if u, err := url.Parse(remote); err == nil && u.Scheme != "" && u.Host != "" {
 		host, path = u.Hostname(), u.Path
-	} else if m := scpLike.FindStringSubmatch(remote); m != nil {
+	} else if m := scpLike().FindStringSubmatch(remote); m != nil {
 		host, path = m[1], m[2]
 	} else if strings.HasPrefix(remote, "/") || strings.HasPrefix(remote, "file://") {
 		host, path = "local", strings.TrimPrefix(remote, "file://")

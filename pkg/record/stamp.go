@@ -4,15 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
+
+	"avsync/pkg/lazyregexp"
 )
 
 // rulesetID is the form of av-mask's ruleset id ("avmask-" and 12 hex
 // digits); it changes whenever the rules, the allow-list or the engine do.
-var rulesetID = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
+var rulesetID = lazyregexp.New(`^avmask-[0-9a-f]{12}$`)
 
 // IsRulesetID tells whether s has the form of an av-mask ruleset id.
-func IsRulesetID(s string) bool { return rulesetID.MatchString(s) }
+func IsRulesetID(s string) bool { return rulesetID().MatchString(s) }
 
 // UnmarshalJSON remembers whether the stamp said how many secrets it masked,
 // so Check can refuse a stamp without a count ("masked":{}).
@@ -38,7 +39,7 @@ func (s *Stamp) Check() error {
 	switch {
 	case s == nil:
 		return errors.New("record is not masked")
-	case !rulesetID.MatchString(s.Ruleset):
+	case !rulesetID().MatchString(s.Ruleset):
 		return fmt.Errorf(`masked stamp: ruleset %q is not an av-mask ruleset id (want "avmask-" and 12 hex digits)`, s.Ruleset)
 	case !s.counted || s.Secrets < 0:
 		return errors.New(`masked stamp: no count of secrets ("secrets": N)`)

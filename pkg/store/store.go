@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"avsync/pkg/record"
+	"avsync/pkg/redact"
 	"avsync/pkg/watermark"
 )
 
@@ -190,7 +191,7 @@ var ErrUsage = errors.New("bad store URL")
 
 // Open opens the store a URL names, e.g. sqlite:///abs/path/store.db.
 func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
-	shown := Redact(rawURL)
+	shown := redact.Location(rawURL)
 	u, err := url.Parse(rawURL)
 	switch {
 	case err != nil && u == nil && strings.Contains(rawURL, "://"):

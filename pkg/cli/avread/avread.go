@@ -2,13 +2,15 @@
 package avread
 
 import (
-	"avsync/pkg/cli"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/stateflags"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -42,7 +44,7 @@ considered (add --full to force them).`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: cli.DefaultSourcePath(),
 				Usage: "agentsview database `FILE`"},
-			cli.StateFlag(), cli.MachineFlag(),
+			stateflags.State(), stateflags.Machine(),
 			&ucli.BoolFlag{Name: "full", EnvVars: []string{"AV_FULL"},
 				Usage: "ignore the watermark: send every session whole, in mode full"},
 			&ucli.BoolFlag{Name: "verify", EnvVars: []string{"AV_VERIFY"},
@@ -90,15 +92,11 @@ func readAction(ctx context.Context, c *ucli.Context, s cli.Streams) error {
 		return exitcode.Wrap(exitcode.Source, err)
 	}
 	defer src.Close()
-	state, id, err := cli.OpenState(ctx, c)
+	state, id, err := stateflags.Open(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer state.Close()
-	readSeq, err := state.NextReadSeq(ctx)
-	if err != nil {
-		return exitcode.Wrap(exitcode.State, err)
-	}
 	key, _ := hex.DecodeString(id.Key)
 
 	if missing, err := src.Missing(ctx, c.StringSlice("session")); err != nil {
@@ -110,7 +108,7 @@ func readAction(ctx context.Context, c *ucli.Context, s cli.Streams) error {
 	out := record.NewWriter(s.Out)
 	st, err := src.ReadChanges(ctx, state, agentsview.Options{
 		Full: c.Bool("full"), Verify: c.Bool("verify"), VerifyEvery: c.Duration("verify-every"), Sessions: c.StringSlice("session"), Limit: c.Int("limit"),
-		Machine: id.ID, Key: key, ReadSeq: readSeq, Overlap: c.Duration("marker-overlap"), Ruleset: c.String("ruleset"),
+		Machine: id.ID, Key: key, Overlap: c.Duration("marker-overlap"), Ruleset: c.String("ruleset"),
 		Decorator: identityDecorator(ctx, c, log),
 		Progress: func(done, planned int) {
 			if planned > 0 {

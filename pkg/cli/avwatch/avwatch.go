@@ -2,7 +2,6 @@
 package avwatch
 
 import (
-	"avsync/pkg/cli"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,11 +13,14 @@ import (
 	"syscall"
 	"time"
 
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/stateflags"
+	"avsync/pkg/redact"
+
 	ucli "github.com/urfave/cli/v2"
 
 	"avsync/pkg/exitcode"
 	"avsync/pkg/record"
-	"avsync/pkg/store"
 	"avsync/pkg/watch"
 	"avsync/pkg/watermark"
 )
@@ -28,7 +30,7 @@ func Main(ctx context.Context, args []string, s cli.Streams) int {
 	s, red := cli.Redacted(s, false)
 	// The daemon passes AV_STORE and the password file to av-write; what
 	// the runs print, and last_error, are cleaned of them here too.
-	red.Add(store.Secrets(os.Getenv("AV_STORE"))...)
+	red.Add(redact.Secrets(os.Getenv("AV_STORE"))...)
 	if f := os.Getenv("AV_STORE_PASSWORD_FILE"); f != "" {
 		if pw, err := cli.ReadPasswordFile(f); err == nil {
 			red.Add(pw)
@@ -60,7 +62,7 @@ and the last syncs did (last_error: the failing stage and its last line),
 while it runs; it never takes or removes the daemon's lock.`,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "db", EnvVars: []string{"AV_DB"}, Value: cli.DefaultSourcePath(), Usage: "agentsview database `FILE` to watch"},
-			cli.StateFlag(),
+			stateflags.State(),
 			&ucli.DurationFlag{Name: "debounce", EnvVars: []string{"AV_DEBOUNCE"}, Value: 500 * time.Millisecond,
 				Usage: "tick once changes have been quiet this `LONG`"},
 			&ucli.DurationFlag{Name: "max-delay", EnvVars: []string{"AV_MAX_DELAY"}, Value: 5 * time.Second,

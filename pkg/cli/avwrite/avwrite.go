@@ -2,7 +2,6 @@
 package avwrite
 
 import (
-	"avsync/pkg/cli"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,10 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"avsync/pkg/cli"
+	"avsync/pkg/cli/stateflags"
+	"avsync/pkg/redact"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -67,7 +70,7 @@ than --ruleset back out, so av-mask can mask them again.`,
 				Usage: "give up connecting to a networked store after this `LONG`"},
 			&ucli.DurationFlag{Name: "statement-timeout", EnvVars: []string{"AV_STATEMENT_TIMEOUT"}, Value: 2 * time.Minute,
 				Usage: "give up one statement of a networked store after this `LONG`"},
-			cli.StateFlag(), cli.MachineFlag(),
+			stateflags.State(), stateflags.Machine(),
 			&ucli.StringFlag{Name: "org", EnvVars: []string{"AV_ORG"},
 				Usage: "org_id that keys every row, so one store serves many teams"},
 			&ucli.BoolFlag{Name: "wait", EnvVars: []string{"AV_WAIT"},
@@ -115,7 +118,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 		return exitcode.Errorf(exitcode.Usage, "--export-gone needs --ruleset ID (av-mask --print-ruleset)")
 	}
 	storeURL := c.String("store")
-	red.Add(store.Secrets(storeURL)...)
+	red.Add(redact.Secrets(storeURL)...)
 	password, err := storePassword(c.String("password-file"))
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
@@ -163,7 +166,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 	defer lock.Release()
 
 	// Opened under the lock, so it includes what any earlier writer committed.
-	state, id, err := cli.OpenState(ctx, c)
+	state, id, err := stateflags.Open(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -218,7 +221,7 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 
 // exportGone streams the gone sessions to re-mask (see package export).
 func exportGone(ctx context.Context, c *ucli.Context, st store.Store, rows io.Writer, log *cli.Logger) error {
-	state, id, err := cli.OpenState(ctx, c)
+	state, id, err := stateflags.Open(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"avsync/pkg/redact"
 	"avsync/pkg/store"
 )
 
@@ -71,7 +72,7 @@ func newClient(u *url.URL, opt store.Options) *client {
 			DialContext:         (&net.Dialer{Timeout: connect}).DialContext,
 			TLSHandshakeTimeout: connect,
 		}},
-		base: base, user: user, key: key, db: db, shown: store.Redact(u.String()), timeout: opt.StatementTimeout,
+		base: base, user: user, key: key, db: db, shown: redact.Location(u.String()), timeout: opt.StatementTimeout,
 	}
 }
 
@@ -157,7 +158,7 @@ func (c *client) send(ctx context.Context, query string, body io.Reader, extra u
 // clean takes any credential out of an error's text: Go quotes the request
 // URL (which holds none, but a server may echo headers back).
 func (c *client) clean(err error) error {
-	msg := store.RedactText(err.Error(), c.key)
+	msg := redact.Text(err.Error(), c.key)
 	if msg == err.Error() {
 		return err
 	}

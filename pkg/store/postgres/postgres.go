@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"avsync/pkg/redact"
 	"avsync/pkg/store"
 	"avsync/pkg/store/sqlschema"
 	"avsync/pkg/watermark"
@@ -38,7 +39,7 @@ type Store struct {
 
 // Open connects to the database a postgres:// URL names.
 func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, error) {
-	shown := store.Redact(u.String())
+	shown := redact.Location(u.String())
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
 		// pgx quotes the URL in its message: only ours is shown.

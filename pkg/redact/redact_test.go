@@ -1,4 +1,4 @@
-package store
+package redact
 
 import (
 	"strings"
@@ -24,13 +24,13 @@ func TestRedact(t *testing.T) {
 		{"/tmp/store.db", "/tmp/store.db"},
 		{"u:Zq7x@db.example", "(unparseable store location)"},
 	} {
-		got := Redact(tc.in)
+		got := Location(tc.in)
 		if strings.Contains(got, "Zq7x") || strings.Contains(got, "K9") {
-			t.Errorf("Redact(%q) = %q: the password shows", tc.in, got)
+			t.Errorf("Location(%q) = %q: the password shows", tc.in, got)
 			continue
 		}
 		if tc.want != "" && !strings.Contains(tc.want, "Zq7x") && got != tc.want {
-			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("Location(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -43,12 +43,12 @@ func TestRedactText(t *testing.T) {
 		`auth failed for Zq7x/K9`,
 		`cannot parse 'postgres://u:Zq7x/K9@h/db': bad`,
 	} {
-		got := RedactText(msg, Secrets(loc)...)
+		got := Text(msg, Secrets(loc)...)
 		if strings.Contains(got, "Zq7x") {
-			t.Errorf("RedactText(%q) = %q: the password shows", msg, got)
+			t.Errorf("Text(%q) = %q: the password shows", msg, got)
 		}
 	}
-	if got := RedactText("sent 3 sessions in 4 ms"); got != "sent 3 sessions in 4 ms" {
+	if got := Text("sent 3 sessions in 4 ms"); got != "sent 3 sessions in 4 ms" {
 		t.Errorf("plain text changed: %q", got)
 	}
 }

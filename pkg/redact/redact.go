@@ -1,10 +1,13 @@
-package store
+// Package redact keeps credentials out of what avsync prints: store
+// locations shown without their secrets, and messages cleaned of them.
+package redact
 
 import (
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
+
+	"avsync/pkg/lazyregexp"
 )
 
 // hidden stands in for every credential avsync prints.
@@ -27,26 +30,26 @@ func sensitive(name string) bool {
 }
 
 var (
-	schemeRe = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.\-]*)://`)
-	hostRe   = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$`)
+	schemeRe = lazyregexp.New(`^([A-Za-z][A-Za-z0-9+.\-]*)://`)
+	hostRe   = lazyregexp.New(`^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$`)
 	// libpqRe is one keyword=value pair of a libpq connection string; the
 	// value may be single-quoted with backslash escapes.
-	libpqRe = regexp.MustCompile(`^\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)`)
+	libpqRe = lazyregexp.New(`^\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)`)
 	// urlInText finds URLs inside a message (e.g. Go's `Post "http://…"`).
-	urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>]+`)
+	urlInText = lazyregexp.New(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>]+`)
 	// pairInText finds key=value pairs inside a message, as libpq prints them.
-	pairInText = regexp.MustCompile(`([A-Za-z_]+)=('(?:[^'\\]|\\.)*'|[^\s&'"]+)`)
+	pairInText = lazyregexp.New(`([A-Za-z_]+)=('(?:[^'\\]|\\.)*'|[^\s&'"]+)`)
 )
 
-// Redact returns a store location fit to print: a URL keeps everything but
+// Location returns a store location fit to print: a URL keeps everything but
 // its password and secret query parameters; a libpq keyword string keeps
 // every pair but secret ones; anything else is cut to its scheme and host,
 // or to nothing. It is the one function through which avsync shows a store.
-func Redact(loc string) string {
+func Location(loc string) string {
 	if loc == "" {
 		return ""
 	}
-	if m := schemeRe.FindStringSubmatch(loc); m != nil {
+	if m := schemeRe().FindStringSubmatch(loc); m != nil {
 		if u, err := url.Parse(loc); err == nil && u.Opaque == "" {
 			return redactURL(u)
 		}
@@ -59,7 +62,7 @@ func Redact(loc string) string {
 		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 			rest = rest[:i]
 		}
-		if hostRe.MatchString(rest) && !strings.ContainsAny(loc[len(m[0]):], "?#") {
+		if hostRe().MatchString(rest) && !strings.ContainsAny(loc[len(m[0]):], "?#") {
 			return m[1] + "://" + rest + "/(unparseable)"
 		}
 		return m[1] + "://(unparseable)"
@@ -112,7 +115,7 @@ func redactLibpq(s string) (string, bool) {
 	var out []string
 	rest := s
 	for strings.TrimSpace(rest) != "" {
-		m := libpqRe.FindStringSubmatch(rest)
+		m := libpqRe().FindStringSubmatch(rest)
 		if m == nil {
 			return "", false
 		}
@@ -131,7 +134,7 @@ func redactLibpq(s string) (string, bool) {
 
 // Secrets returns the credentials a store location holds, as written and
 // decoded, so that text which quotes them some other way (a driver's
-// error) can still be cleaned by RedactText.
+// error) can still be cleaned by Text.
 func Secrets(loc string) []string {
 	var out []string
 	add := func(v string) {
@@ -142,7 +145,7 @@ func Secrets(loc string) []string {
 			}
 		}
 	}
-	if m := schemeRe.FindStringSubmatch(loc); m != nil {
+	if m := schemeRe().FindStringSubmatch(loc); m != nil {
 		rest := loc[len(m[0]):]
 		// userinfo: everything up to the last '@' before the path, even
 		// when the URL does not parse.
@@ -154,7 +157,7 @@ func Secrets(loc string) []string {
 			}
 		}
 	}
-	for _, m := range pairInText.FindAllStringSubmatch(loc, -1) {
+	for _, m := range pairInText().FindAllStringSubmatch(loc, -1) {
 		if sensitive(m[1]) {
 			add(strings.Trim(m[2], "'"))
 		}
@@ -174,9 +177,9 @@ func Secrets(loc string) []string {
 	return out
 }
 
-// RedactText cleans a message for printing: every URL and every secret
+// Text cleans a message for printing: every URL and every secret
 // key=value pair in it is redacted, and every known secret replaced.
-func RedactText(text string, secrets ...string) string {
+func Text(text string, secrets ...string) string {
 	// Longest first, so a secret that contains another goes whole.
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 	for _, s := range secrets {
@@ -184,15 +187,15 @@ func RedactText(text string, secrets ...string) string {
 			text = strings.ReplaceAll(text, s, hidden)
 		}
 	}
-	text = urlInText.ReplaceAllStringFunc(text, func(m string) string {
+	text = urlInText().ReplaceAllStringFunc(text, func(m string) string {
 		core := strings.TrimRight(m, ".,:;)]}")
 		if len(Secrets(core)) == 0 {
 			return m // nothing to hide: leave the text as it was written
 		}
-		return Redact(core) + m[len(core):]
+		return Location(core) + m[len(core):]
 	})
-	return pairInText.ReplaceAllStringFunc(text, func(p string) string {
-		m := pairInText.FindStringSubmatch(p)
+	return pairInText().ReplaceAllStringFunc(text, func(p string) string {
+		m := pairInText().FindStringSubmatch(p)
 		if sensitive(m[1]) && m[2] != hidden {
 			return m[1] + "=" + hidden
 		}
