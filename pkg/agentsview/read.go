@@ -93,7 +93,7 @@ type snapshot struct {
 
 // readSeq takes this run's read sequence number from the state the first
 // time a session is read or a record needs one, so that a cycle that finds
-// nothing writes nothing (no lock, no fsync). Taken before any session's
+// nothing writes nothing (no lock, no fsync; see unmoved). Taken before any session's
 // rows are read, it still orders this run's reads after every run that took
 // one before; a cursor it carries was read earlier, and a cursor saved out
 // of order only makes the next run look further back.
@@ -295,7 +295,20 @@ func (sn *snapshot) markerPass(ctx context.Context, cur *record.Cursor) error {
 	if err != nil {
 		return err
 	}
+	ids := make([]string, len(cands))
 	for i, c := range cands {
+		ids[i] = c.id
+	}
+	unmoved, err := sn.unmoved(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i, c := range cands {
+		if unmoved[c.id] {
+			sn.st.Examined++
+			sn.st.Unchanged++
+			continue
+		}
 		if sn.opt.Limit > 0 && sn.st.Full+sn.st.Append >= sn.opt.Limit {
 			// Oldest change first: the cursor stays at the first session
 			// left for the next run.

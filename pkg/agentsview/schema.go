@@ -172,26 +172,26 @@ func (s *Source) detect(ctx context.Context) error {
 	for table := range required {
 		tables = append(tables, table)
 	}
-	for _, table := range tables {
-		rows, err := s.db.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
-		if err != nil {
-			return s.unreadable(err)
+	// One query for every table's columns: each statement costs a parse.
+	rows, err := s.db.QueryContext(ctx, `SELECT t.value, c.name FROM json_each(?) t, pragma_table_info(t.value) c`, jsonArray(tables))
+	if err != nil {
+		return s.unreadable(err)
+	}
+	for rows.Next() {
+		var table, col string
+		if err := rows.Scan(&table, &col); err != nil {
+			rows.Close()
+			return sourceErrorf("%s: %v", s.path, err)
 		}
-		cols := map[string]bool{}
-		for rows.Next() {
-			var name string
-			if err := rows.Scan(&name); err != nil {
-				rows.Close()
-				return sourceErrorf("%s: %v", s.path, err)
-			}
-			cols[name] = true
+		if s.schema[table] == nil {
+			s.schema[table] = map[string]bool{}
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return s.unreadable(err)
-		}
-		s.schema[table] = cols
+		s.schema[table][col] = true
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return s.unreadable(err)
 	}
 	var missing []string
 	for _, table := range []string{"sessions", "messages", "tool_calls"} {

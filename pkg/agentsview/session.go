@@ -25,18 +25,6 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 	// Masked by other rules than the stream will be: the store's rows go
 	// whole, so no row masked by the old rules stays.
 	force := sn.opt.Full || (known && sn.opt.Ruleset != "" && e.Ruleset != sn.opt.Ruleset)
-	if sn.seq == 0 && known && !force && !sn.st.Verified {
-		// Until this run has taken its read sequence, a session whose
-		// markers have not moved (most in the overlap window) is found
-		// unchanged before taking it, so a cycle that finds nothing
-		// writes nothing.
-		if same, err := sn.sameMarkers(ctx, id, e); err != nil || same {
-			if same {
-				sn.st.Unchanged++
-			}
-			return err
-		}
-	}
 	seq, err := sn.readSeq(ctx)
 	if err != nil {
 		return err
@@ -142,30 +130,19 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 	})
 }
 
-// sameMarkers tells whether the session's change markers are still those
-// the state holds for it (false when it is gone: examine finds that out).
-func (sn *snapshot) sameMarkers(ctx context.Context, id string, e watermark.Entry) (bool, error) {
-	var same bool
-	err := sn.readTx(ctx, "session "+id, func(tx *sql.Tx) error {
-		var h record.Session
-		_, marker, revision, err := sn.header(ctx, tx, id, &h)
-		if err == sql.ErrNoRows {
-			return nil
-		}
-		same = err == nil && e.Marker == marker && e.Revision == revision && e.Tombstone != watermark.Removed
-		return err
-	})
-	return same, err
-}
-
 // header reads a session's header, the working directory (August) or its
 // project when that is a path, and its change markers: sync_marker, and a
 // revision condensing transcript_revision, data_version, local_modified_at
 // and every header field, so that equal markers mean an unchanged session.
 func (sn *snapshot) header(ctx context.Context, tx *sql.Tx, id string, h *record.Session) (path, marker, revision string, err error) {
+	return sn.scanHeader(tx.QueryRowContext(ctx, sn.headerQuery("id = ?"), id), h)
+}
+
+// headerQuery selects what scanHeader reads, from the sessions where holds.
+func (sn *snapshot) headerQuery(where string) string {
 	sc := sn.src.schema
 	c := func(name, fallback string) string { return sc.col("", "sessions", name, fallback) }
-	q := "SELECT id, " + strings.Join([]string{
+	return "SELECT id, " + strings.Join([]string{
 		c("project", "''"), c("agent", "''"),
 		c("first_message", "''"), c("display_name", "''"),
 		c("started_at", "''"), c("ended_at", "''"),
@@ -176,10 +153,13 @@ func (sn *snapshot) header(ctx context.Context, tx *sql.Tx, id string, h *record
 		c("deleted_at", "''"), c("cwd", "''"),
 		c("sync_marker", "''"), asText(c("transcript_revision", "''")),
 		asText(c("data_version", "''")), c("local_modified_at", "''"),
-	}, ", ") + " FROM sessions WHERE id = ?"
+	}, ", ") + " FROM sessions WHERE " + where
+}
+
+func (sn *snapshot) scanHeader(row interface{ Scan(...any) error }, h *record.Session) (path, marker, revision string, err error) {
 	*h = record.Session{Kind: record.KindSession}
 	var rev [3]string
-	err = tx.QueryRowContext(ctx, q, id).Scan(&h.ID, &h.Project, &h.Agent, &h.FirstMessage, &h.DisplayName,
+	err = row.Scan(&h.ID, &h.Project, &h.Agent, &h.FirstMessage, &h.DisplayName,
 		&h.StartedAt, &h.EndedAt, &h.MessageCount, &h.UserMessageCount,
 		&h.ParentSessionID, &h.RelationshipType, &h.CreatedAt, &h.FileHash,
 		&h.TotalOutputTokens, &h.PeakContextTokens, &h.DeletedAt, &path, &marker, &rev[0], &rev[1], &rev[2])
@@ -197,6 +177,47 @@ func (sn *snapshot) header(ctx context.Context, tx *sql.Tx, id string, h *record
 	}
 	d.String(headerDigest(h))
 	return path, marker, d.Sum(), nil
+}
+
+// unmoved returns the sessions among ids whose change markers are those the
+// state holds for them, stored whole by the rules this stream is masked
+// with: unchanged, found in one read of the state and one of the source
+// before any session is read on its own. Most sessions in the overlap
+// window are; setting them aside first also means a cycle that finds
+// nothing new takes no read sequence, so it writes nothing.
+func (sn *snapshot) unmoved(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if sn.opt.Full || len(ids) == 0 {
+		return out, nil
+	}
+	entries, err := sn.state.Lookup(ctx, ids)
+	if err != nil || len(entries) == 0 {
+		return out, err
+	}
+	var known []string
+	for id, e := range entries {
+		if !e.Purged && e.Tombstone != watermark.Removed && (sn.opt.Ruleset == "" || e.Ruleset == sn.opt.Ruleset) {
+			known = append(known, id)
+		}
+	}
+	err = sn.readTx(ctx, "find changes", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, sn.headerQuery("id IN (SELECT value FROM json_each(?))"), jsonArray(known))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var h record.Session
+			_, marker, revision, err := sn.scanHeader(rows, &h)
+			if err != nil {
+				return err
+			}
+			e := entries[h.ID]
+			out[h.ID] = e.Marker == marker && e.Revision == revision
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 func asText(expr string) string { return "CAST(" + expr + " AS TEXT)" }
