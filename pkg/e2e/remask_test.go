@@ -291,3 +291,41 @@ func (e *env) goneRows() map[string]string {
 	}
 	return out
 }
+
+// TestStoreFromBeforeRulesetsConverges: a store and state written before
+// rulesets were recorded, synced by the plain pipeline (no --ruleset, so
+// av-read cannot tell the rules apart). An append on rows of unknown rules
+// is refused once; the next run sends the session whole, and the run after
+// that sends nothing. (It was refused every run, forever.) The decision is
+// av-write's, the same for every store: SQLite and PostgreSQL show it.
+func TestStoreFromBeforeRulesetsConverges(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnvOn(t, backend, "small-august.db")
+			e.sync()
+			db := e.storeDB()
+			if backend == "sqlite" {
+				db = openDB(t, e.store, false)
+				defer db.Close()
+			}
+			if _, err := db.Exec("UPDATE sync_watermarks SET ruleset = ''"); err != nil {
+				t.Fatal(err)
+			}
+			state := openDB(t, e.state, false)
+			execAll(t, state, []string{"UPDATE sessions SET ruleset = ''", "UPDATE meta SET value = '' WHERE key = 'ruleset'"})
+			state.Close()
+			id := e.longestSession()
+			e.editSource(`INSERT INTO messages (session_id, ordinal, role, content, content_length)
+			SELECT session_id, MAX(ordinal) + 1, 'user', 'one more', 8 FROM messages WHERE session_id = ?`, id)
+			e.touch(id)
+			if r := e.sh("av-read | av-mask | av-write"); r.code == 0 || !strings.Contains(r.stderr, "(none recorded)") {
+				t.Fatalf("the append on rows of unknown rules: exit %d\n%s", r.code, r.stderr)
+			}
+			if out := e.syncExpect(1, "the run after the refusal"); out.results[id].Mode != "full" {
+				t.Fatalf("the run after the refusal sent %s in mode %q, want full", id, out.results[id].Mode)
+			}
+			e.syncExpect(0, "the run after that")
+			e.requireStoreEqualsSource()
+		})
+	}
+}

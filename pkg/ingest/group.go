@@ -112,10 +112,17 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 		// The state promised rows this store does not hold (or holds masked
 		// by other rules: a store restored from before a rule change). Trust
 		// the store, and have the next av-read check every session against it.
-		w.pending = append(w.pending, pending{id: s.ID, entry: have})
-		if !ok {
-			w.pending[len(w.pending)-1].entry = watermark.Entry{}
+		entry := have
+		switch {
+		case !ok:
+			entry = watermark.Entry{}
+		case otherRules:
+			// No append may build on rows masked by other rules, and
+			// av-read, when not told the ruleset (--ruleset), cannot tell
+			// them apart: without a prefix to prove, the session goes whole.
+			entry.PrefixDigest = ""
 		}
+		w.pending = append(w.pending, pending{id: s.ID, entry: entry})
 		w.reverify = true
 		what := "does not hold the rows this append builds on"
 		if otherRules {
