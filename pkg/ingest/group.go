@@ -107,28 +107,31 @@ func (w *Writer) header(ctx context.Context, line []byte) error {
 		w.sum.SessionsSkipped++
 		return nil
 	}
-	otherRules := ok && have.Ruleset != rulesetOf(s.Masked)
-	if s.Mode == record.ModeAppend && (s.BaseDigest != "" && !holdsBase(have, ok, s.BaseDigest) || otherRules) {
-		// The state promised rows this store does not hold (or holds masked
-		// by other rules: a store restored from before a rule change). Trust
-		// the store, and have the next av-read check every session against it.
+	if s.Mode == record.ModeAppend && ok && have.Ruleset != rulesetOf(s.Masked) {
+		// The rows this append builds on were masked by other rules (a
+		// store written before rulesets were recorded, or rules changed
+		// while av-read was not told: --ruleset). Nothing may build on
+		// them: the session is skipped with no prefix left to prove, and a
+		// skip keeps the cursor, so the next run sends it whole.
 		entry := have
-		switch {
-		case !ok:
-			entry = watermark.Entry{}
-		case otherRules:
-			// No append may build on rows masked by other rules, and
-			// av-read, when not told the ruleset (--ruleset), cannot tell
-			// them apart: without a prefix to prove, the session goes whole.
-			entry.PrefixDigest = ""
-		}
+		entry.PrefixDigest = ""
 		w.pending = append(w.pending, pending{id: s.ID, entry: entry})
-		w.reverify = true
-		what := "does not hold the rows this append builds on"
-		if otherRules {
-			what = fmt.Sprintf("holds the rows this append builds on masked by ruleset %s, not %s", orNone(have.Ruleset), orNone(rulesetOf(s.Masked)))
+		g.skip = true
+		w.opt.Log("warning: session %s: its stored rows were masked by ruleset %s, not %s: no append builds on them, the next run sends it whole (av-read --ruleset sends such sessions whole at once)",
+			s.ID, orNone(have.Ruleset), orNone(rulesetOf(s.Masked)))
+		w.emit(record.Result{Kind: record.KindResult, SessionID: s.ID, Status: record.StatusSkipped, Mode: s.Mode})
+		w.sum.SessionsSkipped++
+		return nil
+	}
+	if s.Mode == record.ModeAppend && s.BaseDigest != "" && !holdsBase(have, ok, s.BaseDigest) {
+		// The state promised rows this store does not hold. Trust the
+		// store, and have the next av-read check every session against it.
+		w.pending = append(w.pending, pending{id: s.ID, entry: have})
+		if !ok {
+			w.pending[len(w.pending)-1].entry = watermark.Entry{}
 		}
-		w.failGroup(ctx, w.in.Errorf(s.ID, "the store %s (state and store disagree); its watermark was reset from the store, the next run re-sends the session whole", what))
+		w.reverify = true
+		w.failGroup(ctx, w.in.Errorf(s.ID, "the store does not hold the rows this append builds on (state and store disagree); its watermark was reset from the store, the next run re-sends the session whole"))
 		return nil
 	}
 	if err := w.kept(w.batch.BeginGroup(ctx, s)); err != nil {
