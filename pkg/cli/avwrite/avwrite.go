@@ -144,7 +144,16 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 	if err != nil {
 		return exitcode.Wrap(exitcode.Store, err)
 	}
-	defer st.Close()
+	defer func() {
+		// What the store could not finish after a commit (ClickHouse: a
+		// purge, a reclaim) stays recorded there, owed to the next run:
+		// a warning, one line each.
+		if err := st.Close(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				log.Printf("warning: %s", line)
+			}
+		}
+	}()
 
 	if c.Bool("export-gone") {
 		// No lock: the av-write this stream goes to takes it.
