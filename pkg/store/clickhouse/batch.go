@@ -21,7 +21,8 @@ const versionBits = 24
 
 // The write numbers of the rows written for a batch after it landed, above
 // any of its own: the row recording its owed purge done, then the reclaim
-// step's.
+// step's. A batch whose sequence had to be retired (insert.go) gets a row
+// below them all, write 0.
 const (
 	purgedWrite  = 1<<versionBits - 2
 	reclaimWrite = 1<<versionBits - 1

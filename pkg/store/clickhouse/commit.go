@@ -58,7 +58,7 @@ func (b *batch) Commit() error {
 	}
 	in := b.ins
 	b.ins = nil
-	if err := in.finish(b.s.c.timeout); err != nil {
+	if err := b.land(in); err != nil {
 		return store.Errorf("store %s: insert the batch: %w", b.s.c.shown, err)
 	}
 	b.s.reclaim.committed(b.machine, m)
