@@ -84,11 +84,15 @@ type pending struct {
 
 // New prepares a run writing in to st and reporting on out.
 func New(st store.Store, state *watermark.State, in *record.Reader, out *record.Writer, opt Options) *Writer {
+	sessions, bytes := 50, int64(32<<20)
+	if b, ok := st.(store.Batcher); ok {
+		sessions, bytes = b.BatchLimits()
+	}
 	if opt.BatchSessions <= 0 {
-		opt.BatchSessions = 50
+		opt.BatchSessions = sessions
 	}
 	if opt.BatchBytes <= 0 {
-		opt.BatchBytes = 32 << 20
+		opt.BatchBytes = bytes
 	}
 	if opt.Log == nil {
 		opt.Log = func(string, ...any) {}

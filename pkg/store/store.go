@@ -110,6 +110,12 @@ type Batch interface {
 	Rollback() error
 }
 
+// Batcher is a store whose batches should be other sizes than the
+// writer's defaults (the flags still win).
+type Batcher interface {
+	BatchLimits() (sessions int, bytes int64)
+}
+
 // Link is a commit or pull request found in a session's tool calls.
 type Link struct {
 	MessageOrdinal       int64

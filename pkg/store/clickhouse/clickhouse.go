@@ -67,6 +67,13 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	return s, nil
 }
 
+// BatchLimits implements store.Batcher: each batch is an INSERT the
+// server answers only once its part is sorted and written, and a part it
+// merges again later, so fewer, larger batches than the SQL stores' (50
+// sessions, 32 MB), as ClickHouse advises. av-write streams a batch, so
+// its memory does not grow with it.
+func (s *Store) BatchLimits() (int, int64) { return 400, 256 << 20 }
+
 // ID implements store.Store.
 func (s *Store) ID() string { return s.id }
 
