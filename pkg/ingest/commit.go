@@ -31,6 +31,7 @@ func (w *Writer) bind(ctx context.Context) (rebuilt bool, err error) {
 		return false, exitcode.Errorf(exitcode.State, "the store already holds machine %q, written by another computer (the same --machine, a copied %s, or two avsync 1 machines that shared a hostname); give this one its own id with --machine NAME, or, if this really is that computer (its %s was lost), pass --take-over",
 			w.opt.Machine, watermark.IdentityFile, watermark.IdentityFile)
 	}
+	w.owed = info.Owed
 	m := w.state.Meta
 	org := w.opt.Org
 	rebind := m.StoreID != w.st.ID() || m.Org != org || m.Machine != w.opt.Machine

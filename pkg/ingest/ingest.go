@@ -67,6 +67,7 @@ type Writer struct {
 	warnedRuleset bool              // said once that the stream's rules are not --ruleset
 	reverify      bool              // the state and the store disagreed: the next av-read checks every session
 	rebuilt       bool              // Bind rebuilt the state this run: the stream's cursor is stale
+	owed          bool              // the store holds work an earlier commit left unfinished
 	sum           record.Summary
 	prog          Progress
 }
@@ -83,11 +84,15 @@ type pending struct {
 
 // New prepares a run writing in to st and reporting on out.
 func New(st store.Store, state *watermark.State, in *record.Reader, out *record.Writer, opt Options) *Writer {
+	sessions, bytes := 50, int64(32<<20)
+	if b, ok := st.(store.Batcher); ok {
+		sessions, bytes = b.BatchLimits()
+	}
 	if opt.BatchSessions <= 0 {
-		opt.BatchSessions = 50
+		opt.BatchSessions = sessions
 	}
 	if opt.BatchBytes <= 0 {
-		opt.BatchBytes = 32 << 20
+		opt.BatchBytes = bytes
 	}
 	if opt.Log == nil {
 		opt.Log = func(string, ...any) {}
@@ -114,8 +119,10 @@ func (w *Writer) Run(ctx context.Context) (record.Summary, error) {
 	if err == nil && w.opt.PurgeDeleted {
 		err = w.purge(ctx)
 	}
-	if err == nil && w.state.Meta.Hostname != w.opt.Hostname {
-		err = w.openBatch(ctx) // a batch records the machine's new name
+	if err == nil && (w.state.Meta.Hostname != w.opt.Hostname || w.owed) {
+		// A batch records the machine's new name, or finishes what an
+		// earlier commit left owed (see store.MachineInfo).
+		err = w.openBatch(ctx)
 	}
 	if err == nil {
 		err = w.commit(ctx)

@@ -67,6 +67,10 @@ type MachineInfo struct {
 	Seq     int64  // commit sequence of its last batch
 	ReadSeq int64  // the newest read sequence among its sessions
 	Writer  string // who wrote its last batch
+	// Owed: work a committed batch left unfinished (ClickHouse: purged
+	// rows not yet removed from disk, a re-mask's reclaim); the next
+	// batch's commit finishes it, so the writer opens one.
+	Owed bool
 }
 
 // Writer is who a batch writes for: the machine (the key of its rows), its
@@ -104,6 +108,12 @@ type Batch interface {
 	AbortGroup(ctx context.Context) error
 	Commit() error
 	Rollback() error
+}
+
+// Batcher is a store whose batches should be other sizes than the
+// writer's defaults (the flags still win).
+type Batcher interface {
+	BatchLimits() (sessions int, bytes int64)
 }
 
 // Link is a commit or pull request found in a session's tool calls.

@@ -85,9 +85,9 @@ than --ruleset back out, so av-mask can mask them again.`,
 			&ucli.BoolFlag{Name: "export-gone", EnvVars: []string{"AV_EXPORT_GONE"},
 				Usage: "write nothing: stream to stdout, as wire records, the sessions gone from agentsview whose rows the store keeps masked by other rules than --ruleset, for av-write --export-gone | av-mask | av-write, which re-masks them and keeps their tombstones (scripts/av-sync runs it when needed)"},
 			&ucli.IntFlag{Name: "batch-sessions", EnvVars: []string{"AV_BATCH_SESSIONS"}, Value: 50,
-				Usage: "commit after `N` sessions"},
+				Usage: "commit after `N` sessions (ClickHouse: 400 unless given)"},
 			&ucli.Int64Flag{Name: "batch-mb", EnvVars: []string{"AV_BATCH_MB"}, Value: 32,
-				Usage: "or after `MB` of records, whichever comes first"},
+				Usage: "or after `MB` of records, whichever comes first (ClickHouse: 256 unless given)"},
 			cli.LineCapFlag(), cli.QuietFlag(), cli.ProgressFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -144,7 +144,16 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 	if err != nil {
 		return exitcode.Wrap(exitcode.Store, err)
 	}
-	defer st.Close()
+	defer func() {
+		// What the store could not finish after a commit (ClickHouse: a
+		// purge, a reclaim) stays recorded there, owed to the next run:
+		// a warning, one line each.
+		if err := st.Close(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				log.Printf("warning: %s", line)
+			}
+		}
+	}()
 
 	if c.Bool("export-gone") {
 		// No lock: the av-write this stream goes to takes it.
@@ -181,6 +190,14 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 	in := record.NewReader(s.In, "stdin")
 	in.MaxLine = maxLine
 	out := record.NewWriter(s.Out)
+	// Left to their defaults, the store may prefer other sizes (store.Batcher).
+	batchSessions, batchMB := 0, int64(0)
+	if c.IsSet("batch-sessions") {
+		batchSessions = c.Int("batch-sessions")
+	}
+	if c.IsSet("batch-mb") {
+		batchMB = c.Int64("batch-mb")
+	}
 	w := ingest.New(st, state, in, out, ingest.Options{
 		AllowUnmasked: c.Bool("allow-unmasked"),
 		PurgeDeleted:  c.Bool("purge-deleted"),
@@ -190,8 +207,8 @@ func writeAction(ctx context.Context, c *ucli.Context, s cli.Streams, red *cli.R
 		Ruleset:       c.String("ruleset"),
 		TakeOver:      c.Bool("take-over"),
 		Hostname:      watermark.Hostname(),
-		BatchSessions: c.Int("batch-sessions"),
-		BatchBytes:    c.Int64("batch-mb") << 20,
+		BatchSessions: batchSessions,
+		BatchBytes:    batchMB << 20,
 		Log:           log.Printf,
 		Progress: func(p ingest.Progress) {
 			prog.Show("%d sessions, %d messages, %d tool calls, %s", p.Sessions, p.Messages, p.ToolCalls, cli.MiB(p.Bytes))

@@ -19,9 +19,14 @@ import (
 // every batch outranks the ones before it. No clock is involved.
 const versionBits = 24
 
-// reclaimWrite is the write number of the reclaim step's own row, after
-// any of its batch's.
-const reclaimWrite = 1<<versionBits - 1
+// The write numbers of the rows written for a batch after it landed, above
+// any of its own: the row recording its owed purge done, then the reclaim
+// step's. A batch whose sequence had to be retired (insert.go) gets a row
+// below them all, write 0.
+const (
+	purgedWrite  = 1<<versionBits - 2
+	reclaimWrite = 1<<versionBits - 1
+)
 
 func versionOf(seq int64, n uint64) uint64 { return uint64(seq)<<versionBits | n }
 
@@ -32,17 +37,21 @@ const noCut = int64(1) << 62
 // Begin implements store.Store: one read of the machine's row, whatever
 // the org holds. The batch's commit sequence is the machine's last + 1.
 func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
-	info, garbage, err := s.machine(ctx, w.Machine)
+	prev, err := s.machine(ctx, w.Machine)
 	if err != nil {
 		return nil, err
+	}
+	owed := map[string]bool{}
+	for _, id := range prev.purge {
+		owed[id] = true
 	}
 	f, err := os.CreateTemp("", "avsync-ch-*.ndjson")
 	if err != nil {
 		return nil, store.Errorf("buffer rows: %w", err)
 	}
 	os.Remove(f.Name()) // gone when closed, whatever happens
-	return &batch{s: s, machine: w.Machine, hostname: w.Hostname, writer: w.ID, seq: info.Seq + 1, readSeq: info.ReadSeq,
-		garbage: garbage, f: f, w: bufio.NewWriterSize(f, 256<<10),
+	return &batch{s: s, machine: w.Machine, hostname: w.Hostname, writer: w.ID, seq: prev.seq + 1, readSeq: prev.readSeq,
+		prev: prev, owedPurge: owed, f: f, w: bufio.NewWriterSize(f, 256<<10),
 		sessions: map[string]*written{}, marks: map[markOwner]*marksWritten{}, entries: map[string]watermark.Entry{}}, nil
 }
 
@@ -50,8 +59,9 @@ type batch struct {
 	s                         *Store
 	machine, hostname, writer string
 	seq, readSeq              int64
-	garbage                   int64  // the machine's rows left to reclaim before this batch
-	n                         uint64 // writes so far: the next write's version is versionOf(seq, n+1)
+	prev                      machineFields   // the machine's row before this batch
+	owedPurge                 map[string]bool // purged sessions whose rows are still on disk
+	n                         uint64          // writes so far: the next write's version is versionOf(seq, n+1)
 	f                         *os.File
 	w                         *bufio.Writer
 	size                      int64 // bytes written to w
@@ -111,7 +121,7 @@ type marksWritten struct {
 func (b *batch) Seq() int64 { return b.seq }
 
 func (b *batch) next() uint64 {
-	if b.n < reclaimWrite-2 {
+	if b.n < purgedWrite-2 { // the machine's row takes n+1
 		b.n++
 	}
 	return versionOf(b.seq, b.n)
@@ -272,6 +282,9 @@ func (b *batch) EndGroup(ctx context.Context, e watermark.Entry) error {
 	if err := b.putWatermark(g.id, e, g.deletedAt, g.version, g.remask); err != nil {
 		return err
 	}
+	// Written again (it came back): an owed purge must not remove the
+	// rows it has now.
+	delete(b.owedPurge, g.id)
 	return b.ship()
 }
 

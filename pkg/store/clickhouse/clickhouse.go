@@ -23,6 +23,7 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strconv"
 	"time"
@@ -41,6 +42,8 @@ type Store struct {
 
 	// What this run's commits left to reclaim (see Close).
 	reclaim reclaimState
+	// What a commit could not finish, owed to a later run (see Close).
+	warnings []error
 }
 
 // Open connects to clickhouse://[user[:password]@]host:8123/db[?secure=1].
@@ -64,6 +67,13 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	return s, nil
 }
 
+// BatchLimits implements store.Batcher: each batch is an INSERT the
+// server answers only once its part is sorted and written, and a part it
+// merges again later, so fewer, larger batches than the SQL stores' (50
+// sessions, 32 MB), as ClickHouse advises. av-write streams a batch, so
+// its memory does not grow with it.
+func (s *Store) BatchLimits() (int, int64) { return 400, 256 << 20 }
+
 // ID implements store.Store.
 func (s *Store) ID() string { return s.id }
 
@@ -73,26 +83,40 @@ func (s *Store) Requests() int { return s.c.requests }
 
 // Machine implements store.Store.
 func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
-	m, _, err := s.machine(ctx, machine)
-	return m, err
+	m, err := s.machine(ctx, machine)
+	return store.MachineInfo{Seq: m.seq, ReadSeq: m.readSeq, Writer: m.writer, Owed: len(m.purge) > 0 || m.reclaim}, err
 }
 
-// machine reads one machine's row (and the rows it has left to reclaim):
-// the key range of one row, whatever else the store holds.
-func (s *Store) machine(ctx context.Context, machine string) (store.MachineInfo, int64, error) {
-	var m store.MachineInfo
-	var garbage int64
+// machineFields are a store_machines row's: the machine's commit sequence
+// and what its commits left to reclaim or still owe.
+type machineFields struct {
+	seq, readSeq     int64
+	hostname, writer string
+	garbage          int64    // rows superseded or deleted since the last reclaim
+	purge            []string // sessions purged (hidden) whose rows are still on disk
+	reclaim          bool     // a reclaim is owed whatever the share (a re-mask's)
+}
+
+// machine reads one machine's row: the key range of one row, whatever
+// else the store holds.
+func (s *Store) machine(ctx context.Context, machine string) (machineFields, error) {
+	var m machineFields
+	var purge string
 	// The newest version of one key: ORDER BY … LIMIT 1 reads the same
 	// granules as FINAL without merging them (18.16's FINAL is several
 	// times slower for a point read).
-	err := s.c.rows(ctx, "SELECT seq, read_seq, writer, garbage FROM "+rowsTable+" WHERE kind = 'store_machines' AND org_id = "+
-		quote(s.org)+" AND machine = "+quote(machine)+" AND session_id = '' ORDER BY _version DESC LIMIT 1", func(cols []json.RawMessage) error {
-		return scan(cols, &m.Seq, &m.ReadSeq, &m.Writer, &garbage)
+	err := s.c.rows(ctx, "SELECT seq, read_seq, hostname, writer, garbage, purge_owed, reclaim_owed FROM "+rowsTable+
+		" WHERE kind = 'store_machines' AND org_id = "+quote(s.org)+" AND machine = "+quote(machine)+
+		" AND session_id = '' ORDER BY _version DESC LIMIT 1", func(cols []json.RawMessage) error {
+		return scan(cols, &m.seq, &m.readSeq, &m.hostname, &m.writer, &m.garbage, &purge, &m.reclaim)
 	})
-	if err != nil {
-		return m, 0, store.Errorf("store %s: read machine %s: %w", s.c.shown, machine, err)
+	if err == nil && purge != "" {
+		err = json.Unmarshal([]byte(purge), &m.purge)
 	}
-	return m, garbage, nil
+	if err != nil {
+		return m, store.Errorf("store %s: read machine %s: %w", s.c.shown, machine, err)
+	}
+	return m, nil
 }
 
 // Watermarks implements store.Store.
@@ -115,8 +139,9 @@ func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn 
 
 // Close implements store.Store: it is av-write's reclaim step, run once
 // after its last commit (see reclaim.go).
+// Its error says what stays owed (a purge, a reclaim) for the next run.
 func (s *Store) Close() error {
 	err := s.reclaimIfDue()
 	s.c.http.CloseIdleConnections()
-	return err
+	return errors.Join(append(s.warnings, err)...)
 }

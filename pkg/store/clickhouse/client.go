@@ -150,10 +150,16 @@ func (c *client) send(ctx context.Context, query string, body io.Reader, extra u
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
 		resp.Body.Close()
-		return nil, c.clean(fmt.Errorf("HTTP %d: %s", resp.StatusCode, firstLine(string(msg))))
+		return nil, c.clean(&httpError{fmt.Sprintf("HTTP %d: %s", resp.StatusCode, firstLine(string(msg)))})
 	}
 	return resp, nil
 }
+
+// httpError is the server's own answer refusing a statement: it ran no
+// further (unlike a request left without an answer).
+type httpError struct{ msg string }
+
+func (e *httpError) Error() string { return e.msg }
 
 // clean takes any credential out of an error's text: Go quotes the request
 // URL (which holds none, but a server may echo headers back).

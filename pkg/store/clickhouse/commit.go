@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,9 +18,11 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // Commit ends the batch's one INSERT (see insert.go), so it lands whole or
 // not at all. Before that, one read of the keys the batch replaces (only
 // its own sessions' and users', from their cuts on) tells which rows get
-// a deletion row; after it, sessions purged in this batch are removed
-// physically. That is three requests per batch with Begin's, whatever its
-// size (plus two for a purge).
+// a deletion row; after it, sessions purged are removed physically. That
+// is three requests per batch with Begin's, whatever its size (plus three
+// for a purge). What the batch leaves to do after it lands (a purge, a
+// re-mask's reclaim) is recorded in its machine row, so a run that cannot
+// finish it leaves it owed to the next (see purge.go, reclaim.go).
 func (b *batch) Commit() error {
 	defer b.Rollback()
 	ctx := context.Background()
@@ -31,19 +34,6 @@ func (b *batch) Commit() error {
 	if err != nil {
 		return err
 	}
-	garbage += b.garbage
-	v := versionOf(b.seq, b.n+1)
-	if err := b.put(machineRow(&b.r, b.s.org, b.machine, b.seq, b.readSeq, b.hostname, b.writer, garbage, v)); err != nil {
-		return err
-	}
-	if err := b.ship(); err != nil {
-		return err
-	}
-	in := b.ins
-	b.ins = nil
-	if err := in.finish(b.s.c.timeout); err != nil {
-		return store.Errorf("store %s: insert the batch: %w", b.s.c.shown, err)
-	}
 	// Rows masked by other rules than now (a rules change re-masked them)
 	// may hold what today's rules mask: they must not outlive this run.
 	remasked := false
@@ -52,25 +42,46 @@ func (b *batch) Commit() error {
 			remasked = true
 		}
 	}
-	b.s.reclaim.committed(b, garbage, remasked)
-	if len(b.purged) > 0 {
-		// Hidden already; now gone for good, before av-write says so.
-		cond := "kind IN " + quoteList(contentKinds) + " AND org_id = " + quote(b.s.org) + " AND machine = " + quote(b.machine) +
-			" AND session_id IN " + quoteList(b.purged)
-		if err := b.s.mutate(ctx, cond); err != nil {
-			return store.Errorf("store %s: remove purged sessions (hidden already; the next reclaim retries): %w", b.s.c.shown, err)
-		}
+	purge := append([]string{}, b.purged...)
+	for id := range b.owedPurge {
+		purge = append(purge, id)
+	}
+	sort.Strings(purge)
+	m := machineFields{seq: b.seq, readSeq: b.readSeq, hostname: b.hostname, writer: b.writer,
+		garbage: garbage + b.prev.garbage, purge: slices.Compact(purge), reclaim: b.prev.reclaim || remasked}
+	v := versionOf(b.seq, b.n+1)
+	if err := b.put(machineRow(&b.r, b.s.org, b.machine, m, v)); err != nil {
+		return err
+	}
+	if err := b.ship(); err != nil {
+		return err
+	}
+	in := b.ins
+	b.ins = nil
+	if err := b.land(in); err != nil {
+		return store.Errorf("store %s: insert the batch: %w", b.s.c.shown, err)
+	}
+	b.s.reclaim.committed(b.machine, m)
+	if len(m.purge) > 0 {
+		// Hidden already; now gone for good, before av-write says so (or
+		// owed to the next run).
+		b.s.purge(ctx, b.machine)
 	}
 	return nil
 }
 
-func machineRow(r *row, org, machine string, seq, readSeq int64, hostname, writer string, garbage int64, v uint64) []byte {
+func machineRow(r *row, org, machine string, m machineFields, v uint64) []byte {
 	r.begin(kindMachines, org, machine, "")
-	r.int("seq", seq)
-	r.int("read_seq", readSeq)
-	r.str("hostname", hostname)
-	r.str("writer", writer)
-	r.int("garbage", garbage)
+	r.int("seq", m.seq)
+	r.int("read_seq", m.readSeq)
+	r.str("hostname", m.hostname)
+	r.str("writer", m.writer)
+	r.int("garbage", m.garbage)
+	if len(m.purge) > 0 {
+		ids, _ := json.Marshal(m.purge)
+		r.str("purge_owed", string(ids))
+	}
+	r.bool("reclaim_owed", m.reclaim)
 	return r.end(v, false)
 }
 

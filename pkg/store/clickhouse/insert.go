@@ -2,9 +2,12 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"avsync/pkg/store"
@@ -14,8 +17,10 @@ import (
 // kept group and each kept group is sent at once, so the server parses
 // while av-write reads the next groups. The server holds the block until
 // the body ends (max_insert_block_size is above any batch): only a body
-// that ends normally lands, and one cut off or aborted lands nothing.
+// that ends normally lands, and one cut off or aborted lands nothing. It
+// runs under a query_id of its own, so av-write can stop it (see land).
 type insert struct {
+	id     string
 	w      *io.PipeWriter
 	done   chan error
 	cancel context.CancelFunc
@@ -24,9 +29,11 @@ type insert struct {
 func (c *client) openInsert() *insert {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &insert{w: pw, done: make(chan error, 1), cancel: cancel}
+	id := make([]byte, 16)
+	rand.Read(id)
+	in := &insert{id: "avsync-" + hex.EncodeToString(id), w: pw, done: make(chan error, 1), cancel: cancel}
 	go func() {
-		resp, err := c.send(ctx, "INSERT INTO "+rowsTable+" FORMAT JSONEachRow", pr, nil)
+		resp, err := c.send(ctx, "INSERT INTO "+rowsTable+" FORMAT JSONEachRow", pr, url.Values{"query_id": {in.id}})
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			err = resp.Body.Close()
@@ -63,6 +70,41 @@ func (in *insert) finish(timeout time.Duration) error {
 		<-in.done
 		return fmt.Errorf("no answer within %s", timeout)
 	}
+}
+
+// land ends the batch's INSERT and makes sure of its outcome. One the
+// server refused did not land. One left without an answer (the statement
+// timeout, a connection lost after the body ended) may have landed, or may
+// still land (a server slow to finish it, a request still on its way): the
+// server is told to stop it (KILL QUERY … SYNC, by its query_id), then the
+// machine's row says whether it landed. If not, the batch's commit
+// sequence is retired by a machine row claiming it (write 0, below the
+// batch's own): the next batch takes the one after, so a late landing
+// never shares a sequence with a later batch, and loses to it.
+func (b *batch) land(in *insert) error {
+	err := in.finish(b.s.c.timeout)
+	var refused *httpError
+	if err == nil || errors.As(err, &refused) {
+		return err
+	}
+	limit := b.s.c.timeout
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if b.s.c.run(ctx, "KILL QUERY WHERE query_id = "+quote(in.id)+" SYNC", nil) == nil {
+		if m, rerr := b.s.machine(ctx, b.machine); rerr == nil && m.seq >= b.seq {
+			return nil // it landed after all
+		}
+	}
+	m := b.prev
+	m.seq, m.hostname, m.writer = b.seq, b.hostname, b.writer
+	var r row
+	if rerr := b.s.insert(ctx, rowsTable, string(machineRow(&r, b.s.org, b.machine, m, versionOf(b.seq, 0)))); rerr != nil {
+		return fmt.Errorf("%w; it may still land, and retiring its commit sequence %d failed too: %v", err, b.seq, rerr)
+	}
+	return fmt.Errorf("%w (it may still land: its commit sequence %d is retired)", err, b.seq)
 }
 
 // abort cuts the body off: the server drops the block.

@@ -29,26 +29,30 @@ import (
 // So after a run that wrote much (three --full re-syncs), the table holds
 // about the current rows; other machines' deletion rows wait for their
 // own reclaim. --purge-deleted removes purged sessions at once (mutate).
+//
+// A re-mask's reclaim runs whatever the share, and must not be skipped
+// when OPTIMIZE cannot run now (a merge already running, merges stopped):
+// the batch that re-masked records it owed in its machine row
+// (reclaim_owed), every later batch carries it, and only the reclaim's own
+// row clears it. The next run sees it owed (store.MachineInfo.Owed), opens
+// a batch and reclaims in its last step.
 const reclaimShare = 10 // percent of the table
 
 type reclaimState struct {
-	due                       bool // a batch committed since the last reclaim
-	remasked                  bool // one re-masked sessions: reclaim whatever the share
-	machine, hostname, writer string
-	seq, readSeq, garbage     int64
-	version                   uint64
+	due     bool // a batch committed since the last reclaim
+	machine string
+	m       machineFields // the machine's row as the last commit left it
 }
 
-func (r *reclaimState) committed(b *batch, garbage int64, remasked bool) {
-	*r = reclaimState{due: true, remasked: r.remasked || remasked, machine: b.machine, hostname: b.hostname, writer: b.writer,
-		seq: b.seq, readSeq: b.readSeq, garbage: garbage, version: versionOf(b.seq, b.n+1)}
+func (r *reclaimState) committed(machine string, m machineFields) {
+	*r = reclaimState{due: true, machine: machine, m: m}
 }
 
 // reclaimIfDue is av-write's reclaim step (see above).
 func (s *Store) reclaimIfDue() error {
 	r := s.reclaim
 	s.reclaim = reclaimState{}
-	if !r.due || r.garbage == 0 {
+	if !r.due || r.m.garbage == 0 && !r.m.reclaim {
 		return nil
 	}
 	ctx := context.Background()
@@ -57,29 +61,38 @@ func (s *Store) reclaimIfDue() error {
 		" AND table = '"+rowsTable+"'", func(c []json.RawMessage) error { return scan(c, &total) }); err != nil {
 		return store.Errorf("store %s: reclaim: %w", s.c.shown, err)
 	}
-	if r.garbage*100 < total*reclaimShare && !r.remasked {
+	if r.m.garbage*100 < total*reclaimShare && !r.m.reclaim {
 		return nil
 	}
 	return s.Reclaim(ctx, r)
 }
 
 // Reclaim removes superseded rows and the machine's deletion rows, then
-// records that its rows are reclaimed.
+// records that its rows are reclaimed (and no reclaim owed).
 func (s *Store) Reclaim(ctx context.Context, r reclaimState) error {
-	fail := func(err error) error { return store.Errorf("store %s: reclaim: %w", s.c.shown, err) }
+	fail := func(err error) error {
+		if r.m.reclaim {
+			return store.Errorf("store %s: reclaim (owed: the next run retries): %w", s.c.shown, err)
+		}
+		return store.Errorf("store %s: reclaim (a later run retries): %w", s.c.shown, err)
+	}
 	// A merge already running makes OPTIMIZE a no-op: say so rather than
 	// delete deletion rows whose older versions may still be unmerged.
 	if err := s.c.run(ctx, "OPTIMIZE TABLE "+rowsTable+" FINAL", url.Values{"optimize_throw_if_noop": {"1"}}); err != nil {
 		return fail(err)
 	}
 	cond := "_deleted = 1 AND org_id = " + quote(s.org) + " AND machine = " + quote(r.machine) +
-		fmt.Sprintf(" AND _version <= %d", r.version)
+		fmt.Sprintf(" AND _version <= %d", versionOf(r.m.seq, purgedWrite))
 	if err := s.mutate(ctx, cond); err != nil {
 		return fail(err)
 	}
+	m := r.m
+	m.garbage, m.reclaim = 0, false
 	var b row
-	return s.insert(ctx, rowsTable, string(machineRow(&b, s.org, r.machine, r.seq, r.readSeq, r.hostname, r.writer, 0,
-		versionOf(r.seq, reclaimWrite))))
+	if err := s.insert(ctx, rowsTable, string(machineRow(&b, s.org, r.machine, m, versionOf(m.seq, reclaimWrite)))); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // mutate deletes the rows matching cond and waits until they are gone

@@ -78,6 +78,10 @@ var dataColumns = append([]column{
 	{"hostname", "String"}, {"writer", "String"},
 	// rows this machine superseded or deleted since it last reclaimed them
 	{"garbage", "Int64"},
+	// work a commit left owed until it is done (reclaim.go): sessions
+	// purged but not yet removed from disk (a JSON array of ids), and a
+	// reclaim that must run whatever the share (a re-mask's)
+	{"purge_owed", "String"}, {"reclaim_owed", "UInt8"},
 }, watermarkColumns()...)
 
 // metaColumns order rows and hide them: the newest _version of a key wins
