@@ -3,8 +3,9 @@
 GO      ?= go
 BIN     := bin
 TOOLS   := av-read av-mask av-write
-# urfave/cli's man and markdown writers are never used: leaving them out
-# saves every run of every tool their start-up cost.
+# urfave/cli's man and markdown writers are never used, and nothing needs
+# cgo: leaving them out (a static binary, no dynamic loader) saves every run
+# of every tool their start-up cost.
 TAGS    := urfave_cli_no_docs
 # CI keeps benchmarks and long runs short; locally they run at full size.
 BENCH_FLAGS ?=
@@ -25,7 +26,7 @@ CROSS_TARGETS := darwin/amd64 darwin/arm64 windows/amd64 linux/arm64
 all: build
 
 build:
-	$(GO) build -tags $(TAGS) -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -o $(BIN)/ ./cmd/...
 
 demo: build
 	scripts/demo
