@@ -93,10 +93,10 @@ type snapshot struct {
 
 // readSeq takes this run's read sequence number from the state the first
 // time a session is read or a record needs one, so that a cycle that finds
-// nothing writes nothing (no lock, no fsync; see unmoved). Taken before any session's
-// rows are read, it still orders this run's reads after every run that took
-// one before; a cursor it carries was read earlier, and a cursor saved out
-// of order only makes the next run look further back.
+// nothing writes nothing (no lock, no fsync; see unmoved). Taken before any
+// session's rows are read, it still orders this run's reads after every run
+// that took one before; a cursor it carries was read earlier, and a cursor
+// saved out of order only makes the next run look further back.
 func (sn *snapshot) readSeq(ctx context.Context) (int64, error) {
 	if sn.seq == 0 {
 		seq, err := sn.state.NextReadSeq(ctx)
