@@ -93,13 +93,19 @@ type Rule struct {
 	// regexp apart: the key is found by hand, checked whole, and the value
 	// matched from its end (the joined regexp tried every split of the key).
 	keyRe, valueRe *regexp.Regexp
-	vsecret        int  // submatch index of the secret part in valueRe
-	assign         bool // a key-anchored rule whose key is followed by {eq}
-	reach          int  // how far after the window start an anchored match may start
-	secret         int  // submatch index of the secret part
-	keyIdx         int  // submatch index of the key name ("k"), or -1
-	userIdx        int  // submatch index of a user name ("u"), or -1
-	allowRe        []*regexp.Regexp
+	// When keyRe is C{0,pre} X C{0,post} with C taking every key
+	// character, a key whose keyword hit matches keyHit (^X$) within pre
+	// characters of its start and post of its end matches keyRe: checked
+	// on the few bytes of the hit instead of the whole key.
+	keyHit          *regexp.Regexp
+	keyPre, keyPost int
+	vsecret         int  // submatch index of the secret part in valueRe
+	assign          bool // a key-anchored rule whose key is followed by {eq}
+	reach           int  // how far after the window start an anchored match may start
+	secret          int  // submatch index of the secret part
+	keyIdx          int  // submatch index of the key name ("k"), or -1
+	userIdx         int  // submatch index of a user name ("u"), or -1
+	allowRe         []*regexp.Regexp
 	// The regexps are compiled on the rule's first keyword hit: a run that
 	// masks a few records (a cycle that found one change) compiles only the
 	// rules their text wakes, not all of them.
@@ -471,7 +477,7 @@ func (m *Masker) find(text string) ([]Finding, int) {
 			if r.Value && notSecretKey(text[lo:keyEnd(text, end)]) {
 				return // next_page_token, max_tokens: the regexp would find what plausibleValue refuses
 			}
-			if r.keyRe != nil && !r.keyRe.MatchString(text[lo:keySpanEnd(text, lo)]) {
+			if r.keyRe != nil && !r.keyMatches(text, lo, start, end) {
 				return
 			}
 			if n := len(w); n == 0 || w[n-2] != lo {
@@ -603,6 +609,68 @@ func (r *Rule) splitKeyValue() {
 		return
 	}
 	r.keyRe, r.valueRe, r.vsecret = kr, vr, vr.SubexpIndex("s")
+	r.keyShape(macros.Replace(r.Regex[:i]))
+}
+
+// keyShape sets keyHit, keyPre and keyPost if the key regexp src is a
+// capture of C{0,pre} X C{0,post} with C taking every key character.
+func (r *Rule) keyShape(src string) {
+	re, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return
+	}
+	for re.Op == syntax.OpConcat && len(re.Sub) == 1 {
+		re = re.Sub[0]
+	}
+	if re.Op != syntax.OpCapture || re.Sub[0].Op != syntax.OpConcat || len(re.Sub[0].Sub) < 3 {
+		return
+	}
+	parts := re.Sub[0].Sub
+	pre, ok1 := keyCharRun(parts[0])
+	post, ok2 := keyCharRun(parts[len(parts)-1])
+	if !ok1 || !ok2 {
+		return
+	}
+	x := &syntax.Regexp{Op: syntax.OpConcat, Sub: parts[1 : len(parts)-1]}
+	hit, err := regexp.Compile(`^(?:` + x.String() + `)$`)
+	if err != nil {
+		return
+	}
+	r.keyHit, r.keyPre, r.keyPost = hit, pre, post
+}
+
+// keyCharRun tells whether re is C{0,n} with C taking every key character,
+// and n.
+func keyCharRun(re *syntax.Regexp) (int, bool) {
+	if re.Op != syntax.OpRepeat || re.Min != 0 || re.Max < 0 || re.Sub[0].Op != syntax.OpCharClass {
+		return 0, false
+	}
+	in := func(c rune) bool {
+		rs := re.Sub[0].Rune
+		for i := 0; i+1 < len(rs); i += 2 {
+			if rs[i] <= c && c <= rs[i+1] {
+				return true
+			}
+		}
+		return false
+	}
+	for c := 0; c < 128; c++ {
+		if isKeyChar(byte(c)) && !in(rune(c)) {
+			return 0, false
+		}
+	}
+	return re.Max, true
+}
+
+// keyMatches tells whether the key starting at lo, holding a keyword hit
+// at [start, end), matches keyRe.
+func (r *Rule) keyMatches(text string, lo, start, end int) bool {
+	ke := keySpanEnd(text, lo)
+	if r.keyHit != nil && lo <= start && end <= ke && start-lo <= r.keyPre && ke-end <= r.keyPost &&
+		r.keyHit.MatchString(text[start:end]) {
+		return true
+	}
+	return r.keyRe.MatchString(text[lo:ke])
 }
 
 // matchValue matches valueRe at ke, the end of a key starting at lo, and
