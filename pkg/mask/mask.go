@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -863,6 +864,9 @@ func isKeyChar(c byte) bool {
 // followed by a token) is text like any other.
 func (m *Masker) overlapsMarker(text string, s, e int) bool {
 	lo := max(0, s-maxMarker)
+	if !strings.Contains(text[lo:e], "[REDACTED:") {
+		return false // the usual case, found by a vectorised search
+	}
 	for {
 		i := strings.LastIndex(text[lo:e], "[REDACTED:")
 		if i < 0 {
@@ -1026,13 +1030,19 @@ func entropy(s string) float64 {
 		return entropySlow(s)
 	}
 	var counts [256]uint16
+	var seen [4]uint64 // which bytes occur
 	for i := 0; i < len(s); i++ {
 		counts[s[i]]++
+		seen[s[i]>>6] |= 1 << (s[i] & 63)
 	}
 	// H = log2(n) - (1/n) * sum(c * log2(c)), with c*log2(c) from a table.
+	// Only the bytes that occur, in byte order: the same sum as over all
+	// 256 counts (the others add zero), in a fraction of the steps.
 	sum := 0.0
-	for _, c := range counts {
-		sum += cLog2C[c]
+	for w, bitsOf := range seen {
+		for ; bitsOf != 0; bitsOf &= bitsOf - 1 {
+			sum += cLog2C[counts[w<<6|bits.TrailingZeros64(bitsOf)]]
+		}
 	}
 	n := float64(len(s))
 	return math.Log2(n) - sum/n
