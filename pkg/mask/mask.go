@@ -424,7 +424,7 @@ func (sc *scratch) handTouched(m *Masker) []int {
 // hide a token; those findings cover the escaped form.
 func (m *Masker) Find(text string) []Finding {
 	found, esc := m.find(text)
-	if esc >= 0 {
+	if len(esc) > 0 {
 		if more := m.findEscaped(text, esc); len(more) > 0 {
 			found = merge(append(found, more...))
 		}
@@ -432,11 +432,12 @@ func (m *Masker) Find(text string) []Finding {
 	return found
 }
 
-// find returns the findings in text, and where its first \u00 is (or -1).
-func (m *Masker) find(text string) ([]Finding, int) {
+// find returns the findings in text, and where each \u00 in it is (any
+// case: the prefilter's).
+func (m *Masker) find(text string) ([]Finding, []int) {
 	sc := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(sc)
-	esc := -1
+	var esc []int
 	sc.touched = sc.touched[:0]
 	sc.found = sc.found[:0]
 	for _, ri := range sc.handTouched(m) {
@@ -444,9 +445,7 @@ func (m *Masker) find(text string) ([]Finding, int) {
 	}
 	m.pf.scan(text, func(ri, start, end int) {
 		if ri == len(m.rules) {
-			if esc < 0 {
-				esc = start
-			}
+			esc = append(esc, start)
 			return
 		}
 		r := m.rules[ri]
