@@ -103,10 +103,14 @@ type Rule struct {
 	vsecret         int  // submatch index of the secret part in valueRe
 	assign          bool // a key-anchored rule whose key is followed by {eq}
 	reach           int  // how far after the window start an anchored match may start
-	secret          int  // submatch index of the secret part
-	keyIdx          int  // submatch index of the key name ("k"), or -1
-	userIdx         int  // submatch index of a user name ("u"), or -1
-	allowRe         []*regexp.Regexp
+	// tail, when the regexp ends with its secret part as a greedy run of
+	// one set of ASCII bytes (a key body), is that set: a run cut off by
+	// the short window goes on by hand, not by a second regexp run.
+	tail    *[256]bool
+	secret  int // submatch index of the secret part
+	keyIdx  int // submatch index of the key name ("k"), or -1
+	userIdx int // submatch index of a user name ("u"), or -1
+	allowRe []*regexp.Regexp
 	// The regexps are compiled on the rule's first keyword hit: a run that
 	// masks a few records (a cycle that found one change) compiles only the
 	// rules their text wakes, not all of them.
@@ -191,6 +195,7 @@ func (r *Rule) compileRegexps() error {
 	if r.KeyAnchored {
 		r.splitKeyValue()
 	}
+	r.tail = tailRun(parsed)
 	var form string
 	switch {
 	case r.valueRe != nil: // key and value matched apart
@@ -324,7 +329,7 @@ func (m *Masker) Rules() []*Rule { return m.rules }
 // EngineVersion changes whenever the engine masks differently for the same
 // rules: macros, placeholder and default lists, escape handling, markers.
 // It is folded into the ruleset id.
-const EngineVersion = 2
+const EngineVersion = 3
 
 // RulesetPattern is the form of a ruleset id, for stages that check stamps.
 var RulesetPattern = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
@@ -733,7 +738,48 @@ func (r *Rule) matchAt(text string, lo, hi int) []int {
 	if sm == nil && r.After < longMatch || sm != nil && sm[1] < small-lo {
 		return sm
 	}
+	if r.tail != nil {
+		// The leftmost match is found within the short window (only a
+		// start needing more than it for its fixed part could be missed);
+		// its run of secret bytes ends where they do.
+		if sm != nil {
+			e := small
+			for e < hi && r.tail[text[e]] {
+				e++
+			}
+			sm[1], sm[2*r.secret+1] = e-lo, e-lo
+		}
+		return sm
+	}
 	return r.anchored.FindStringSubmatchIndex(text[lo:hi])
+}
+
+// tailRun is the byte set of re's last part if it is the secret group "s"
+// holding a greedy unbounded run of one set of ASCII bytes, or nil.
+func tailRun(re *syntax.Regexp) *[256]bool {
+	if re.Op != syntax.OpConcat || len(re.Sub) == 0 {
+		return nil
+	}
+	last := re.Sub[len(re.Sub)-1]
+	if last.Op != syntax.OpCapture || last.Name != "s" {
+		return nil
+	}
+	run := last.Sub[0]
+	unbounded := run.Op == syntax.OpPlus || run.Op == syntax.OpStar || run.Op == syntax.OpRepeat && run.Max < 0
+	if !unbounded || run.Flags&syntax.NonGreedy != 0 || run.Sub[0].Op != syntax.OpCharClass {
+		return nil
+	}
+	set := new([256]bool)
+	rs := run.Sub[0].Rune
+	for i := 0; i+1 < len(rs); i += 2 {
+		if rs[i+1] >= utf8.RuneSelf {
+			return nil
+		}
+		for c := rs[i]; c <= rs[i+1]; c++ {
+			set[c] = true
+		}
+	}
+	return set
 }
 
 // endSlack is how far past its End literal a match may go.
