@@ -1069,6 +1069,19 @@ func Replace(text string, found []Finding) string {
 	return b.String()
 }
 
+// appendReplaced is Replace appending to dst.
+func appendReplaced(dst []byte, text string, found []Finding) []byte {
+	at := 0
+	for _, f := range found {
+		dst = append(dst, text[at:f.Start]...)
+		dst = append(dst, "[REDACTED:"...)
+		dst = append(dst, f.Rule...)
+		dst = append(dst, ']')
+		at = f.End
+	}
+	return append(dst, text[at:]...)
+}
+
 // entropy is the Shannon entropy of s in bits per byte.
 func entropy(s string) float64 {
 	if len(s) >= len(cLog2C) {
