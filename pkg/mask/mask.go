@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -106,11 +107,15 @@ type Rule struct {
 	// tail, when the regexp ends with its secret part as a greedy run of
 	// one set of ASCII bytes (a key body), is that set: a run cut off by
 	// the short window goes on by hand, not by a second regexp run.
-	tail    *[256]bool
-	secret  int // submatch index of the secret part
-	keyIdx  int // submatch index of the key name ("k"), or -1
-	userIdx int // submatch index of a user name ("u"), or -1
-	allowRe []*regexp.Regexp
+	tail *[256]bool
+	// Every match of the regexp (of valueRe: vrun) holds a run of at
+	// least run.n bytes of run.set: a window without one is skipped
+	// without running the regexp (most keyword hits in prose).
+	run, vrun byteRun
+	secret    int // submatch index of the secret part
+	keyIdx    int // submatch index of the key name ("k"), or -1
+	userIdx   int // submatch index of a user name ("u"), or -1
+	allowRe   []*regexp.Regexp
 	// The regexps are compiled on the rule's first keyword hit: a run that
 	// masks a few records (a cycle that found one change) compiles only the
 	// rules their text wakes, not all of them.
@@ -196,6 +201,7 @@ func (r *Rule) compileRegexps() error {
 		r.splitKeyValue()
 	}
 	r.tail = tailRun(parsed)
+	r.run = mandatoryRun(parsed)
 	var form string
 	switch {
 	case r.valueRe != nil: // key and value matched apart
@@ -559,7 +565,7 @@ func (m *Masker) find(text string) ([]Finding, []int) {
 				} else if !r.KeyAnchored {
 					tried = lo + r.reach
 				}
-			} else {
+			} else if r.run.in(text[lo:hi]) {
 				matches = r.re.FindAllStringSubmatchIndex(text[lo:hi], -1)
 			}
 			for _, sm := range matches {
@@ -614,6 +620,9 @@ func (r *Rule) splitKeyValue() {
 		return
 	}
 	r.keyRe, r.valueRe, r.vsecret = kr, vr, vr.SubexpIndex("s")
+	if p, err := syntax.Parse(vr.String(), syntax.Perl); err == nil {
+		r.vrun = mandatoryRun(p)
+	}
 	r.keyShape(macros.Replace(r.Regex[:i]))
 }
 
@@ -681,6 +690,9 @@ func (r *Rule) keyMatches(text string, lo, start, end int) bool {
 // matchValue matches valueRe at ke, the end of a key starting at lo, and
 // returns the submatches in the joined regexp's numbering, relative to lo.
 func (r *Rule) matchValue(text string, lo, ke, hi int) []int {
+	if !r.vrun.in(text[ke:hi]) {
+		return nil
+	}
 	var vm []int
 	if small := runeEnd(text, ke+shortWindow); small < hi {
 		vm = r.valueRe.FindStringSubmatchIndex(text[ke:small])
@@ -729,6 +741,9 @@ func (r *Rule) nearIn(s string) bool {
 // on, so it is tried again on the whole window; so is a miss of a rule whose
 // matches are long (a private key needs its END line).
 func (r *Rule) matchAt(text string, lo, hi int) []int {
+	if !r.run.in(text[lo:hi]) {
+		return nil
+	}
 	small := lo + r.reach + shortWindow
 	if small >= hi {
 		return r.anchored.FindStringSubmatchIndex(text[lo:hi])
@@ -752,6 +767,124 @@ func (r *Rule) matchAt(text string, lo, hi int) []int {
 		return sm
 	}
 	return r.anchored.FindStringSubmatchIndex(text[lo:hi])
+}
+
+// byteRun is a run of at least n bytes of set (n 0: no condition).
+type byteRun struct {
+	set *[256]bool
+	n   int
+}
+
+// in tells whether s holds the run.
+func (b byteRun) in(s string) bool {
+	if b.n == 0 {
+		return true
+	}
+	k := 0
+	for i := 0; i < len(s); i++ {
+		if !b.set[s[i]] {
+			k = 0
+		} else if k++; k >= b.n {
+			return true
+		}
+	}
+	return false
+}
+
+// minRun is the least run worth checking for: shorter ones are in most
+// windows anyway.
+const minRun = 12
+
+// mandatoryRun finds, in the sequence re must match, the stretch of
+// single-byte parts (ASCII literals, classes, repeats of them) whose
+// matches are at least n bytes long: every match holds a run of n bytes
+// of their union. The longest such stretch, if it is at least minRun.
+func mandatoryRun(re *syntax.Regexp) byteRun {
+	var best byteRun
+	cur := byteRun{set: new([256]bool)}
+	end := func() {
+		if cur.n > best.n {
+			best = cur
+		}
+		cur = byteRun{set: new([256]bool)}
+	}
+	var walk func(re *syntax.Regexp)
+	walk = func(re *syntax.Regexp) {
+		switch re.Op {
+		case syntax.OpConcat:
+			for _, sub := range re.Sub {
+				walk(sub)
+			}
+			return
+		case syntax.OpCapture:
+			walk(re.Sub[0])
+			return
+		}
+		unit, least := re, 1
+		switch re.Op {
+		case syntax.OpStar, syntax.OpQuest:
+			unit, least = re.Sub[0], 0
+		case syntax.OpPlus:
+			unit = re.Sub[0]
+		case syntax.OpRepeat:
+			unit, least = re.Sub[0], re.Min
+		}
+		if n, ok := addBytes(cur.set, unit); ok && (n == 1 || unit == re) {
+			cur.n += least * n
+			return
+		}
+		end()
+	}
+	walk(re)
+	end()
+	if best.n < minRun {
+		return byteRun{}
+	}
+	return best
+}
+
+// addBytes adds the bytes an ASCII literal or class may match to set, and
+// says how many bytes one match of it is.
+func addBytes(set *[256]bool, re *syntax.Regexp) (int, bool) {
+	var add [256]bool
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, c := range re.Rune {
+			if c >= utf8.RuneSelf {
+				return 0, false
+			}
+			add[c] = true
+			if re.Flags&syntax.FoldCase == 0 {
+				continue
+			}
+			// Every case of it: k and s have non-ASCII ones (K, ſ).
+			for f := unicode.SimpleFold(c); f != c; f = unicode.SimpleFold(f) {
+				if f >= utf8.RuneSelf {
+					return 0, false
+				}
+				add[f] = true
+			}
+		}
+	case syntax.OpCharClass:
+		rs := re.Rune
+		for i := 0; i+1 < len(rs); i += 2 {
+			if rs[i+1] >= utf8.RuneSelf {
+				return 0, false
+			}
+			for c := rs[i]; c <= rs[i+1]; c++ {
+				add[c] = true
+			}
+		}
+	default:
+		return 0, false
+	}
+	for c, ok := range add {
+		set[c] = set[c] || ok
+	}
+	if re.Op == syntax.OpLiteral {
+		return len(re.Rune), true
+	}
+	return 1, true
 }
 
 // tailRun is the byte set of re's last part if it is the secret group "s"
