@@ -69,6 +69,9 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 		return rec, errors.New("invalid record: not a JSON object")
 	}
 	out := dst[:0]
+	if need := len(line) + len(line)/16 + 1024; cap(out) < need {
+		out = make([]byte, 0, need) // once, not grown (and copied) in steps: a line may be many MB
+	}
 	at := 0
 	var stampAt []int // the existing "masked" members' values, replaced
 	keys := map[string]string{}
