@@ -741,15 +741,20 @@ func (r *Rule) nearIn(s string) bool {
 // on, so it is tried again on the whole window; so is a miss of a rule whose
 // matches are long (a private key needs its END line).
 func (r *Rule) matchAt(text string, lo, hi int) []int {
-	if !r.run.in(text[lo:hi]) {
-		return nil
-	}
 	small := lo + r.reach + shortWindow
 	if small >= hi {
+		if !r.run.in(text[lo:hi]) {
+			return nil
+		}
 		return r.anchored.FindStringSubmatchIndex(text[lo:hi])
 	}
 	small = runeEnd(text, small)
-	sm := r.anchored.FindStringSubmatchIndex(text[lo:small])
+	// The run is looked for in the short window only: a long window
+	// (48 KB for a key) searched at every hit would cost its length each.
+	var sm []int
+	if r.run.in(text[lo:small]) {
+		sm = r.anchored.FindStringSubmatchIndex(text[lo:small])
+	}
 	if sm == nil && r.After < longMatch || sm != nil && sm[1] < small-lo {
 		return sm
 	}
