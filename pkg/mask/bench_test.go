@@ -47,6 +47,7 @@ func adversarial(n int) map[string]string {
 		"jwt-dots":            rep("eyJ.eyJ."),
 		"escaped-backslashes": rep(`\\\\n`),
 		"sk-words":            rep("ask task desk "),
+		"private-key-words":   rep("the private key "), // a 48 KB window at every hit
 	}
 }
 

@@ -11,20 +11,24 @@ const escapeReach = 320
 // escaped once or twice more): av-write decodes them back, so a rule must
 // see "ghp_" where the text says "ghp\u005f". Only the neighbourhood of
 // escapes is decoded and searched, and only when the keyword scan saw one
-// (from is the first), so ordinary text costs nothing more. The escapes of & < > that Go's encoders write everywhere are left
-// to the rules, which read them as {u} where those characters matter. Findings are in text's offsets, covering the escaped form.
-func (m *Masker) findEscaped(text string, from int) []Finding {
+// (at lists where it saw \u00, so the text is not searched again), so
+// ordinary text costs nothing more. The escapes of & < > that Go's
+// encoders write everywhere are left to the rules, which read them as {u}
+// where those characters matter. Findings are in text's offsets, covering
+// the escaped form.
+func (m *Masker) findEscaped(text string, at []int) []Finding {
+	var esc []int // the u of each escape of printable ASCII
+	for _, b := range at {
+		if isEscape(text, b+1) {
+			esc = append(esc, b+1)
+		}
+	}
 	var found []Finding
-	for i := nextEscape(text, from); i >= 0; {
+	for k := 0; k < len(esc); {
 		// One region: escapes closer than twice the reach go together.
-		lo, hi := max(0, i-escapeReach), min(len(text), i+escapeReach)
-		for {
-			j := nextEscape(text, i+1)
-			if j < 0 || j-escapeReach > hi {
-				i = j
-				break
-			}
-			i, hi = j, min(len(text), j+escapeReach)
+		lo, hi := max(0, esc[k]-escapeReach), min(len(text), esc[k]+escapeReach)
+		for k++; k < len(esc) && esc[k]-escapeReach <= hi; k++ {
+			hi = min(len(text), esc[k]+escapeReach)
 		}
 		lo, hi = runeStart(text, lo), runeEnd(text, hi)
 		d := decodeEscapes(text[lo:hi])
@@ -46,14 +50,22 @@ func nextEscape(text string, from int) int {
 			return -1
 		}
 		i := max(0, from-1) + j + 1
-		if i+5 <= len(text) {
-			if c, ok := unhex2(text[i+3], text[i+4]); ok && c >= 0x20 && c <= 0x7e && c != '&' && c != '<' && c != '>' {
-				return i
-			}
+		if isEscape(text, i) {
+			return i
 		}
 		from = i + 3
 	}
 	return -1
+}
+
+// isEscape tells whether the u at i, after a backslash, begins a \u00XX
+// escape of printable ASCII other than & < >.
+func isEscape(text string, i int) bool {
+	if i < 1 || i+5 > len(text) || text[i-1] != '\\' || text[i:i+3] != "u00" {
+		return false
+	}
+	c, ok := unhex2(text[i+3], text[i+4])
+	return ok && c >= 0x20 && c <= 0x7e && c != '&' && c != '<' && c != '>'
 }
 
 // decoded is a text with its escapes replaced by the characters they stand

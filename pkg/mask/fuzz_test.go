@@ -68,7 +68,8 @@ func FuzzMaskRecord(f *testing.F) {
 // FuzzValidJSON: av-mask's validator agrees with encoding/json's.
 func FuzzValidJSON(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":[1,-0.5e+3,true,null,"\u00e9\n"]}`, ` [ ] `, `{"a":01}`, `"\x"`, "\"\x01\"",
-		`{"a":1,}`, `[1 2]`, `-`, `1.`, `1e`, `"\u12"`, `{"a" 1}`, `nul`, "\"\xff\"", `{"k":{"n":[{"m":"v"}]}}`} {
+		`{"a":1,}`, `[1 2]`, `-`, `1.`, `1e`, `"\u12"`, `{"a" 1}`, `nul`, "\"\xff\"", `{"k":{"n":[{"m":"v"}]}}`,
+		`["abcdefghij\"klmnopqrstu\\vwxyz0123\u0041456789abcdefgh"]`, "\"abcdefghi\x1fjklmnopq\"", `"abcdefghijklmnop\q"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

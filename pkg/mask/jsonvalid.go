@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 )
 
 // validJSON tells exactly what encoding/json's Valid tells (one value, white
@@ -49,11 +50,14 @@ const (
 	highs = 0x8080808080808080
 )
 
-// stopIn tells whether one of the eight bytes of x is below 0x20, a quote or
-// a backslash (the classic "has a zero byte" bit tricks).
-func stopIn(x uint64) bool {
+// stopMask has the high bit of each of the eight bytes of x (little
+// endian) that is below 0x20, a quote or a backslash set, and maybe of
+// bytes after such a one (the classic "has a zero byte" bit tricks: a
+// borrow only runs on from a byte that was found), so its lowest set bit
+// marks the first.
+func stopMask(x uint64) uint64 {
 	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
-	return ((x-ones*0x20)&^x&highs)|zero(x^(ones*'"'))|zero(x^(ones*'\\')) != 0
+	return ((x - ones*0x20) &^ x & highs) | zero(x^(ones*'"')) | zero(x^(ones*'\\'))
 }
 
 func (v *validator) space(i int) int {
@@ -167,17 +171,22 @@ func (v *validator) literal(i int, lit string) (int, bool) {
 
 func (v *validator) str(i int) (int, bool) {
 	b := v.b
-	for i++; i < len(b); i++ {
-		// Eight bytes at a time while none is a quote, a backslash or a
-		// control character.
-		for i+8 <= len(b) && !stopIn(binary.LittleEndian.Uint64(b[i:])) {
+	for i++; ; i++ {
+		// Eight bytes at a time up to the first quote, backslash or
+		// control character (JSON-encoded text has an escape every few
+		// dozen bytes: each is jumped to, not walked to).
+		for i+8 <= len(b) {
+			if m := stopMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
-		if i >= len(b) {
-			break
+		for i < len(b) && !stops[b[i]] {
+			i++
 		}
-		if !stops[b[i]] {
-			continue
+		if i >= len(b) {
+			return i, false
 		}
 		switch b[i] {
 		case '"':
@@ -206,7 +215,6 @@ func (v *validator) str(i int) (int, bool) {
 			return i, false // a control character
 		}
 	}
-	return i, false
 }
 
 func (v *validator) number(i int) (int, bool) {

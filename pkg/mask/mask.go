@@ -12,12 +12,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"regexp"
 	"regexp/syntax"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -93,13 +95,27 @@ type Rule struct {
 	// regexp apart: the key is found by hand, checked whole, and the value
 	// matched from its end (the joined regexp tried every split of the key).
 	keyRe, valueRe *regexp.Regexp
-	vsecret        int  // submatch index of the secret part in valueRe
-	assign         bool // a key-anchored rule whose key is followed by {eq}
-	reach          int  // how far after the window start an anchored match may start
-	secret         int  // submatch index of the secret part
-	keyIdx         int  // submatch index of the key name ("k"), or -1
-	userIdx        int  // submatch index of a user name ("u"), or -1
-	allowRe        []*regexp.Regexp
+	// When keyRe is C{0,pre} X C{0,post} with C taking every key
+	// character, a key whose keyword hit matches keyHit (^X$) within pre
+	// characters of its start and post of its end matches keyRe: checked
+	// on the few bytes of the hit instead of the whole key.
+	keyHit          *regexp.Regexp
+	keyPre, keyPost int
+	vsecret         int  // submatch index of the secret part in valueRe
+	assign          bool // a key-anchored rule whose key is followed by {eq}
+	reach           int  // how far after the window start an anchored match may start
+	// tail, when the regexp ends with its secret part as a greedy run of
+	// one set of ASCII bytes (a key body), is that set: a run cut off by
+	// the short window goes on by hand, not by a second regexp run.
+	tail *[256]bool
+	// Every match of the regexp (of valueRe: vrun) holds a run of at
+	// least run.n bytes of run.set: a window without one is skipped
+	// without running the regexp (most keyword hits in prose).
+	run, vrun byteRun
+	secret    int // submatch index of the secret part
+	keyIdx    int // submatch index of the key name ("k"), or -1
+	userIdx   int // submatch index of a user name ("u"), or -1
+	allowRe   []*regexp.Regexp
 	// The regexps are compiled on the rule's first keyword hit: a run that
 	// masks a few records (a cycle that found one change) compiles only the
 	// rules their text wakes, not all of them.
@@ -184,6 +200,8 @@ func (r *Rule) compileRegexps() error {
 	if r.KeyAnchored {
 		r.splitKeyValue()
 	}
+	r.tail = tailRun(parsed)
+	r.run = mandatoryRun(parsed)
 	var form string
 	switch {
 	case r.valueRe != nil: // key and value matched apart
@@ -317,7 +335,7 @@ func (m *Masker) Rules() []*Rule { return m.rules }
 // EngineVersion changes whenever the engine masks differently for the same
 // rules: macros, placeholder and default lists, escape handling, markers.
 // It is folded into the ruleset id.
-const EngineVersion = 2
+const EngineVersion = 3
 
 // RulesetPattern is the form of a ruleset id, for stages that check stamps.
 var RulesetPattern = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
@@ -417,7 +435,7 @@ func (sc *scratch) handTouched(m *Masker) []int {
 // hide a token; those findings cover the escaped form.
 func (m *Masker) Find(text string) []Finding {
 	found, esc := m.find(text)
-	if esc >= 0 {
+	if len(esc) > 0 {
 		if more := m.findEscaped(text, esc); len(more) > 0 {
 			found = merge(append(found, more...))
 		}
@@ -425,11 +443,12 @@ func (m *Masker) Find(text string) []Finding {
 	return found
 }
 
-// find returns the findings in text, and where its first \u00 is (or -1).
-func (m *Masker) find(text string) ([]Finding, int) {
+// find returns the findings in text, and where each \u00 in it is (any
+// case: the prefilter's).
+func (m *Masker) find(text string) ([]Finding, []int) {
 	sc := m.scratch.Get().(*scratch)
 	defer m.scratch.Put(sc)
-	esc := -1
+	var esc []int
 	sc.touched = sc.touched[:0]
 	sc.found = sc.found[:0]
 	for _, ri := range sc.handTouched(m) {
@@ -437,9 +456,7 @@ func (m *Masker) find(text string) ([]Finding, int) {
 	}
 	m.pf.scan(text, func(ri, start, end int) {
 		if ri == len(m.rules) {
-			if esc < 0 {
-				esc = start
-			}
+			esc = append(esc, start)
 			return
 		}
 		r := m.rules[ri]
@@ -471,7 +488,7 @@ func (m *Masker) find(text string) ([]Finding, int) {
 			if r.Value && notSecretKey(text[lo:keyEnd(text, end)]) {
 				return // next_page_token, max_tokens: the regexp would find what plausibleValue refuses
 			}
-			if r.keyRe != nil && !r.keyRe.MatchString(text[lo:keySpanEnd(text, lo)]) {
+			if r.keyRe != nil && !r.keyMatches(text, lo, start, end) {
 				return
 			}
 			if n := len(w); n == 0 || w[n-2] != lo {
@@ -548,7 +565,7 @@ func (m *Masker) find(text string) ([]Finding, int) {
 				} else if !r.KeyAnchored {
 					tried = lo + r.reach
 				}
-			} else {
+			} else if r.run.in(text[lo:hi]) {
 				matches = r.re.FindAllStringSubmatchIndex(text[lo:hi], -1)
 			}
 			for _, sm := range matches {
@@ -603,11 +620,79 @@ func (r *Rule) splitKeyValue() {
 		return
 	}
 	r.keyRe, r.valueRe, r.vsecret = kr, vr, vr.SubexpIndex("s")
+	if p, err := syntax.Parse(vr.String(), syntax.Perl); err == nil {
+		r.vrun = mandatoryRun(p)
+	}
+	r.keyShape(macros.Replace(r.Regex[:i]))
+}
+
+// keyShape sets keyHit, keyPre and keyPost if the key regexp src is a
+// capture of C{0,pre} X C{0,post} with C taking every key character.
+func (r *Rule) keyShape(src string) {
+	re, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return
+	}
+	for re.Op == syntax.OpConcat && len(re.Sub) == 1 {
+		re = re.Sub[0]
+	}
+	if re.Op != syntax.OpCapture || re.Sub[0].Op != syntax.OpConcat || len(re.Sub[0].Sub) < 3 {
+		return
+	}
+	parts := re.Sub[0].Sub
+	pre, ok1 := keyCharRun(parts[0])
+	post, ok2 := keyCharRun(parts[len(parts)-1])
+	if !ok1 || !ok2 {
+		return
+	}
+	x := &syntax.Regexp{Op: syntax.OpConcat, Sub: parts[1 : len(parts)-1]}
+	hit, err := regexp.Compile(`^(?:` + x.String() + `)$`)
+	if err != nil {
+		return
+	}
+	r.keyHit, r.keyPre, r.keyPost = hit, pre, post
+}
+
+// keyCharRun tells whether re is C{0,n} with C taking every key character,
+// and n.
+func keyCharRun(re *syntax.Regexp) (int, bool) {
+	if re.Op != syntax.OpRepeat || re.Min != 0 || re.Max < 0 || re.Sub[0].Op != syntax.OpCharClass {
+		return 0, false
+	}
+	in := func(c rune) bool {
+		rs := re.Sub[0].Rune
+		for i := 0; i+1 < len(rs); i += 2 {
+			if rs[i] <= c && c <= rs[i+1] {
+				return true
+			}
+		}
+		return false
+	}
+	for c := 0; c < 128; c++ {
+		if isKeyChar(byte(c)) && !in(rune(c)) {
+			return 0, false
+		}
+	}
+	return re.Max, true
+}
+
+// keyMatches tells whether the key starting at lo, holding a keyword hit
+// at [start, end), matches keyRe.
+func (r *Rule) keyMatches(text string, lo, start, end int) bool {
+	ke := keySpanEnd(text, lo)
+	if r.keyHit != nil && lo <= start && end <= ke && start-lo <= r.keyPre && ke-end <= r.keyPost &&
+		r.keyHit.MatchString(text[start:end]) {
+		return true
+	}
+	return r.keyRe.MatchString(text[lo:ke])
 }
 
 // matchValue matches valueRe at ke, the end of a key starting at lo, and
 // returns the submatches in the joined regexp's numbering, relative to lo.
 func (r *Rule) matchValue(text string, lo, ke, hi int) []int {
+	if !r.vrun.in(text[ke:hi]) {
+		return nil
+	}
 	var vm []int
 	if small := runeEnd(text, ke+shortWindow); small < hi {
 		vm = r.valueRe.FindStringSubmatchIndex(text[ke:small])
@@ -658,14 +743,181 @@ func (r *Rule) nearIn(s string) bool {
 func (r *Rule) matchAt(text string, lo, hi int) []int {
 	small := lo + r.reach + shortWindow
 	if small >= hi {
+		if !r.run.in(text[lo:hi]) {
+			return nil
+		}
 		return r.anchored.FindStringSubmatchIndex(text[lo:hi])
 	}
 	small = runeEnd(text, small)
-	sm := r.anchored.FindStringSubmatchIndex(text[lo:small])
+	// The run is looked for in the short window only: a long window
+	// (48 KB for a key) searched at every hit would cost its length each.
+	var sm []int
+	if r.run.in(text[lo:small]) {
+		sm = r.anchored.FindStringSubmatchIndex(text[lo:small])
+	}
 	if sm == nil && r.After < longMatch || sm != nil && sm[1] < small-lo {
 		return sm
 	}
+	if r.tail != nil {
+		// The leftmost match is found within the short window (only a
+		// start needing more than it for its fixed part could be missed);
+		// its run of secret bytes ends where they do.
+		if sm != nil {
+			e := small
+			for e < hi && r.tail[text[e]] {
+				e++
+			}
+			sm[1], sm[2*r.secret+1] = e-lo, e-lo
+		}
+		return sm
+	}
 	return r.anchored.FindStringSubmatchIndex(text[lo:hi])
+}
+
+// byteRun is a run of at least n bytes of set (n 0: no condition).
+type byteRun struct {
+	set *[256]bool
+	n   int
+}
+
+// in tells whether s holds the run.
+func (b byteRun) in(s string) bool {
+	if b.n == 0 {
+		return true
+	}
+	k := 0
+	for i := 0; i < len(s); i++ {
+		if !b.set[s[i]] {
+			k = 0
+		} else if k++; k >= b.n {
+			return true
+		}
+	}
+	return false
+}
+
+// minRun is the least run worth checking for: shorter ones are in most
+// windows anyway.
+const minRun = 12
+
+// mandatoryRun finds, in the sequence re must match, the stretch of
+// single-byte parts (ASCII literals, classes, repeats of them) whose
+// matches are at least n bytes long: every match holds a run of n bytes
+// of their union. The longest such stretch, if it is at least minRun.
+func mandatoryRun(re *syntax.Regexp) byteRun {
+	var best byteRun
+	cur := byteRun{set: new([256]bool)}
+	end := func() {
+		if cur.n > best.n {
+			best = cur
+		}
+		cur = byteRun{set: new([256]bool)}
+	}
+	var walk func(re *syntax.Regexp)
+	walk = func(re *syntax.Regexp) {
+		switch re.Op {
+		case syntax.OpConcat:
+			for _, sub := range re.Sub {
+				walk(sub)
+			}
+			return
+		case syntax.OpCapture:
+			walk(re.Sub[0])
+			return
+		}
+		unit, least := re, 1
+		switch re.Op {
+		case syntax.OpStar, syntax.OpQuest:
+			unit, least = re.Sub[0], 0
+		case syntax.OpPlus:
+			unit = re.Sub[0]
+		case syntax.OpRepeat:
+			unit, least = re.Sub[0], re.Min
+		}
+		if n, ok := addBytes(cur.set, unit); ok && (n == 1 || unit == re) {
+			cur.n += least * n
+			return
+		}
+		end()
+	}
+	walk(re)
+	end()
+	if best.n < minRun {
+		return byteRun{}
+	}
+	return best
+}
+
+// addBytes adds the bytes an ASCII literal or class may match to set, and
+// says how many bytes one match of it is.
+func addBytes(set *[256]bool, re *syntax.Regexp) (int, bool) {
+	var add [256]bool
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, c := range re.Rune {
+			if c >= utf8.RuneSelf {
+				return 0, false
+			}
+			add[c] = true
+			if re.Flags&syntax.FoldCase == 0 {
+				continue
+			}
+			// Every case of it: k and s have non-ASCII ones (K, ſ).
+			for f := unicode.SimpleFold(c); f != c; f = unicode.SimpleFold(f) {
+				if f >= utf8.RuneSelf {
+					return 0, false
+				}
+				add[f] = true
+			}
+		}
+	case syntax.OpCharClass:
+		rs := re.Rune
+		for i := 0; i+1 < len(rs); i += 2 {
+			if rs[i+1] >= utf8.RuneSelf {
+				return 0, false
+			}
+			for c := rs[i]; c <= rs[i+1]; c++ {
+				add[c] = true
+			}
+		}
+	default:
+		return 0, false
+	}
+	for c, ok := range add {
+		set[c] = set[c] || ok
+	}
+	if re.Op == syntax.OpLiteral {
+		return len(re.Rune), true
+	}
+	return 1, true
+}
+
+// tailRun is the byte set of re's last part if it is the secret group "s"
+// holding a greedy unbounded run of one set of ASCII bytes, or nil.
+func tailRun(re *syntax.Regexp) *[256]bool {
+	if re.Op != syntax.OpConcat || len(re.Sub) == 0 {
+		return nil
+	}
+	last := re.Sub[len(re.Sub)-1]
+	if last.Op != syntax.OpCapture || last.Name != "s" {
+		return nil
+	}
+	run := last.Sub[0]
+	unbounded := run.Op == syntax.OpPlus || run.Op == syntax.OpStar || run.Op == syntax.OpRepeat && run.Max < 0
+	if !unbounded || run.Flags&syntax.NonGreedy != 0 || run.Sub[0].Op != syntax.OpCharClass {
+		return nil
+	}
+	set := new([256]bool)
+	rs := run.Sub[0].Rune
+	for i := 0; i+1 < len(rs); i += 2 {
+		if rs[i+1] >= utf8.RuneSelf {
+			return nil
+		}
+		for c := rs[i]; c <= rs[i+1]; c++ {
+			set[c] = true
+		}
+	}
+	return set
 }
 
 // endSlack is how far past its End literal a match may go.
@@ -795,6 +1047,9 @@ func isKeyChar(c byte) bool {
 // followed by a token) is text like any other.
 func (m *Masker) overlapsMarker(text string, s, e int) bool {
 	lo := max(0, s-maxMarker)
+	if !strings.Contains(text[lo:e], "[REDACTED:") {
+		return false // the usual case, found by a vectorised search
+	}
 	for {
 		i := strings.LastIndex(text[lo:e], "[REDACTED:")
 		if i < 0 {
@@ -952,19 +1207,38 @@ func Replace(text string, found []Finding) string {
 	return b.String()
 }
 
+// appendReplaced is Replace appending to dst.
+func appendReplaced(dst []byte, text string, found []Finding) []byte {
+	at := 0
+	for _, f := range found {
+		dst = append(dst, text[at:f.Start]...)
+		dst = append(dst, "[REDACTED:"...)
+		dst = append(dst, f.Rule...)
+		dst = append(dst, ']')
+		at = f.End
+	}
+	return append(dst, text[at:]...)
+}
+
 // entropy is the Shannon entropy of s in bits per byte.
 func entropy(s string) float64 {
 	if len(s) >= len(cLog2C) {
 		return entropySlow(s)
 	}
 	var counts [256]uint16
+	var seen [4]uint64 // which bytes occur
 	for i := 0; i < len(s); i++ {
 		counts[s[i]]++
+		seen[s[i]>>6] |= 1 << (s[i] & 63)
 	}
 	// H = log2(n) - (1/n) * sum(c * log2(c)), with c*log2(c) from a table.
+	// Only the bytes that occur, in byte order: the same sum as over all
+	// 256 counts (the others add zero), in a fraction of the steps.
 	sum := 0.0
-	for _, c := range counts {
-		sum += cLog2C[c]
+	for w, bitsOf := range seen {
+		for ; bitsOf != 0; bitsOf &= bitsOf - 1 {
+			sum += cLog2C[counts[w<<6|bits.TrailingZeros64(bitsOf)]]
+		}
 	}
 	n := float64(len(s))
 	return math.Log2(n) - sum/n

@@ -319,3 +319,26 @@ func TestDenseSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestLongRunsGoOnByHand: a secret whose run of characters outlasts the
+// short window (a key body cut off before its END line, a long token) is
+// masked to its end, in every context.
+func TestLongRunsGoOnByHand(t *testing.T) {
+	m := newMasker(t)
+	var body []string
+	for i := 0; i < 60; i++ {
+		body = append(body, fake(b64, 64, "longkey"+itoa(i)))
+	}
+	key := "-----BEGIN RSA PRIVATE KEY-----\n" + strings.Join(body, "\n") + "\n"
+	tok := "glpat-" + fake(alnum, 600, "longtok")
+	for _, ctx := range contexts {
+		for _, s := range []string{key + "(the rest was cut off)", "token " + tok + " ok"} {
+			out := m.MaskJSONString(ctx.write(s))
+			for _, part := range append(body, tok[6:]) {
+				if strings.Contains(s, part) && survives(part, out) {
+					t.Fatalf("%s: part of a long secret survives: %.120q", ctx.name, out)
+				}
+			}
+		}
+	}
+}

@@ -69,6 +69,9 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 		return rec, errors.New("invalid record: not a JSON object")
 	}
 	out := dst[:0]
+	if need := len(line) + len(line)/16 + 1024; cap(out) < need {
+		out = make([]byte, 0, need) // once, not grown (and copied) in steps: a line may be many MB
+	}
 	at := 0
 	var stampAt []int // the existing "masked" members' values, replaced
 	keys := map[string]string{}
@@ -88,7 +91,7 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 		// Inside the quotes, without a copy: line is not changed while raw
 		// is in use, and nothing keeps raw (findings hold offsets).
 		raw := unsafe.String(unsafe.SliceData(line[mb.vs+1:]), mb.ve-1-(mb.vs+1))
-		masked, found := m.maskRaw(raw)
+		found := m.findRaw(raw)
 		if len(found) == 0 {
 			continue
 		}
@@ -99,7 +102,7 @@ func (m *Masker) MaskRecord(line []byte, extra map[string]bool, dst []byte) (Rec
 				Offset: f.Start, Length: f.End - f.Start, Hash: m.keyedHash(raw[f.Start:f.End])})
 		}
 		out = append(out, line[at:mb.vs+1]...)
-		out = append(out, masked...)
+		out = appendReplaced(out, raw, found) // straight into the line: no copy of the field
 		at = mb.ve - 1
 	}
 	out = append(out, line[at:]...)
@@ -141,13 +144,22 @@ func (m *Masker) keyedHash(v string) string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
+// findRaw finds the secrets in the JSON-encoded content of a string
+// (without its quotes), widened to whole escapes.
+func (m *Masker) findRaw(raw string) []Finding {
+	found := m.Find(raw)
+	if len(found) == 0 {
+		return nil
+	}
+	return wholeEscapes(raw, found)
+}
+
 // maskRaw masks the JSON-encoded content of a string (without its quotes).
 func (m *Masker) maskRaw(raw string) (string, []Finding) {
-	found := m.Find(raw)
+	found := m.findRaw(raw)
 	if len(found) == 0 {
 		return raw, nil
 	}
-	found = wholeEscapes(raw, found)
 	return Replace(raw, found), found
 }
 

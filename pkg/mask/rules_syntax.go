@@ -18,7 +18,7 @@ func syntaxRules() []*Rule {
 	return []*Rule{
 		{Name: "xml-secret-element", Description: "<password>…</password>, <apiToken>…</apiToken>", Value: true, MinLen: 6, Entropy: 2,
 			Keywords: secretKeywords,
-			Regex:    `(?:<|\\*u003c)(?P<k>[A-Za-z0-9_.:-]{0,40}(?i:` + secretWord + `)[A-Za-z0-9_.-]{0,40})(?:[ \t][^<>\\]{0,160})?(?:>|\\*u003e)(?P<s>(?:[^<\s\\]|\\+u00(?:26|3e)){1,400})(?:<|\\*u003c)/`,
+			Regex:    `(?:<|\\*u003c)(?P<k>[A-Za-z0-9_.:-]{0,40}(?i:` + secretWord + `)[A-Za-z0-9_.-]{0,40})(?:[ \t][^<>\\]*)?(?:>|\\*u003e)(?P<s>(?:[^<\s\\]|\\+u00(?:26|3e))+)(?:<|\\*u003c)/`,
 			Before:   54, After: 640, Near: ">\\", Within: 48, Opener: []string{"<", "u003c"},
 			Example: "<settings><apiToken>" + fake(alnum, 28, "xmlel") + "</apiToken></settings>"},
 		{Name: "xml-key-value", Description: `<add key="ClearTextPassword" value="…"/> (NuGet, .NET appSettings)`, Value: true, MinLen: 4, Entropy: 1.5,

@@ -87,13 +87,16 @@ var (
 	dottedIdent = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+$`)
 	// identifier-shaped words: lower, camelCase, PascalCase, CONSTANT, snake/kebab
 	identifier = regexp.MustCompile(`^(?:[a-z]+(?:[A-Z][a-z]+)*|[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]+|[a-z]+(?:[_-][a-z]+)+|[A-Z]+(?:[_-][A-Z]+)+)$`)
-	digitsOnly = regexp.MustCompile(`^[0-9.,_-]+$`)
 )
 
 // isPlaceholder tells whether v stands for a secret rather than being one.
 func isPlaceholder(v string) bool {
 	lv := strings.ToLower(v)
-	if placeholders[lv] || strings.HasPrefix(lv, "$") || printfVerb.MatchString(v) || bracketed.MatchString(v) {
+	// The regexps run only where their first character is (most values
+	// start with none of these).
+	if placeholders[lv] || strings.HasPrefix(lv, "$") ||
+		strings.HasPrefix(v, "%") && printfVerb.MatchString(v) ||
+		v != "" && strings.IndexByte("[<{(%", v[0]) >= 0 && bracketed.MatchString(v) {
 		return true
 	}
 	for _, p := range placeholderParts {
@@ -113,7 +116,7 @@ func plausibleValue(v, after, key string) bool {
 	if isPlaceholder(v) || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "@") || strings.HasPrefix(v, "arn:") {
 		return false
 	}
-	if strings.HasPrefix(after, "(") || dottedIdent.MatchString(v) || digitsOnly.MatchString(v) {
+	if strings.HasPrefix(after, "(") || strings.IndexByte(v, '.') >= 0 && dottedIdent.MatchString(v) || onlyOf(v, "0123456789.,_-") {
 		return false
 	}
 	if prose(v) {
@@ -121,10 +124,20 @@ func plausibleValue(v, after, key string) bool {
 	}
 	// A bare word shaped like an identifier (a variable, a type, an English
 	// word) is not a secret; letters in random case are.
-	if identifier.MatchString(v) && len(v) < 32 {
+	if len(v) < 32 && onlyOf(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") && identifier.MatchString(v) {
 		return false
 	}
 	return true
+}
+
+// onlyOf tells whether v is non-empty and made of bytes of set only.
+func onlyOf(v, set string) bool {
+	for i := 0; i < len(v); i++ {
+		if strings.IndexByte(set, v[i]) < 0 {
+			return false
+		}
+	}
+	return v != ""
 }
 
 // stopWords mark a quoted value as a sentence ("Password must be at least 8

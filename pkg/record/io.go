@@ -45,15 +45,23 @@ type Reader struct {
 // ErrLineTooLong is returned, inside a *LineError, for a line past MaxLine.
 var ErrLineTooLong = errors.New("line too long")
 
+// KeepLineBuf is the largest line buffer a Reader keeps for the next line:
+// a longer line's buffer is let go, so that line stays valid after the
+// next call and a caller may keep it instead of copying it.
+const KeepLineBuf = 4 << 20
+
 // NewReader reads lines from r; name is used in errors.
 func NewReader(r io.Reader, name string) *Reader {
 	return &Reader{br: bufio.NewReaderSize(r, 256<<10), name: name}
 }
 
 // Next returns the next non-blank line without its newline; the slice is
-// valid until the next call. It returns io.EOF after the last line. A last
+// valid until the next call (one longer than KeepLineBuf, for good). It returns io.EOF after the last line. A last
 // line without a newline is returned as is: the decoder judges it.
 func (r *Reader) Next() ([]byte, error) {
+	if cap(r.buf) > KeepLineBuf {
+		r.buf = nil // a huge line's buffer goes to the garbage collector, not on to the next line
+	}
 	for {
 		r.buf = r.buf[:0]
 		for {

@@ -37,6 +37,25 @@ func TestReaderLinesOfAnyLength(t *testing.T) {
 	}
 }
 
+// TestReaderLetsGoOfHugeLines: a line longer than KeepLineBuf stays as it
+// was after the next calls (av-mask keeps it instead of copying it).
+func TestReaderLetsGoOfHugeLines(t *testing.T) {
+	big := strings.Repeat("y", KeepLineBuf+1)
+	r := NewReader(strings.NewReader(big+"\n"+strings.Repeat("z", KeepLineBuf+1)+"\nshort\n"), "stdin")
+	first, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(first) != big {
+		t.Fatal("a huge line was overwritten by the next ones")
+	}
+}
+
 func TestKindOf(t *testing.T) {
 	for _, c := range []struct {
 		line, kind string

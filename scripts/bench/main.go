@@ -480,7 +480,7 @@ func adversarial(n int) map[string]string {
 		"run of key-like characters": rep("A"), "run of base64": rep("aB3+/xY9"), "thousands of =": rep("="),
 		"password=password=…": rep("password="), "token: token: …": rep("token: "), "scheme://u:p…": rep("a://b:c"),
 		"PEM headers without an end": rep("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n"), "ghp_ghp_…": rep("ghp_"),
-		"eyJ.eyJ.…": rep("eyJ.eyJ."), `\\\\n…`: rep(`\\\\n`),
+		"eyJ.eyJ.…": rep("eyJ.eyJ."), `\\\\n…`: rep(`\\\\n`), "private key, no PEM": rep("the private key "),
 	}
 }
 

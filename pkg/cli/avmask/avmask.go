@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 
 	ucli "github.com/urfave/cli/v2"
@@ -247,6 +248,7 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 	go func() {
 		defer close(order)
 		defer close(work)
+		largest := 0
 		for {
 			if ctx.Err() != nil {
 				readErr <- exitcode.Wrap(exitcode.Interrupted, errors.New("interrupted"))
@@ -261,7 +263,17 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 				readErr <- err
 				return
 			}
-			j := &job{line: append(getBuf(), line...), n: in.Line(), done: make(chan struct{})}
+			if n := len(line); n > largest && n > maxPooledLine {
+				// Keep memory within 64 MB plus a few times the largest
+				// line: the garbage collector otherwise lets the heap
+				// reach twice what is live (a line, its copy, its output).
+				largest = n
+				debug.SetMemoryLimit(int64(48<<20 + 3*n))
+			}
+			j := &job{line: line, n: in.Line(), done: make(chan struct{})}
+			if len(line) <= record.KeepLineBuf {
+				j.line = append(getBuf(), line...) // the reader reuses its buffer
+			}
 			select {
 			case order <- j:
 			case <-stop:
