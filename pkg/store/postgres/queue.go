@@ -16,8 +16,15 @@ func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
 		for _, t := range []struct{ table, ordinal string }{
 			{"tool_calls", "message_ordinal"}, {"git_links", "message_ordinal"}, {"messages", "ordinal"},
 		} {
-			p.add(`DELETE FROM `+t.table+` t USING unnest($3::text[], $4::bigint[]) AS c(session_id, from_ordinal)
-				WHERE t.org_id = $1 AND t.machine = $2 AND t.session_id = c.session_id AND t.`+t.ordinal+` >= c.from_ordinal`,
+			// The rows are found per session by a subquery planned alone
+			// (OFFSET 0), so its index scan takes all four key columns. A
+			// join lets a table not analyzed yet (a first sync) be read whole
+			// for every flush: without statistics the planner takes
+			// org_id and machine for selective.
+			p.add(`DELETE FROM `+t.table+` WHERE ctid = ANY(ARRAY(SELECT r.ctid
+				FROM unnest($3::text[], $4::bigint[]) AS c(session_id, from_ordinal),
+				LATERAL (SELECT ctid FROM `+t.table+` t WHERE t.org_id = $1 AND t.machine = $2
+					AND t.session_id = c.session_id AND t.`+t.ordinal+` >= c.from_ordinal OFFSET 0) r))`,
 				org, machine, ids, starts)
 		}
 	}
