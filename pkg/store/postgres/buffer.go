@@ -28,6 +28,8 @@ type buffer struct {
 	marks    markCols
 	tombs    tombCols
 	untombs  []string
+
+	stream copyStream // COPY's rows, kept for its memory
 }
 
 // span is where a group's rows start in each column.

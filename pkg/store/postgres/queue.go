@@ -7,6 +7,12 @@ import "avsync/pkg/store/sqlschema"
 // writes would go (clear its replaced rows, then upsert), which is safe
 // because no session is in the buffer twice.
 func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
+	queueExcept(p, u, org, machine, lo, hi, false)
+}
+
+// queueExcept is queue, leaving out messages and tool calls when copied
+// says they go by COPY (see copyFlush).
+func queueExcept(p *pipeline, u *buffer, org, machine string, lo, hi int, copied bool) {
 	from, to := u.groups[lo].at, u.offsets()
 	if hi < len(u.groups) {
 		to = u.groups[hi].at
@@ -34,8 +40,10 @@ func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
 		}
 	}
 	add(sessionInsert+sqlschema.SessionUpdate, to.sessions-from.sessions, u.sessions.args(from.sessions, to.sessions))
-	add(messageInsert, to.msgs-from.msgs, u.msgs.args(from.msgs, to.msgs))
-	add(toolInsert, to.tools-from.tools, u.tools.args(from.tools, to.tools))
+	if !copied {
+		add(messageInsert, to.msgs-from.msgs, u.msgs.args(from.msgs, to.msgs))
+		add(toolInsert, to.tools-from.tools, u.tools.args(from.tools, to.tools))
+	}
 	add(linkInsert, to.links-from.links, u.links.args(from.links, to.links))
 	add(markInsert, to.marks-from.marks, u.marks.args(from.marks, to.marks))
 	add(`INSERT INTO session_deletes (org_id, machine, session_id, reason, deleted_at)
