@@ -59,7 +59,11 @@ type flightResult struct {
 // Begin implements store.Store: one round trip opens the transaction and
 // takes the machine's next commit sequence.
 func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
-	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine), buf: &buffer{}, spare: &buffer{}}
+	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine), buf: s.bufs[0], spare: s.bufs[1]}
+	s.bufs = [2]*buffer{}
+	if b.buf == nil || b.spare == nil {
+		b.buf, b.spare = &buffer{}, &buffer{}
+	}
 	var p pipeline
 	p.add("BEGIN")
 	// The machine's row stays locked until the batch ends, so two writers
@@ -427,7 +431,17 @@ func (b *batch) Commit() error {
 		return b.fail("commit", err)
 	}
 	b.done = true
+	b.keepBuffers()
 	return err
+}
+
+// keepBuffers gives the batch's buffers, emptied, to the next batch.
+func (b *batch) keepBuffers() {
+	if b.inflight == nil && b.buf != nil && b.spare != nil {
+		b.buf.reset()
+		b.spare.reset()
+		b.s.bufs = [2]*buffer{b.buf, b.spare}
+	}
 }
 
 func (b *batch) Rollback() error {

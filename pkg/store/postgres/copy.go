@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -60,8 +61,10 @@ func (u *buffer) copyable(n int) bool {
 // count then each field's length and bytes (-1: NULL), a trailer.
 type copyStream struct{ b []byte }
 
-func (c *copyStream) start() {
-	c.b = append(c.b[:0], "PGCOPY\n\xff\r\n\x00"...)
+// start begins a stream of about size bytes (allocated once).
+func (c *copyStream) start(size int) {
+	c.b = slices.Grow(c.b[:0], 21+size)
+	c.b = append(c.b, "PGCOPY\n\xff\r\n\x00"...)
 	c.b = binary.BigEndian.AppendUint64(c.b, 0) // flags, header extension length
 }
 
@@ -88,7 +91,12 @@ func (c *copyStream) end() { c.b = binary.BigEndian.AppendUint16(c.b, 0xFFFF) }
 
 // messages encodes rows [lo, hi) in messageCopy's column order.
 func (c *copyStream) messages(m *messageCols, org, machine string, lo, hi int) {
-	c.start()
+	size := 0
+	for i := lo; i < hi; i++ {
+		size += 120 + len(m.sid[i]) + len(m.role[i]) + len(m.content[i]) + len(m.thinking[i]) + len(m.timestamp[i]) +
+			len(m.model[i]) + len(m.tokenUsage[i])
+	}
+	c.start(size + (hi-lo)*(len(org)+len(machine)))
 	for i := lo; i < hi; i++ {
 		c.row(16)
 		for _, s := range []string{org, machine, m.sid[i], m.role[i], m.content[i], m.thinking[i], m.timestamp[i], m.model[i], m.tokenUsage[i]} {
@@ -107,7 +115,15 @@ func (c *copyStream) messages(m *messageCols, org, machine string, lo, hi int) {
 
 // tools encodes rows [lo, hi) in toolCopy's column order.
 func (c *copyStream) tools(t *toolCols, org, machine string, lo, hi int) {
-	c.start()
+	size := 0
+	for i := lo; i < hi; i++ {
+		size += 100 + len(t.sid[i]) + len(t.toolUseID[i]) + len(t.toolName[i]) + len(t.category[i]) + len(t.inputJSON[i]) +
+			len(t.skillName[i]) + len(t.subagent[i])
+		if t.result[i] != nil {
+			size += len(*t.result[i])
+		}
+	}
+	c.start(size + (hi-lo)*(len(org)+len(machine)))
 	for i := lo; i < hi; i++ {
 		c.row(13)
 		for _, s := range []string{org, machine, t.sid[i], t.toolUseID[i], t.toolName[i], t.category[i], t.inputJSON[i], t.skillName[i], t.subagent[i]} {
