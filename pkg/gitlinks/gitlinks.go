@@ -30,6 +30,11 @@ var (
 // input has a command (Claude's Bash, Codex's shell and exec_command,
 // Gemini's run_shell_command …) or agentsview filed it under Bash.
 func Extract(category, inputJSON, result string) []Link {
+	// Most outputs hold nothing a pattern needs: when the output is the
+	// result itself (not JSON), that is seen before the input is parsed.
+	if !strings.HasPrefix(strings.TrimSpace(result), "{") && !mayLink(result) {
+		return nil
+	}
 	command := Command(inputJSON)
 	if command == "" && category != "Bash" {
 		return nil
@@ -85,6 +90,13 @@ func Extract(category, inputJSON, result string) []Link {
 		add(Link{PRURL: u, Type: "pr", Confidence: conf})
 	}
 	return links
+}
+
+// mayLink says whether output holds the text one of the patterns below
+// needs (each is tried only where it is).
+func mayLink(output string) bool {
+	return strings.HasPrefix(output, "[") || strings.Contains(output, "\n[") || strings.Contains(output, " -> ") ||
+		strings.Contains(output, "Updating ") || strings.Contains(output, "/pull/") || strings.Contains(output, "/-/merge_requests/")
 }
 
 // Command is the shell command of a tool input: {"command": "…"},

@@ -1,9 +1,11 @@
 package record
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Messages and tool calls are most of every stream, and encoding/json
@@ -122,8 +124,14 @@ func (f fields) set(i int, p *parser) bool {
 	case *bool:
 		return p.boolean(d)
 	case **Stamp:
-		// Small and rare enough for the careful path (its own checks).
+		// Every record has one: its plain form is read here, anything
+		// else the careful way (Stamp.UnmarshalJSON's own checks).
 		start := p.i
+		if st, ok := p.stamp(); ok {
+			*d = st
+			return true
+		}
+		p.i = start
 		if p.i >= len(p.b) || p.b[p.i] != '{' {
 			return false
 		}
@@ -268,25 +276,142 @@ func (p *parser) str() (string, bool) {
 	return "", false
 }
 
-// escaped reads the rest of a string that has escapes, from start.
+// stamp reads a stamp with only its own members, each once, under their
+// exact names, as Stamp.UnmarshalJSON would; false leaves the rest to it.
+func (p *parser) stamp() (*Stamp, bool) {
+	if !p.byte('{') {
+		return nil, false
+	}
+	st := &Stamp{}
+	var seen [3]bool
+	p.ws()
+	if p.byte('}') {
+		return st, true
+	}
+	for {
+		p.ws()
+		key, ok := p.rawString()
+		if !ok {
+			return nil, false
+		}
+		p.ws()
+		if !p.byte(':') {
+			return nil, false
+		}
+		p.ws()
+		switch string(key) {
+		case "ruleset":
+			if seen[0] {
+				return nil, false
+			}
+			seen[0] = true
+			if st.Ruleset, ok = p.str(); !ok {
+				return nil, false
+			}
+		case "secrets":
+			if seen[1] {
+				return nil, false
+			}
+			seen[1] = true
+			n, ok := p.int()
+			if !ok {
+				return nil, false
+			}
+			st.Secrets, st.counted = int(n), true
+		case "rules":
+			if seen[2] {
+				return nil, false
+			}
+			seen[2] = true
+			if st.Rules, ok = p.counts(); !ok {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+		p.ws()
+		if p.byte(',') {
+			continue
+		}
+		if p.byte('}') {
+			return st, true
+		}
+		return nil, false
+	}
+}
+
+// counts reads an object of plain names and integers (a later name wins,
+// as in encoding/json).
+func (p *parser) counts() (map[string]int, bool) {
+	if !p.byte('{') {
+		return nil, false
+	}
+	m := map[string]int{}
+	p.ws()
+	if p.byte('}') {
+		return m, true
+	}
+	for {
+		p.ws()
+		key, ok := p.rawString()
+		if !ok || !utf8.Valid(key) {
+			return nil, false
+		}
+		p.ws()
+		if !p.byte(':') {
+			return nil, false
+		}
+		p.ws()
+		n, ok := p.int()
+		if !ok {
+			return nil, false
+		}
+		m[string(key)] = int(n)
+		p.ws()
+		if p.byte(',') {
+			continue
+		}
+		if p.byte('}') {
+			return m, true
+		}
+		return nil, false
+	}
+}
+
+// escaped reads the rest of a string that has escapes, from start. The
+// string's bytes bound its unescaped length (an escape is never shorter
+// than what it stands for), so out is allocated once, and runs without
+// escapes are copied whole.
 func (p *parser) escaped(start int) (string, bool) {
-	out := make([]byte, 0, p.i-start+64)
+	end, ok := stringEnd(p.b, p.i)
+	if !ok {
+		return "", false
+	}
+	out := make([]byte, 0, end-start)
 	out = append(out, p.b[start:p.i]...)
 	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
+		run := p.i
+		for run < len(p.b) {
+			if c := p.b[run]; c == '"' || c == '\\' || c < 0x20 {
+				break
+			}
+			run++
+		}
+		out = append(out, p.b[p.i:run]...)
+		p.i = run
+		if p.i >= len(p.b) {
+			return "", false
+		}
+		switch c := p.b[p.i]; {
 		case c == '"':
 			p.i++
 			if !utf8.Valid(out) {
 				return "", false
 			}
-			return string(out), true
+			// out is not written again: the string can share its bytes.
+			return unsafe.String(unsafe.SliceData(out), len(out)), true
 		case c < 0x20:
 			return "", false
-		case c != '\\':
-			out = append(out, c)
-			p.i++
-			continue
 		}
 		if p.i+1 >= len(p.b) {
 			return "", false
@@ -343,4 +468,24 @@ func (p *parser) hex4() (rune, bool) {
 	}
 	p.i += 4
 	return rune(n), true
+}
+
+// stringEnd finds the quote that closes the string whose bytes go on at
+// i: the first one not escaped by an odd run of backslashes.
+func stringEnd(b []byte, i int) (int, bool) {
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return 0, false
+		}
+		i += q
+		n := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i, true
+		}
+		i++
+	}
 }

@@ -32,6 +32,18 @@ var fastCases = []string{
 	`{"kind":"message","masked":{"ruleset":"r","secrets":1},"x":1}`,
 	`{"kind":"message","content":"\u0000 nul"}`,
 	`{"kind":"message","has_tool_use":"true"}`,
+	`{"kind":"message","masked":{"ruleset":"avmask-0123456789ab","secrets":0,"rules":{}}}`,
+	`{"kind":"message","masked":{ "rules" : {"a":1, "b":2, "a":3} , "secrets":-0,"ruleset":"r\u0041"}}`,
+	`{"kind":"message","masked":{"ruleset":"r","secrets":1,"rules":null}}`,
+	`{"kind":"message","masked":{"ruleset":"r","secrets":null}}`,
+	`{"kind":"message","masked":{"ruleset":"r","ruleset":"s"}}`,
+	`{"kind":"message","masked":{"rules":{"a":1.5}}}`,
+	`{"kind":"message","masked":{"rules":{"\u0061":1}}}`,
+	`{"kind":"message","masked":{}}`,
+	`{"kind":"message","content":"a\\\\\"b\\\\","thinking":"\\\\"}`,
+	`{"kind":"message","content":"x\n\"y\" \\u0041 \u00e9\u00e9\u00e9 end"}`,
+	`{"kind":"message","content":"a\nb`,
+	"{\"kind\":\"message\",\"content\":\"a\\nb\x01c\"}",
 }
 
 // checkFast: a line the fast path takes decodes as encoding/json decodes it.

@@ -47,20 +47,23 @@ type batch struct {
 
 // flight is a buffer being sent in the background.
 type flight struct {
-	buf    *buffer
-	groups int // statements of its groups (the pipeline has no others)
-	done   chan flightResult
+	buf  *buffer
+	done chan flightResult
 }
 
 type flightResult struct {
-	results []*pgconn.Result
-	err     error
+	inGroups bool // err is a statement of the groups'
+	err      error
 }
 
 // Begin implements store.Store: one round trip opens the transaction and
 // takes the machine's next commit sequence.
 func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
-	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine), buf: &buffer{}, spare: &buffer{}}
+	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine), buf: s.bufs[0], spare: s.bufs[1]}
+	s.bufs = [2]*buffer{}
+	if b.buf == nil || b.spare == nil {
+		b.buf, b.spare = &buffer{}, &buffer{}
+	}
 	var p pipeline
 	p.add("BEGIN")
 	// The machine's row stays locked until the batch ends, so two writers
@@ -270,12 +273,17 @@ func (b *batch) flush(ctx context.Context) error {
 		return lost
 	}
 	f := &flight{buf: b.buf, done: make(chan flightResult, 1)}
-	var p pipeline
-	f.groups = b.pipeline(&p, b.buf, len(b.buf.groups), nil)
 	b.buf, b.spare, b.inflight = b.spare, nil, f
 	go func() {
+		if f.buf.copyable(len(f.buf.groups)) {
+			inGroups, err := b.copyFlush(ctx, f.buf)
+			f.done <- flightResult{inGroups, err}
+			return
+		}
+		var p pipeline
+		groups := b.pipeline(&p, f.buf, len(f.buf.groups), nil)
 		results, err := p.run(ctx, b.conn)
-		f.done <- flightResult{results, err}
+		f.done <- flightResult{len(results) > 0 && len(results) <= groups, err}
 	}()
 	return lost
 }
@@ -288,7 +296,7 @@ func (b *batch) wait(ctx context.Context) error {
 	}
 	b.inflight = nil
 	r := <-f.done
-	err := b.settle(ctx, f.buf, len(f.buf.groups), f.groups, nil, r.results, r.err)
+	err := b.settle(ctx, f.buf, len(f.buf.groups), nil, r.inGroups, r.err)
 	f.buf.reset()
 	b.spare = f.buf
 	return err
@@ -332,18 +340,19 @@ func (b *batch) send(ctx context.Context, u *buffer, n int, then func(*pipeline)
 		return nil
 	}
 	results, err := p.run(ctx, b.conn)
-	return b.settle(ctx, u, n, groups, then, results, err)
+	return b.settle(ctx, u, n, then, len(results) > 0 && len(results) <= groups, err)
 }
 
-// settle takes the outcome of a pipeline of u's first n groups (their
-// statements first, then then's). A group the server refused is lost alone
-// (see batch): the result is then a store.GroupsLost, or an error that
-// ends the batch.
-func (b *batch) settle(ctx context.Context, u *buffer, n, groups int, then func(*pipeline), results []*pgconn.Result, err error) error {
+// settle takes the outcome of sending u's first n groups under the
+// savepoint flush, then the statements then adds; inGroups says whether
+// err is one of the groups' statements. A group the server refused is
+// lost alone (see batch): the result is then a store.GroupsLost, or an
+// error that ends the batch.
+func (b *batch) settle(ctx context.Context, u *buffer, n int, then func(*pipeline), inGroups bool, err error) error {
 	if err == nil {
 		return nil
 	}
-	if len(results) == 0 || len(results) > groups || b.unavailable(err) {
+	if !inGroups || b.unavailable(err) {
 		return b.classify(err) // not the groups' rows: the batch cannot go on
 	}
 	// One group's rows, probably: undo them all, then send each alone.
@@ -422,7 +431,17 @@ func (b *batch) Commit() error {
 		return b.fail("commit", err)
 	}
 	b.done = true
+	b.keepBuffers()
 	return err
+}
+
+// keepBuffers gives the batch's buffers, emptied, to the next batch.
+func (b *batch) keepBuffers() {
+	if b.inflight == nil && b.buf != nil && b.spare != nil {
+		b.buf.reset()
+		b.spare.reset()
+		b.s.bufs = [2]*buffer{b.buf, b.spare}
+	}
 }
 
 func (b *batch) Rollback() error {

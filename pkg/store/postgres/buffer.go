@@ -28,6 +28,8 @@ type buffer struct {
 	marks    markCols
 	tombs    tombCols
 	untombs  []string
+
+	stream copyStream // COPY's rows, kept for its memory
 }
 
 // span is where a group's rows start in each column.
@@ -55,13 +57,20 @@ func (u *buffer) open(id string) {
 // truncate drops the rows from o on (an aborted group's).
 func (u *buffer) truncate(o offsets) {
 	u.sessions.truncate(o.sessions)
-	u.clears.id, u.clears.from = u.clears.id[:o.clears], u.clears.from[:o.clears]
+	u.clears.id, u.clears.from = cut(u.clears.id, o.clears), u.clears.from[:o.clears]
 	u.msgs.truncate(o.msgs)
 	u.tools.truncate(o.tools)
 	u.links.truncate(o.links)
 	u.marks.truncate(o.marks)
 	u.tombs.truncate(o.tombs)
-	u.untombs = u.untombs[:o.untombs]
+	u.untombs = cut(u.untombs, o.untombs)
+}
+
+// cut shortens a column to n, dropping its hold on the rows cut: a buffer
+// is reused, and the text of rows already sent would stay alive.
+func cut[T any](col []T, n int) []T {
+	clear(col[n:])
+	return col[:n]
 }
 
 // reset empties the buffer, keeping its memory.
@@ -107,7 +116,7 @@ func (c *sessionCols) truncate(n int) {
 	for _, col := range []*[]string{&c.id, &c.project, &c.agent, &c.firstMessage, &c.displayName, &c.startedAt,
 		&c.endedAt, &c.parent, &c.relationship, &c.createdAt, &c.fileHash, &c.deletedAt, &c.userID, &c.userName,
 		&c.projectID, &c.projectName} {
-		*col = (*col)[:n]
+		*col = cut(*col, n)
 	}
 	c.messageCount, c.userMessageCount = c.messageCount[:n], c.userMessageCount[:n]
 	c.outputTokens, c.peakContext = c.outputTokens[:n], c.peakContext[:n]
@@ -159,8 +168,8 @@ func (c *messageCols) add(m *record.Message) {
 }
 
 func (c *messageCols) truncate(n int) {
-	c.sid, c.role, c.content, c.thinking = c.sid[:n], c.role[:n], c.content[:n], c.thinking[:n]
-	c.timestamp, c.model, c.tokenUsage = c.timestamp[:n], c.model[:n], c.tokenUsage[:n]
+	c.sid, c.role, c.content, c.thinking = cut(c.sid, n), cut(c.role, n), cut(c.content, n), cut(c.thinking, n)
+	c.timestamp, c.model, c.tokenUsage = cut(c.timestamp, n), cut(c.model, n), cut(c.tokenUsage, n)
 	c.ordinal, c.contentLength, c.contextTokens, c.outputTokens = c.ordinal[:n], c.contentLength[:n], c.contextTokens[:n], c.outputTokens[:n]
 	c.hasThinking, c.hasToolUse, c.isSystem = c.hasThinking[:n], c.hasToolUse[:n], c.isSystem[:n]
 }
@@ -206,9 +215,9 @@ func (c *toolCols) add(t *record.ToolCall) {
 }
 
 func (c *toolCols) truncate(n int) {
-	c.sid, c.toolUseID, c.toolName, c.category = c.sid[:n], c.toolUseID[:n], c.toolName[:n], c.category[:n]
-	c.inputJSON, c.skillName, c.subagent = c.inputJSON[:n], c.skillName[:n], c.subagent[:n]
-	c.ordinal, c.callIndex, c.result, c.resultLength = c.ordinal[:n], c.callIndex[:n], c.result[:n], c.resultLength[:n]
+	c.sid, c.toolUseID, c.toolName, c.category = cut(c.sid, n), cut(c.toolUseID, n), cut(c.toolName, n), cut(c.category, n)
+	c.inputJSON, c.skillName, c.subagent = cut(c.inputJSON, n), cut(c.skillName, n), cut(c.subagent, n)
+	c.ordinal, c.callIndex, c.result, c.resultLength = c.ordinal[:n], c.callIndex[:n], cut(c.result, n), cut(c.resultLength, n)
 }
 
 func (c *toolCols) args(lo, hi int) []any {
@@ -245,7 +254,8 @@ func (c *linkCols) add(sid, sha, url, linkType, confidence string, ordinal int64
 }
 
 func (c *linkCols) truncate(n int) {
-	c.sid, c.sha, c.url, c.linkType, c.confidence, c.ordinal = c.sid[:n], c.sha[:n], c.url[:n], c.linkType[:n], c.confidence[:n], c.ordinal[:n]
+	c.sid, c.sha, c.url, c.linkType, c.confidence = cut(c.sid, n), cut(c.sha, n), cut(c.url, n), cut(c.linkType, n), cut(c.confidence, n)
+	c.ordinal = c.ordinal[:n]
 	clear(c.seen)
 }
 
@@ -302,11 +312,11 @@ func (c *markCols) add(id string, e watermark.Entry) {
 }
 
 func (c *markCols) truncate(n int) {
-	c.id = c.id[:n]
+	c.id = cut(c.id, n)
 	for i, col := range c.cols {
 		switch col := col.(type) {
 		case []string:
-			c.cols[i] = col[:n]
+			c.cols[i] = cut(col, n)
 		case []int64:
 			c.cols[i] = col[:n]
 		case []bool:
@@ -334,5 +344,5 @@ func (c *markCols) args(lo, hi int) []any {
 type tombCols struct{ id, reason, deletedAt []string }
 
 func (c *tombCols) truncate(n int) {
-	c.id, c.reason, c.deletedAt = c.id[:n], c.reason[:n], c.deletedAt[:n]
+	c.id, c.reason, c.deletedAt = cut(c.id, n), cut(c.reason, n), cut(c.deletedAt, n)
 }

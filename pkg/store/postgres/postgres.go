@@ -35,6 +35,9 @@ type Store struct {
 	id   string
 	org  string
 	url  string // without password, for messages
+	// A batch's two buffers, kept for the next batch: their columns and
+	// COPY streams are grown once per run rather than once per batch.
+	bufs [2]*buffer
 }
 
 // Open connects to the database a postgres:// URL names.

@@ -7,6 +7,12 @@ import "avsync/pkg/store/sqlschema"
 // writes would go (clear its replaced rows, then upsert), which is safe
 // because no session is in the buffer twice.
 func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
+	queueExcept(p, u, org, machine, lo, hi, false)
+}
+
+// queueExcept is queue, leaving out messages and tool calls when copied
+// says they go by COPY (see copyFlush).
+func queueExcept(p *pipeline, u *buffer, org, machine string, lo, hi int, copied bool) {
 	from, to := u.groups[lo].at, u.offsets()
 	if hi < len(u.groups) {
 		to = u.groups[hi].at
@@ -16,8 +22,15 @@ func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
 		for _, t := range []struct{ table, ordinal string }{
 			{"tool_calls", "message_ordinal"}, {"git_links", "message_ordinal"}, {"messages", "ordinal"},
 		} {
-			p.add(`DELETE FROM `+t.table+` t USING unnest($3::text[], $4::bigint[]) AS c(session_id, from_ordinal)
-				WHERE t.org_id = $1 AND t.machine = $2 AND t.session_id = c.session_id AND t.`+t.ordinal+` >= c.from_ordinal`,
+			// The rows are found per session by a subquery planned alone
+			// (OFFSET 0), so its index scan takes all four key columns. A
+			// join lets a table not analyzed yet (a first sync) be read whole
+			// for every flush: without statistics the planner takes
+			// org_id and machine for selective.
+			p.add(`DELETE FROM `+t.table+` WHERE ctid = ANY(ARRAY(SELECT r.ctid
+				FROM unnest($3::text[], $4::bigint[]) AS c(session_id, from_ordinal),
+				LATERAL (SELECT ctid FROM `+t.table+` t WHERE t.org_id = $1 AND t.machine = $2
+					AND t.session_id = c.session_id AND t.`+t.ordinal+` >= c.from_ordinal OFFSET 0) r))`,
 				org, machine, ids, starts)
 		}
 	}
@@ -27,8 +40,10 @@ func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
 		}
 	}
 	add(sessionInsert+sqlschema.SessionUpdate, to.sessions-from.sessions, u.sessions.args(from.sessions, to.sessions))
-	add(messageInsert, to.msgs-from.msgs, u.msgs.args(from.msgs, to.msgs))
-	add(toolInsert, to.tools-from.tools, u.tools.args(from.tools, to.tools))
+	if !copied {
+		add(messageInsert, to.msgs-from.msgs, u.msgs.args(from.msgs, to.msgs))
+		add(toolInsert, to.tools-from.tools, u.tools.args(from.tools, to.tools))
+	}
 	add(linkInsert, to.links-from.links, u.links.args(from.links, to.links))
 	add(markInsert, to.marks-from.marks, u.marks.args(from.marks, to.marks))
 	add(`INSERT INTO session_deletes (org_id, machine, session_id, reason, deleted_at)
