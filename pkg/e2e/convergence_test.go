@@ -477,7 +477,9 @@ func TestLimitKeepsJournalEntries(t *testing.T) {
 	e.sync()
 	db = openDB(t, e.src, false)
 	execAll(t, db, []string{"CREATE TEMP TABLE x (y)"}) // a fresh connection: re-insert from the fixture
-	execAll(t, db, []string{"ATTACH '" + filepath.Join("testdata", "small-august.db") + "' AS orig",
+	orig := filepath.Join(t.TempDir(), "orig.db") // a copy: attached, a fixture would get a -shm beside it
+	copyFile(t, filepath.Join("testdata", "small-august.db"), orig)
+	execAll(t, db, []string{"ATTACH '" + orig + "' AS orig",
 		"INSERT INTO sessions SELECT * FROM orig.sessions WHERE id = '" + id + "'",
 		"INSERT INTO messages SELECT * FROM orig.messages WHERE session_id = '" + id + "'",
 		"INSERT INTO tool_calls SELECT * FROM orig.tool_calls WHERE session_id = '" + id + "'",

@@ -58,7 +58,7 @@ func Generate(ctx context.Context, template, path string, spec Spec) error {
 // triggers, with their tables), not its FTS triggers: they would index the
 // text a second time for no benefit here.
 func copySchema(ctx context.Context, template string, db *sql.DB) error {
-	src, err := sql.Open("sqlite", "file:"+template+"?mode=ro")
+	src, err := sql.Open("sqlite", "file:"+template+"?mode=ro&immutable=1") // immutable: a fixture gets no -shm beside it
 	if err != nil {
 		return err
 	}
