@@ -86,7 +86,9 @@ type pending struct {
 func New(st store.Store, state *watermark.State, in *record.Reader, out *record.Writer, opt Options) *Writer {
 	sessions, bytes := 50, int64(32<<20)
 	if b, ok := st.(store.Batcher); ok {
-		sessions, bytes = b.BatchLimits()
+		if n, size := b.BatchLimits(); n > 0 && size > 0 {
+			sessions, bytes = n, size
+		}
 	}
 	if opt.BatchSessions <= 0 {
 		opt.BatchSessions = sessions

@@ -111,7 +111,7 @@ type Batch interface {
 }
 
 // Batcher is a store whose batches should be other sizes than the
-// writer's defaults (the flags still win).
+// writer's defaults (the flags still win; a zero keeps the default).
 type Batcher interface {
 	BatchLimits() (sessions int, bytes int64)
 }

@@ -36,6 +36,15 @@ func Timestamp(s string) string {
 // place they are normalised, so the stores agree with each other.
 type normalizing struct{ Store }
 
+// BatchLimits passes store.Batcher on (zeros: the writer's defaults), as
+// the embedded Store hides the methods beyond its interface.
+func (n normalizing) BatchLimits() (int, int64) {
+	if b, ok := n.Store.(Batcher); ok {
+		return b.BatchLimits()
+	}
+	return 0, 0
+}
+
 func (n normalizing) Begin(ctx context.Context, w Writer) (Batch, error) {
 	b, err := n.Store.Begin(ctx, w)
 	if err != nil {

@@ -18,3 +18,22 @@ func TestTimestamp(t *testing.T) {
 		}
 	}
 }
+
+type sized struct{ Store }
+
+func (sized) BatchLimits() (int, int64) { return 400, 256 << 20 }
+
+// The wrapper Open returns must not hide a store's preferred batch sizes.
+func TestNormalizingBatchLimits(t *testing.T) {
+	var st Store = normalizing{sized{}}
+	b, ok := st.(Batcher)
+	if !ok {
+		t.Fatal("the wrapped store is no Batcher")
+	}
+	if n, size := b.BatchLimits(); n != 400 || size != 256<<20 {
+		t.Errorf("BatchLimits() = %d, %d; want 400, %d", n, size, 256<<20)
+	}
+	if n, size := (normalizing{}).BatchLimits(); n != 0 || size != 0 {
+		t.Errorf("a store without limits gave %d, %d; want the defaults (0, 0)", n, size)
+	}
+}
