@@ -203,7 +203,10 @@ func remaskSurvivesKills(t *testing.T, backend string) {
 	{
 		e := newEnvOn(t, backend, "small-august.db")
 		if err := gen.Generate(ctx(t), filepath.Join("testdata", "small-august.db"), e.src,
-			gen.Spec{Sessions: 90, MessagesPerSession: 16, AvgMessageBytes: 400, Seed: 23}); err != nil {
+			// ~4 MB to re-mask: more than the pipes between the stages hold
+			// (each tool grows its stdout pipe to 1 MiB), so every stage is
+			// still at work when av-write has committed a few batches.
+			gen.Spec{Sessions: 90, MessagesPerSession: 16, AvgMessageBytes: 4000, Seed: 23}); err != nil {
 			t.Fatal(err)
 		}
 		secret := strings.TrimPrefix(remaskToken, "acmeint-")
@@ -230,8 +233,9 @@ func remaskSurvivesKills(t *testing.T, backend string) {
 		hits := 0
 		for round := 0; round < 6; round++ {
 			// Killed once av-write has committed a few sessions: mid-run
-			// whatever the machine's speed.
-			stage, results := rng.IntN(3), 1+rng.IntN(6)
+			// whatever the machine's speed. Each stage twice: the first two
+			// may be done by then (a fast store), av-write never is.
+			stage, results := round%3, 1+rng.IntN(6)
 			hit := e.killPipelineAfter(stages, extra, stage, results)
 			if hit {
 				hits++
