@@ -193,6 +193,7 @@ type finding struct {
 // rec or err is set. Jobs are written in the order they were read.
 type job struct {
 	line []byte
+	size int // bytes held in the gate
 	n    int
 	rec  mask.Record
 	err  error
@@ -220,8 +221,12 @@ func putBuf(b []byte) {
 	}
 }
 
+// inFlightBytes bounds the bytes of the lines between reader and writer.
+const inFlightBytes = 16 << 20
+
 // maskStream reads lines, masks them on `workers` goroutines and writes them
-// in input order. Memory is bounded: at most 4*workers lines are in flight.
+// in input order. Memory is bounded: at most 4*workers lines are in flight,
+// and at most inFlightBytes of them (or one line, when it is larger).
 func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra map[string]bool, workers int, report bool, maxLine int, s cli.Streams) error {
 	in := record.NewReader(s.In, "stdin")
 	in.MaxLine = maxLine
@@ -231,6 +236,8 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 	readErr := make(chan error, 1)
 	stop := make(chan struct{})
 	defer close(stop)
+	gate := newByteGate(inFlightBytes)
+	defer gate.close()
 
 	for i := 0; i < workers; i++ {
 		go func() {
@@ -270,7 +277,10 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 				largest = n
 				debug.SetMemoryLimit(int64(48<<20 + 3*n))
 			}
-			j := &job{line: line, n: in.Line(), done: make(chan struct{})}
+			if !gate.acquire(len(line)) {
+				return
+			}
+			j := &job{line: line, size: len(line), n: in.Line(), done: make(chan struct{})}
 			if len(line) <= record.KeepLineBuf {
 				j.line = append(getBuf(), line...) // the reader reuses its buffer
 			}
@@ -300,6 +310,7 @@ func maskStream(ctx context.Context, masker func() (*mask.Masker, error), extra 
 			err = out.WriteLine(j.rec.Line)
 			putBuf(j.rec.Line)
 		}
+		gate.release(j.size)
 		if record.IsClosedPipe(err) {
 			return nil
 		}
