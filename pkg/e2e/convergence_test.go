@@ -477,7 +477,8 @@ func TestLimitKeepsJournalEntries(t *testing.T) {
 	e.sync()
 	db = openDB(t, e.src, false)
 	execAll(t, db, []string{"CREATE TEMP TABLE x (y)"}) // a fresh connection: re-insert from the fixture
-	orig := filepath.Join(t.TempDir(), "orig.db") // a copy: attached, a fixture would get a -shm beside it
+	// A copy: attached, a fixture would get a -shm beside it.
+	orig := filepath.Join(t.TempDir(), "orig.db")
 	copyFile(t, filepath.Join("testdata", "small-august.db"), orig)
 	execAll(t, db, []string{"ATTACH '" + orig + "' AS orig",
 		"INSERT INTO sessions SELECT * FROM orig.sessions WHERE id = '" + id + "'",
