@@ -55,11 +55,16 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	if connect <= 0 {
 		connect = 10 * time.Second
 	}
+	// The columns first: a store already there costs no CREATE DATABASE
+	// (each request is a round trip to a remote server).
 	first, cancel := context.WithTimeout(ctx, connect)
-	err := s.c.run(first, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(s.c.db), nil)
+	cols, err := s.columns(first)
 	cancel()
+	if err == nil && len(cols) == 0 {
+		err = s.c.run(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(s.c.db), nil)
+	}
 	if err == nil {
-		err = s.migrate(ctx)
+		err = s.migrate(ctx, cols)
 	}
 	if err != nil {
 		return nil, store.Errorf("store %s: %w", s.c.shown, err)

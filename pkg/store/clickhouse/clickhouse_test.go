@@ -206,6 +206,27 @@ func TestRequestsPerBatchAreConstant(t *testing.T) {
 	}
 }
 
+// TestOpenExistingStoreRequests: opening a store that is already there
+// costs three requests (its columns, its schema version, its id), no
+// CREATE DATABASE: a remote store pays each one in latency, every cycle.
+func TestOpenExistingStoreRequests(t *testing.T) {
+	u, _ := testDB(t)
+	ctx := context.Background()
+	first, err := Open(ctx, u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	again, err := Open(ctx, u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if n := again.(*Store).Requests(); n > 3 {
+		t.Fatalf("opening an existing store took %d requests, want at most 3", n)
+	}
+}
+
 // TestAppendStringIsJSON: the hand encoder writes what encoding/json
 // reads back as the same text, for any string (invalid UTF-8 as U+FFFD).
 func TestAppendStringIsJSON(t *testing.T) {

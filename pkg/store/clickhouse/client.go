@@ -100,8 +100,8 @@ func (c *client) exec(ctx context.Context, query string, body io.Reader, extra u
 func (c *client) send(ctx context.Context, query string, body io.Reader, extra url.Values) (*http.Response, error) {
 	u := c.base
 	params := u.Query()
-	if strings.HasPrefix(query, "CREATE DATABASE") {
-		params.Del("database") // it does not exist yet
+	if strings.HasPrefix(query, "CREATE DATABASE") || strings.HasPrefix(query, columnsQuery) {
+		params.Del("database") // it may not exist yet
 	}
 	for k, v := range settings {
 		params[k] = v

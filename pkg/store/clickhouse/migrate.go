@@ -16,11 +16,7 @@ import (
 // date. Every step can run twice (two writers starting at once, or one
 // killed half way): copies of old rows carry version 0, so copying them
 // again changes nothing, and every later write outranks them.
-func (s *Store) migrate(ctx context.Context) error {
-	cols, err := s.columns(ctx)
-	if err != nil {
-		return err
-	}
+func (s *Store) migrate(ctx context.Context, cols map[string]map[string]string) error {
 	have := int64(0)
 	if cols["schema_migrations"] != nil {
 		if err := s.c.rows(ctx, "SELECT max(version) FROM schema_migrations", func(c []json.RawMessage) error {
@@ -84,10 +80,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	return s.readID(ctx)
 }
 
+// columnsQuery reads system.columns: it runs before the database exists.
+const columnsQuery = "SELECT table, name, type FROM system.columns"
+
 // columns lists the tables (and views) of the database and their columns.
 func (s *Store) columns(ctx context.Context) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
-	err := s.c.rows(ctx, "SELECT table, name, type FROM system.columns WHERE database = "+quote(s.c.db), func(c []json.RawMessage) error {
+	err := s.c.rows(ctx, columnsQuery+" WHERE database = "+quote(s.c.db), func(c []json.RawMessage) error {
 		var table, name, typ string
 		if err := scan(c, &table, &name, &typ); err != nil {
 			return err

@@ -38,6 +38,12 @@ import (
 // a batch and reclaims in its last step.
 const reclaimShare = 10 // percent of the table
 
+// reclaimMinRows is the garbage below which the table's size is not even
+// asked (a request each cycle, which a remote store pays in latency): a
+// one-change cycle supersedes a few rows, and a hundred rows more on disk
+// cost nothing.
+const reclaimMinRows = 100
+
 type reclaimState struct {
 	due     bool // a batch committed since the last reclaim
 	machine string
@@ -52,7 +58,7 @@ func (r *reclaimState) committed(machine string, m machineFields) {
 func (s *Store) reclaimIfDue() error {
 	r := s.reclaim
 	s.reclaim = reclaimState{}
-	if !r.due || r.m.garbage == 0 && !r.m.reclaim {
+	if !r.due || r.m.garbage < reclaimMinRows && !r.m.reclaim {
 		return nil
 	}
 	ctx := context.Background()

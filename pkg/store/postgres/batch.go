@@ -15,8 +15,10 @@ import (
 
 // flushBytes bounds the rows a buffer holds before they are sent: the
 // ingest commits every 32 MB anyway, and memory stays small (a buffer in
-// flight is encoded once more, and one fills meanwhile).
-var flushBytes = 2 << 20
+// flight is encoded once more, and one fills meanwhile). A full buffer
+// costs three round trips (see copyFlush): at 4 MB a remote server's
+// latency hides behind the filling of the next.
+var flushBytes = 4 << 20
 
 // A batch holds its groups in a buffer and sends them in one pipeline when
 // it is full (in the background, while the next buffer fills, so av-write
