@@ -129,37 +129,30 @@ func (s *State) load(ctx context.Context) error {
 			return fmt.Errorf("is damaged or not a state database (%v); move it aside to rebuild it from the store", err)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT key, value FROM meta")
-	if err != nil {
-		return err
-	}
-	kv := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			rows.Close()
-			return err
-		}
-		kv[k] = v
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	n := func(k string) int64 { v, _ := strconv.ParseInt(kv[k], 10, 64); return v }
 	m := &s.Meta
-	*m = Meta{Version: int(n("version")), StoreID: kv["store_id"], Org: kv["org"], Machine: kv["machine"],
-		StoreSeq: n("store_seq"), Source: kv["source"], Marker: kv["marker"], Deletions: n("deletions"),
-		CursorReadSeq: n("cursor_read_seq"), Ruleset: kv["ruleset"], Remasked: kv["remasked"], MarksDigest: kv["marks_digest"], Hostname: kv["hostname"], VerifiedAt: kv["verified_at"], StateID: kv["state_id"], Settings: kv["settings"],
-		LastSessionCreatedAt: kv["last_session_created_at"], LastSyncedAt: kv["last_synced_at"],
-		TotalSynced: n("total_synced"), TotalMasked: n("total_masked")}
+	var err error
+	if *m, err = readMeta(ctx, s.db); err != nil {
+		return err
+	}
 	switch {
 	case m.Version > Version:
 		return fmt.Errorf("version %d is %w (this one knows %d)", m.Version, ErrNewer, Version)
 	case m.Version < Version:
 		// Fresh, or from an older avsync whose entries meant something else.
 		return s.Update(ctx, func(tx *Tx) error {
-			tx.Meta.Version = Version
+			// av-read and av-write open a new state at the same instant:
+			// under the write lock, the one that comes second finds it
+			// made, and keeps its id (else the cursor av-read carries
+			// would name another state, and never be saved).
+			now, err := readMeta(ctx, tx.tx)
+			if err != nil {
+				return err
+			}
+			if now.Version == Version {
+				tx.Meta = now
+				return nil
+			}
+			tx.Meta.Version, tx.Meta.StateID = Version, now.StateID
 			if tx.Meta.StateID == "" {
 				id := make([]byte, 8)
 				rand.Read(id)
@@ -170,6 +163,35 @@ func (s *State) load(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// readMeta reads the meta table (from the database, or in a transaction).
+func readMeta(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (Meta, error) {
+	rows, err := q.QueryContext(ctx, "SELECT key, value FROM meta")
+	if err != nil {
+		return Meta{}, err
+	}
+	kv := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			rows.Close()
+			return Meta{}, err
+		}
+		kv[k] = v
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Meta{}, err
+	}
+	n := func(k string) int64 { v, _ := strconv.ParseInt(kv[k], 10, 64); return v }
+	return Meta{Version: int(n("version")), StoreID: kv["store_id"], Org: kv["org"], Machine: kv["machine"],
+		StoreSeq: n("store_seq"), Source: kv["source"], Marker: kv["marker"], Deletions: n("deletions"),
+		CursorReadSeq: n("cursor_read_seq"), Ruleset: kv["ruleset"], Remasked: kv["remasked"], MarksDigest: kv["marks_digest"], Hostname: kv["hostname"], VerifiedAt: kv["verified_at"], StateID: kv["state_id"], Settings: kv["settings"],
+		LastSessionCreatedAt: kv["last_session_created_at"], LastSyncedAt: kv["last_synced_at"],
+		TotalSynced: n("total_synced"), TotalMasked: n("total_masked")}, nil
 }
 
 // current says whether the state's tables are all there, as this avsync
