@@ -18,6 +18,21 @@ import (
 // mutation, a re-mask's reclaim) is recorded as owed, and a later run
 // finishes it when the run that owed it could not.
 
+// serveInFront serves srv on a free local port and returns u pointing
+// there: a proxy the tools are given in place of the server.
+func serveInFront(t *testing.T, u *url.URL, srv *http.Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	p := *u
+	p.Host = l.Addr().String()
+	return p.String()
+}
+
 // hookProxy forwards requests to a ClickHouse server; hook sees each
 // statement first (the query parameter, or the body when it is the
 // statement) and may answer it itself by returning true (the request then
@@ -38,15 +53,7 @@ func hookProxy(t *testing.T, target string, hook func(stmt string, w http.Respon
 		}
 		proxy.ServeHTTP(w, r)
 	})}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	p := *u
-	p.Host = l.Addr().String()
-	return p.String()
+	return serveInFront(t, u, srv)
 }
 
 // dropConnection ends a request as a lost connection would: no answer.

@@ -147,15 +147,7 @@ func breakingProxy(t *testing.T, target string, breakAt int) string {
 		}
 		proxy.ServeHTTP(w, r)
 	})}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	p := *u
-	p.Host = l.Addr().String()
-	return p.String()
+	return serveInFront(t, u, srv)
 }
 
 // cutReader ends in an error after left bytes.
