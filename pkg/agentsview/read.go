@@ -89,6 +89,10 @@ type snapshot struct {
 	ruleset string
 	// seq is this run's read sequence number, 0 until readSeq takes it.
 	seq int64
+	// tombstoned: the sessions this run sent a tombstone for (a
+	// verification pass finds the gone ones twice: in the state and in
+	// the journal).
+	tombstoned map[string]bool
 }
 
 // readSeq takes this run's read sequence number from the state the first
@@ -325,7 +329,7 @@ func (sn *snapshot) markerPass(ctx context.Context, cur *record.Cursor) error {
 		}
 		sn.progress(i+1, len(cands))
 	}
-	return sn.tombstones(ctx, gone)
+	return sn.tombstones(ctx, gone, true)
 }
 
 // verifyPass examines every session, in pages each read in its own
@@ -407,13 +411,44 @@ func (sn *snapshot) verifyPass(ctx context.Context, cur *record.Cursor) error {
 				gone = append(gone, id)
 			}
 		}
-		if err := sn.tombstones(ctx, gone); err != nil {
+		if err := sn.tombstones(ctx, gone, false); err != nil {
 			return err
 		}
 		if len(entries) < page {
-			return nil
+			break
 		}
 		after = entries[len(entries)-1].ID
+	}
+	return sn.journalTombstones(ctx, page)
+}
+
+// journalTombstones gives a tombstone to every session agentsview's
+// deletion journal names that its database no longer holds, whether or
+// not this state ever did: a store restored from a backup older than the
+// session's first sync, or a fresh one, still learns it was deleted.
+func (sn *snapshot) journalTombstones(ctx context.Context, page int) error {
+	if !sn.src.hasJournal() {
+		return nil
+	}
+	after := ""
+	for {
+		var gone []string
+		if err := sn.readTx(ctx, "read the deletion journal", func(tx *sql.Tx) error {
+			var err error
+			gone, err = queryStrings(ctx, tx, `SELECT j.session_id FROM session_deletion_changes j
+				WHERE j.session_id > ? AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = j.session_id)
+				ORDER BY j.session_id LIMIT ?`, after, page)
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := sn.tombstones(ctx, gone, true); err != nil {
+			return err
+		}
+		if len(gone) < page {
+			return nil
+		}
+		after = gone[len(gone)-1]
 	}
 }
 
@@ -429,17 +464,23 @@ func (sn *snapshot) only(ctx context.Context) error {
 }
 
 // tombstones sends one for each session gone from the source that the
-// store holds and does not yet know is gone.
-func (sn *snapshot) tombstones(ctx context.Context, gone []string) error {
+// store does not yet know is gone: of those the state holds, or with
+// journaled, also of those it never held (agentsview's deletion journal
+// names them, so a fresh full sync stores their tombstones too).
+func (sn *snapshot) tombstones(ctx context.Context, gone []string, journaled bool) error {
 	entries, err := sn.state.Lookup(ctx, gone)
 	if err != nil {
 		return err
 	}
 	for _, id := range gone {
 		e, ok := entries[id]
-		if !ok || e.Tombstone == watermark.Removed {
+		if (!ok && !journaled) || e.Tombstone == watermark.Removed || sn.tombstoned[id] {
 			continue
 		}
+		if sn.tombstoned == nil {
+			sn.tombstoned = map[string]bool{}
+		}
+		sn.tombstoned[id] = true
 		seq, err := sn.readSeq(ctx)
 		if err != nil {
 			return err

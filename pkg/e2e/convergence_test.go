@@ -204,6 +204,38 @@ func TestRestoredStoreConverges(t *testing.T) {
 	})
 }
 
+// TestJournaledDeletesAreTombstoned: agentsview's deletion journal names
+// every session it hard-deleted, so the store carries a tombstone for each
+// even when it never held the session's rows: one pruned before its first
+// sync, and one a store restored from an older backup never saw.
+func TestJournaledDeletesAreTombstoned(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		early := e.sourceStrings("SELECT id FROM sessions ORDER BY id LIMIT 1")[0]
+		e.prune(early)
+		e.sync()
+		if got := e.tombstones(); got[early] != "removed" || len(got) != 1 {
+			t.Fatalf("a session pruned before the first sync: tombstones %v, want %s removed", got, early)
+		}
+		restore := e.backupStore()
+		e.useFixture("small-august-2.db") // one session more, and no journal
+		added := e.sourceStrings("SELECT id FROM sessions ORDER BY rowid DESC LIMIT 1")[0]
+		e.sync()
+		e.prune(added)
+		e.sync()
+		restore() // older than the added session's first sync
+		r := e.sh(filepath.Join(repoRoot(t), "scripts", "av-sync"))
+		if r.code != 0 {
+			t.Fatalf("av-sync after the restore: exit %d\n%s", r.code, r.stderr)
+		}
+		if got := e.tombstones(); got[added] != "removed" {
+			t.Fatalf("a session only the forgotten runs stored: tombstones %v, want %s removed", got, added)
+		}
+		e.requireLiveEqualsSource()
+		e.syncExpect(0, "the run after")
+	})
+}
+
 // backupStore copies the store and returns a func that puts the copy back.
 func (e *env) backupStore() (restore func()) {
 	e.t.Helper()

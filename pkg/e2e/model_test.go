@@ -152,7 +152,6 @@ type model struct {
 	next      int
 
 	removed map[string]bool // hard-deleted and not re-inserted since
-	known   map[string]bool // was in the source during a sync that exited 0
 	purged  map[string]bool // soft-deleted during a --purge-deleted sync, not undeleted since
 
 	hasBackup    bool
@@ -164,7 +163,7 @@ type model struct {
 func runModel(t *testing.T, backend string, seed uint64, ops []modelOp, lo, hi int) {
 	m := &model{t: t, e: newEnvOn(t, backend, "small-august.db"), backend: backend, seed: seed,
 		rng: rand.New(rand.NewPCG(seed, 0x6d6f64656c)), ops: ops,
-		removed: map[string]bool{}, known: map[string]bool{}, purged: map[string]bool{}}
+		removed: map[string]bool{}, purged: map[string]bool{}}
 	m.e.hostname = "laptop-a.local"
 	m.openSource()
 	t.Cleanup(func() {
@@ -246,11 +245,6 @@ func (m *model) cleanSync(why, writeArgs string, strict bool) writeOutput {
 		m.fatalf("%s: the pipeline exited %d\nstderr:\n%s", why, r.code, r.stderr)
 	}
 	out := parseWriteOutput(m.t, r.stdout)
-	if r.code == 0 {
-		for _, id := range m.ids("1") {
-			m.known[id] = true
-		}
-	}
 	m.wroteSince = true // sessions, or stars, pins and deletions (not counted in the summary)
 	return out
 }
@@ -719,12 +713,12 @@ func storeTombstones(db *sql.DB) (tombs map[string][]string, note string, err er
 
 // wantTombstone says whether a session must carry a tombstone and with
 // which reason: soft-deleted ones 'deleted'; hard-deleted ones 'removed'
-// when a sync ever saw them (else a tombstone is allowed, not required);
-// live ones none.
+// (the August source journals every hard delete, so even a session no
+// sync saw, or one a restored store forgot, gets one); live ones none.
 func (m *model) wantTombstone(sid string, softDeleted bool) (required bool, reason string) {
 	switch {
 	case m.removed[sid]:
-		return m.known[sid], "removed"
+		return true, "removed"
 	case softDeleted:
 		return true, "deleted"
 	}
