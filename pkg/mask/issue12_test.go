@@ -197,7 +197,7 @@ func TestIssue12SideDoors(t *testing.T) {
 func TestRulesetIDFollowsEverything(t *testing.T) {
 	rules := Builtin()
 	base := rulesetID(EngineVersion, rules, nil)
-	if !RulesetPattern.MatchString(base) {
+	if !RulesetPattern().MatchString(base) {
 		t.Fatalf("ruleset id %q is not of the stable form", base)
 	}
 	seen := map[string]string{base: "base"}

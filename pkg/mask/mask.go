@@ -21,6 +21,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"avsync/pkg/lazyregexp"
 )
 
 // Rule describes one kind of secret.
@@ -257,12 +259,21 @@ type Finding struct {
 // values never masked: exact strings, or regexes written /like this/.
 func New(extra []*Rule, allow []string) (*Masker, error) {
 	builtin := Builtin()
-	return build(append(builtin, extra...), allow, len(builtin))
+	m, err := build(append(builtin, extra...), allow, len(builtin))
+	if err != nil {
+		return nil, err
+	}
+	m.id = builtinRuleset
+	if len(extra) > 0 || len(allow) > 0 {
+		m.id = rulesetID(EngineVersion, m.rules, allow)
+	}
+	return m, nil
 }
 
-// build makes a masker; the rules from index lazy on are compiled now
-// (a user's rule with a bad regexp is refused at once), the others on
-// their first keyword hit (the built-in ones are tested to compile).
+// build makes a masker, without its ruleset id (New's); the rules from
+// index lazy on are compiled now (a user's rule with a bad regexp is
+// refused at once), the others on their first keyword hit (the built-in
+// ones are tested to compile).
 func build(rules []*Rule, allow []string, lazy int) (*Masker, error) {
 	m := &Masker{allowExact: map[string]bool{}, names: map[string]bool{}}
 	seen := map[string]bool{}
@@ -299,7 +310,6 @@ func build(rules []*Rule, allow []string, lazy int) (*Masker, error) {
 	// One more keyword, after the rules': a \u00 escape, so the scan says
 	// whether a text needs decoding.
 	m.pf = newPrefilter(append(m.rules[:len(m.rules):len(m.rules)], &Rule{Keywords: []string{`\u00`}}))
-	m.id = rulesetID(EngineVersion, m.rules, allow)
 	m.scratch.New = func() any { return &scratch{windows: make([][]int, len(m.rules))} }
 	return m, nil
 }
@@ -338,7 +348,7 @@ func (m *Masker) Rules() []*Rule { return m.rules }
 const EngineVersion = 3
 
 // RulesetPattern is the form of a ruleset id, for stages that check stamps.
-var RulesetPattern = regexp.MustCompile(`^avmask-[0-9a-f]{12}$`)
+var RulesetPattern = lazyregexp.New(`^avmask-[0-9a-f]{12}$`)
 
 // RulesetOf is the ruleset id New(extra, allow) would have, without
 // building its matcher: what av-mask --print-ruleset prints on every
@@ -358,8 +368,18 @@ func RulesetOf(extra []*Rule, allow []string) (string, error) {
 			return "", err
 		}
 	}
+	if len(extra) == 0 && len(allow) == 0 {
+		return builtinRuleset, nil
+	}
 	return rulesetID(EngineVersion, rules, allow), nil
 }
+
+// builtinRuleset is rulesetID(EngineVersion, Builtin(), nil): the id of
+// the rules most runs use, written down so that no run pays for encoding
+// every rule to hash it. TestBuiltinRuleset fails when a rule or the
+// engine changed without it: a new id makes every store re-mask its rows,
+// so update it on purpose.
+const builtinRuleset = "avmask-45011ceaf731"
 
 func rulesetID(engine int, rules []*Rule, allow []string) string {
 	h := sha256.New()

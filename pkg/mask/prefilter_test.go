@@ -162,3 +162,128 @@ func TestScanFindsEveryKeyword(t *testing.T) {
 		}
 	}
 }
+
+// naiveHits lists every occurrence of every keyword (ASCII case-insensitive)
+// in the order the automaton reports them: by end, then longest first,
+// then in rule order.
+func naiveHits(rules []*Rule, text string) [][3]int {
+	type h struct{ rule, start, end, order int }
+	var all []h
+	lt := strings.ToLower(text)
+	order := 0
+	for ri, r := range rules {
+		for _, kw := range r.Keywords {
+			kw = strings.ToLower(kw)
+			for i := 0; i+len(kw) <= len(lt); i++ {
+				if lt[i:i+len(kw)] == kw {
+					all = append(all, h{ri, i, i + len(kw), order})
+				}
+			}
+			order++
+		}
+	}
+	slices.SortFunc(all, func(a, b h) int {
+		if a.end != b.end {
+			return a.end - b.end
+		}
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		return a.order - b.order
+	})
+	out := make([][3]int, len(all))
+	for i, x := range all {
+		out[i] = [3]int{x.rule, x.start, x.end}
+	}
+	return out
+}
+
+// TestPrefilterFindsWhatANaiveSearchFinds: random keyword sets over small
+// alphabets (so keywords are each other's prefixes and suffixes, the
+// failure links' hard cases) and the built-in rules' keywords, on random
+// texts: the lazily filled automaton reports exactly the naive search's
+// hits, in its order, whether its table is fresh or already filled.
+func TestPrefilterFindsWhatANaiveSearchFinds(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	word := func(alphabet string, n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for round := 0; round < 300; round++ {
+		alphabet := "abAB"[:2+r.IntN(3)]
+		var rules []*Rule
+		if round%10 == 0 {
+			rules = Builtin()
+			alphabet = "akiAKI_-=:.\"\\ghp0123456789 secrettokenpassword"
+		} else {
+			for i := 0; i < 1+r.IntN(6); i++ {
+				var kws []string
+				for k := 0; k < 1+r.IntN(3); k++ {
+					kws = append(kws, word(alphabet, 1+r.IntN(5)))
+				}
+				rules = append(rules, &Rule{Keywords: kws})
+			}
+		}
+		p := newPrefilter(rules)
+		for pass := 0; pass < 2; pass++ {
+			text := word(alphabet, r.IntN(200))
+			if round%3 == 0 {
+				text = word(alphabet, 4096+r.IntN(4096)) // scanned as two halves
+			}
+			var got [][3]int
+			p.scan(text, func(ri, s, e int) { got = append(got, [3]int{ri, s, e}) })
+			if want := naiveHits(rules, text); !slices.Equal(got, want) {
+				i := 0
+				for i < min(len(got), len(want)) && got[i] == want[i] {
+					i++
+				}
+				t.Fatalf("round %d pass %d: %d hits, want %d; from hit %d: %v, want %v", round, pass, len(got), len(want), i, got[i:min(i+3, len(got))], want[i:min(i+3, len(want))])
+			}
+		}
+	}
+}
+
+// TestPrefilterSharedByWorkers: workers scanning one fresh automaton at
+// once fill its table together (run with -race): each finds what it finds
+// alone.
+func TestPrefilterSharedByWorkers(t *testing.T) {
+	rules := Builtin()
+	var kws []string
+	for _, rule := range rules {
+		kws = append(kws, rule.Keywords...)
+	}
+	texts := make([]string, 8)
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range texts {
+		var b strings.Builder
+		for b.Len() < 6000 {
+			if r.IntN(3) == 0 {
+				b.WriteString(kws[r.IntN(len(kws))])
+			} else {
+				const filler = " abcdefghijklmnopqrstuvwxyz_-.:=\"0123456789"
+				b.WriteByte(filler[r.IntN(len(filler))])
+			}
+		}
+		texts[i] = b.String()
+	}
+	p := newPrefilter(rules)
+	results := make([][][3]int, len(texts))
+	done := make(chan int)
+	for i := range texts {
+		go func() {
+			p.scan(texts[i], func(ri, s, e int) { results[i] = append(results[i], [3]int{ri, s, e}) })
+			done <- i
+		}()
+	}
+	for range texts {
+		<-done
+	}
+	for i, text := range texts {
+		if want := naiveHits(rules, text); !slices.Equal(results[i], want) {
+			t.Fatalf("text %d: %d hits, want %d", i, len(results[i]), len(want))
+		}
+	}
+}

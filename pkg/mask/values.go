@@ -1,8 +1,9 @@
 package mask
 
 import (
-	"regexp"
 	"strings"
+
+	"avsync/pkg/lazyregexp"
 )
 
 // notSecretWords are words of key names that contain a secret word but name
@@ -74,19 +75,19 @@ var placeholders = map[string]bool{
 }
 
 // printfVerb is a format verb standing for a value: %s, %(password)s, %v.
-var printfVerb = regexp.MustCompile(`^%(?:[-+# 0-9.]*[sdvqxf]|\([A-Za-z_]+\)[sd])$`)
+var printfVerb = lazyregexp.New(`^%(?:[-+# 0-9.]*[sdvqxf]|\([A-Za-z_]+\)[sd])$`)
 
 // bracketed is a value that names what goes there: [PASSWORD], <token>,
 // {{secret}}, (contents of ~/.ssh/id_rsa), %NUGET_PASSWORD%.
-var bracketed = regexp.MustCompile(`^(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%)$`)
+var bracketed = lazyregexp.New(`^(?:\[[^\]]*\]|<[^>]*>|\{[^}]*\}|\([^)]*\)|%[A-Za-z_][A-Za-z0-9_]*%)$`)
 
 var placeholderParts = []string{"xxxx", "****", "....", "example", "your", "changeme", "change_me",
 	"placeholder", "dummy", "redacted", "replace", "insert", "todo", "fixme", "sample", "<", ">", "{{", "}}"}
 
 var (
-	dottedIdent = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+$`)
+	dottedIdent = lazyregexp.New(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)+$`)
 	// identifier-shaped words: lower, camelCase, PascalCase, CONSTANT, snake/kebab
-	identifier = regexp.MustCompile(`^(?:[a-z]+(?:[A-Z][a-z]+)*|[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]+|[a-z]+(?:[_-][a-z]+)+|[A-Z]+(?:[_-][A-Z]+)+)$`)
+	identifier = lazyregexp.New(`^(?:[a-z]+(?:[A-Z][a-z]+)*|[A-Z][a-z]+(?:[A-Z][a-z]+)*|[A-Z]+|[a-z]+(?:[_-][a-z]+)+|[A-Z]+(?:[_-][A-Z]+)+)$`)
 )
 
 // isPlaceholder tells whether v stands for a secret rather than being one.
@@ -95,8 +96,8 @@ func isPlaceholder(v string) bool {
 	// The regexps run only where their first character is (most values
 	// start with none of these).
 	if placeholders[lv] || strings.HasPrefix(lv, "$") ||
-		strings.HasPrefix(v, "%") && printfVerb.MatchString(v) ||
-		v != "" && strings.IndexByte("[<{(%", v[0]) >= 0 && bracketed.MatchString(v) {
+		strings.HasPrefix(v, "%") && printfVerb().MatchString(v) ||
+		v != "" && strings.IndexByte("[<{(%", v[0]) >= 0 && bracketed().MatchString(v) {
 		return true
 	}
 	for _, p := range placeholderParts {
@@ -116,7 +117,7 @@ func plausibleValue(v, after, key string) bool {
 	if isPlaceholder(v) || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "@") || strings.HasPrefix(v, "arn:") {
 		return false
 	}
-	if strings.HasPrefix(after, "(") || strings.IndexByte(v, '.') >= 0 && dottedIdent.MatchString(v) || onlyOf(v, "0123456789.,_-") {
+	if strings.HasPrefix(after, "(") || strings.IndexByte(v, '.') >= 0 && dottedIdent().MatchString(v) || onlyOf(v, "0123456789.,_-") {
 		return false
 	}
 	if prose(v) {
@@ -124,7 +125,7 @@ func plausibleValue(v, after, key string) bool {
 	}
 	// A bare word shaped like an identifier (a variable, a type, an English
 	// word) is not a secret; letters in random case are.
-	if len(v) < 32 && onlyOf(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") && identifier.MatchString(v) {
+	if len(v) < 32 && onlyOf(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") && identifier().MatchString(v) {
 		return false
 	}
 	return true
