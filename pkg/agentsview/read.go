@@ -29,6 +29,9 @@ type Decorator interface {
 	// as stored with each session.
 	UserID() string
 	User() []string
+	// Prefetch starts resolving the user in the background: a session
+	// will need it.
+	Prefetch()
 	// Settings condenses what was asked for (user flags, project filters)
 	// without running git: when it changes, every session is verified, so
 	// one left out before goes now.
@@ -149,6 +152,7 @@ func (noDecorator) Decorate(context.Context, *record.Session, string) bool { ret
 func (noDecorator) UserID() string                                         { return "" }
 func (noDecorator) User() []string                                         { return nil }
 func (noDecorator) Settings() string                                       { return "" }
+func (noDecorator) Prefetch()                                              {}
 
 func (sn *snapshot) run(ctx context.Context) error {
 	var cur record.Cursor

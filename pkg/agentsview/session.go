@@ -29,6 +29,7 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	sn.opt.Decorator.Prefetch()
 	return sn.readTx(ctx, "session "+id, func(tx *sql.Tx) error {
 		var h record.Session
 		path, marker, revision, err := sn.header(ctx, tx, id, &h)

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"os"
 	"os/exec"
 	pathpkg "path"
 	"path/filepath"
@@ -31,11 +32,26 @@ type User struct {
 // ResolveUser uses id and name when given, else git's user.email and
 // user.name. Missing values stay empty: that is not an error.
 func ResolveUser(ctx context.Context, id, name string) User {
+	if id != "" && name != "" {
+		return User{ID: id, Name: name}
+	}
+	// Both in one git process (each costs a process start): NUL-ended
+	// "key\nvalue" pairs in the order git reads them, so the last wins,
+	// as with --get.
+	var gitID, gitName string
+	for _, kv := range strings.Split(git(ctx, "", "config", "-z", "--get-regexp", `^user\.(email|name)$`), "\x00") {
+		switch key, value, _ := strings.Cut(kv, "\n"); key {
+		case "user.email":
+			gitID = value
+		case "user.name":
+			gitName = value
+		}
+	}
 	if id == "" {
-		id = git(ctx, "", "config", "--get", "user.email")
+		id = strings.TrimSpace(gitID)
 	}
 	if name == "" {
-		name = git(ctx, "", "config", "--get", "user.name")
+		name = strings.TrimSpace(gitName)
 	}
 	return User{ID: id, Name: name}
 }
@@ -67,6 +83,11 @@ func (p *Projects) Resolve(ctx context.Context, path, fallback string) Project {
 	if path != "" {
 		dir := repoDir(path)
 		pr = Project{ID: filepath.Base(dir), Name: filepath.Base(dir)}
+		// A folder since removed has no remote to ask git for.
+		if _, err := os.Stat(path); err != nil {
+			p.cache[key] = pr
+			return pr
+		}
 		if remote := git(ctx, path, "config", "--get", "remote.origin.url"); remote != "" {
 			if id := NormalizeRemote(remote); id != "" {
 				pr = Project{ID: id, Name: id[strings.LastIndexByte(id, '/')+1:]}
@@ -135,6 +156,7 @@ func git(ctx context.Context, dir string, args ...string) string {
 type Decorator struct {
 	id, name         string // as given (flags), before git fills them in
 	user             func() User
+	prefetch         sync.Once
 	projects         *Projects
 	Include, Exclude []string // globs over agentsview's project, the project id and name
 	NoUser           func()   // called once if no user id is known
@@ -164,6 +186,10 @@ func (d *Decorator) Decorate(ctx context.Context, h *record.Session, path string
 	h.ProjectID, h.ProjectName = p.ID, p.Name
 	return true
 }
+
+// Prefetch implements agentsview.Decorator: git runs for the user while
+// av-read reads the first session that goes, not after.
+func (d *Decorator) Prefetch() { d.prefetch.Do(func() { go d.user() }) }
 
 // UserID implements agentsview.Decorator.
 func (d *Decorator) UserID() string { return d.user().ID }

@@ -89,6 +89,14 @@ func TestResolveUser(t *testing.T) {
 	if u := ResolveUser(context.Background(), "", ""); u.ID != "git@acme.io" || u.Name != "From Git" {
 		t.Fatalf("git config not used: %+v", u)
 	}
+	// As git config --get: the last value wins; a flag wins over git.
+	os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\temail = old@acme.io\n\tname = \"Ann  Lee \"\n[User]\n\tEmail = new@acme.io\n"), 0o644)
+	if u := ResolveUser(context.Background(), "", ""); u.ID != "new@acme.io" || u.Name != "Ann  Lee" {
+		t.Fatalf("several values: %+v", u)
+	}
+	if u := ResolveUser(context.Background(), "", "Flag Name"); u.ID != "new@acme.io" || u.Name != "Flag Name" {
+		t.Fatalf("a flag and git: %+v", u)
+	}
 }
 
 func TestDecoratorFiltersAndFillsIn(t *testing.T) {
