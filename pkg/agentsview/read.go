@@ -311,6 +311,12 @@ func (sn *snapshot) markerPass(ctx context.Context, cur *record.Cursor) error {
 	if err != nil {
 		return err
 	}
+	for _, c := range cands {
+		if !unmoved[c.id] {
+			sn.opt.Decorator.Prefetch() // a session may go: git runs meanwhile
+			break
+		}
+	}
 	for i, c := range cands {
 		if unmoved[c.id] {
 			sn.st.Examined++
