@@ -86,10 +86,8 @@ func Open(ctx context.Context, path string, busy time.Duration) (*Source, error)
 	// mode=ro and query_only: we can never write agentsview's file. The busy
 	// timeout only matters while agentsview recovers a WAL or writes a
 	// rollback-journal database; readers are not blocked by WAL writes.
-	// mmap_size: pages are read from the file's mapping, not copied into
-	// fresh cache memory (a page fault each): a short cycle costs less.
 	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() +
-		fmt.Sprintf("?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)&_pragma=mmap_size(1073741824)", busy.Milliseconds())
+		fmt.Sprintf("?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)", busy.Milliseconds())
 	if checkpointedWAL(abs) {
 		// A WAL database that nobody has open (no -wal, no -shm): a normal
 		// open would create both beside agentsview's file, which av-watch

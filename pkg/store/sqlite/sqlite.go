@@ -70,10 +70,8 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 		}
 		busy = ms
 	}
-	// mmap_size: pages are read from the file's mapping, not copied into
-	// fresh cache memory (a page fault each): a short cycle costs less.
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_pragma=mmap_size(1073741824)&_txlock=immediate", busy)
+		fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_txlock=immediate", busy)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, store.Errorf("store %s: %w", path, err)
