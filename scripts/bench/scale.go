@@ -40,11 +40,11 @@ func scaleBench(t *table, dir, bin, template, sizes string) error {
 		if err != nil {
 			return err
 		}
-		idle, err := medianRuns(5, func() (time.Duration, error) { d, _, err := syncOnce(bin, env); return d, err })
+		idle, err := medianRuns(cycleRuns, func() (time.Duration, error) { return cycle(bin, env) })
 		if err != nil {
 			return err
 		}
-		one, err := newMessageCycles(src, env, bin, 5)
+		one, err := newMessageCycles(src, env, bin, cycleRuns)
 		if err != nil {
 			return err
 		}
@@ -73,9 +73,9 @@ func scaleBench(t *table, dir, bin, template, sizes string) error {
 			return fmt.Sprintf("<= %d ms", limit.Milliseconds()), d <= limit
 		}
 		target, ok := check(idle, 50*time.Millisecond)
-		row(label+"no-change cycle (5 runs)", fmt.Sprintf("%d ms", idle.Milliseconds()), target, ok)
+		row(label+fmt.Sprintf("no-change cycle (%d runs)", cycleRuns), fmt.Sprintf("%d ms", idle.Milliseconds()), target, ok)
 		target, ok = check(one, 100*time.Millisecond)
-		row(label+"one-change cycle (5 runs)", fmt.Sprintf("%d ms", one.Milliseconds()), target, ok)
+		row(label+fmt.Sprintf("one-change cycle (%d runs)", cycleRuns), fmt.Sprintf("%d ms", one.Milliseconds()), target, ok)
 		row(label+"full verification pass (--verify)", secs(verify), "", true)
 		row(label+"peak RSS av-read / av-mask / av-write", fmt.Sprintf("%d / %d / %d MB", rss[0]>>10, rss[1]>>10, rss[2]>>10),
 			"< 64 MB each", max(rss[0], rss[1], rss[2])>>10 < 64)
@@ -88,6 +88,11 @@ func scaleBench(t *table, dir, bin, template, sizes string) error {
 
 // syncWith runs the pipeline once with extra av-read flags.
 func syncWith(bin string, env []string, readArgs ...string) (time.Duration, [3]int64, error) {
+	return runPipeline(bin, env, true, readArgs...)
+}
+
+// runPipeline runs av-read (with readArgs) | av-mask | av-write once.
+func runPipeline(bin string, env []string, watch bool, readArgs ...string) (time.Duration, [3]int64, error) {
 	var cmds []*exec.Cmd
 	for i, tool := range []string{"av-read", "av-mask", "av-write"} {
 		args := []string{"--quiet"}
@@ -98,11 +103,15 @@ func syncWith(bin string, env []string, readArgs ...string) (time.Duration, [3]i
 		c.Env = env
 		cmds = append(cmds, c)
 	}
-	d, peaks, err := pipe(cmds)
+	d, peaks, err := pipeWatched(cmds, watch)
 	var out [3]int64
 	copy(out[:], peaks)
 	return d, out, err
 }
+
+// cycleRuns: how many no-change and one-change cycles a scale row takes
+// the median of (a cycle is tens of milliseconds: cheap, and noisy).
+const cycleRuns = 11
 
 func medianRuns(n int, f func() (time.Duration, error)) (time.Duration, error) {
 	var ds []time.Duration
