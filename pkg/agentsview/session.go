@@ -39,10 +39,12 @@ func (sn *snapshot) examine(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if purged && h.DeletedAt != "" {
-			sn.st.Unchanged++ // still deleted: its rows stay purged
+		if purged && e.Tombstone == watermark.Deleted && h.DeletedAt != "" {
+			sn.st.Unchanged++ // still in the trash: its rows stay purged
 			return nil
 		}
+		// Purged as gone from the source and back (in the trash or not):
+		// it goes whole, as it is now.
 		// A session the store holds as gone from the source is back: it goes
 		// (in whatever mode its digests allow), which lifts the tombstone.
 		sameMarkers := known && e.Marker == marker && e.Revision == revision && e.Tombstone != watermark.Removed

@@ -295,6 +295,41 @@ func TestPurgedSessionComesBackWhole(t *testing.T) {
 	})
 }
 
+// TestPurgedPrunedSessionBackInTheTrash: a pruned session's rows were
+// purged; agentsview gets it back (a re-import) and the user trashes it
+// before any sync sees it live. It is the trashed session now, with its
+// rows, as a fresh sync stores it (model seed 949231496), not the pruned
+// one it was.
+func TestPurgedPrunedSessionBackInTheTrash(t *testing.T) {
+	eachSQLStore(t, func(t *testing.T, backend string) {
+		e := newEnvOn(t, backend, "small-august.db")
+		e.sync()
+		id := e.longestSession()
+		e.prune(id)
+		if r := e.sh("av-read | av-mask | av-write --purge-deleted"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		orig := filepath.Join(t.TempDir(), "orig.db")
+		copyFile(t, filepath.Join("testdata", "small-august.db"), orig)
+		db := openDB(t, e.src, false)
+		execAll(t, db, []string{"ATTACH '" + orig + "' AS orig",
+			"INSERT INTO sessions SELECT * FROM orig.sessions WHERE id = '" + id + "'",
+			"INSERT INTO messages SELECT * FROM orig.messages WHERE session_id = '" + id + "'",
+			"INSERT INTO tool_calls SELECT * FROM orig.tool_calls WHERE session_id = '" + id + "'",
+			"UPDATE sessions SET deleted_at = '2026-11-30T00:00:00Z', local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ','now', '+1 second') WHERE id = '" + id + "'"})
+		db.Close()
+		out := e.syncExpect(1, "the session back, in the trash")
+		if r := out.results[id]; r.Mode != "full" {
+			t.Fatalf("it went %q with %d messages, want full", r.Mode, r.Messages)
+		}
+		if got := e.tombstones(); got[id] != "deleted" {
+			t.Fatalf("tombstones %v, want %s deleted", got, id)
+		}
+		e.requireStoreEqualsSource()
+		e.syncExpect(0, "the run after")
+	})
+}
+
 // TestFutureMarkerHidesNothing: a session whose times lie in the future (a
 // transcript written on a machine whose clock ran ahead) must not push the
 // cursor past changes made now.
