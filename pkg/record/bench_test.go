@@ -31,3 +31,16 @@ func BenchmarkEncodeMessage(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkDecodeMessage(b *testing.B) {
+	m := benchMessage()
+	m.Masked = &Stamp{Ruleset: "avmask-0123456789ab", Secrets: 0}
+	line, _ := json.Marshal(m)
+	b.SetBytes(int64(len(m.Content)))
+	for range b.N {
+		var got Message
+		if err := Decode(line, &got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
