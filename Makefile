@@ -16,7 +16,7 @@ CRASH_ROUNDS ?= 300
 # `make test` runs 24 random model sequences per store; `make model` many more
 # (AVSYNC_MODEL_SEED=N replays the one a failure names).
 ROUNDS ?= 500
-FUZZ_TARGETS := ./pkg/mask:FuzzMask ./pkg/mask:FuzzMaskRecord ./pkg/record:FuzzDecode ./pkg/record:FuzzDecodeFast
+FUZZ_TARGETS := ./pkg/mask:FuzzMask ./pkg/mask:FuzzMaskRecord ./pkg/record:FuzzDecode ./pkg/record:FuzzDecodeFast ./pkg/record:FuzzEncodeFast
 
 # Platforms CI compiles and vets beside the host's (agentsview runs on all).
 CROSS_TARGETS := darwin/amd64 darwin/arm64 windows/amd64 linux/arm64

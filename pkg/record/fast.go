@@ -2,10 +2,12 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // Messages and tool calls are most of every stream, and encoding/json
@@ -253,27 +255,50 @@ func (p *parser) str() (string, bool) {
 		return "", false
 	}
 	start := p.i
-	ascii := true
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			s := p.b[start:p.i]
-			p.i++
-			if !ascii && !utf8.Valid(s) {
-				return "", false // encoding/json replaces the bad bytes: let it
-			}
-			return string(s), true
-		case c == '\\':
-			return p.escaped(start)
-		case c < 0x20:
-			return "", false
-		case c >= 0x80:
-			ascii = false
-		}
-		p.i++
+	var nonASCII bool
+	p.i, nonASCII = scanStr(p.b, p.i)
+	if p.i >= len(p.b) {
+		return "", false
 	}
-	return "", false
+	switch p.b[p.i] {
+	case '"':
+		s := p.b[start:p.i]
+		p.i++
+		if nonASCII && !utf8.Valid(s) {
+			return "", false // encoding/json replaces the bad bytes: let it
+		}
+		return string(s), true
+	case '\\':
+		return p.escaped(start)
+	}
+	return "", false // a control character
+}
+
+// scanStr returns where, from i on, b's first quote, backslash or control
+// byte is (len(b) if none), eight bytes at a time, and whether a byte
+// outside ASCII may come before it. The tests are the has-a-zero-byte
+// trick: a borrow only runs upwards, so the lowest mark is exact.
+func scanStr(b []byte, i int) (int, bool) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	var high uint64
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		high |= x
+		below := (x - 0x20*ones) & ^x & highs
+		q, bs := x^('"'*ones), x^('\\'*ones)
+		if m := below | (q-ones)&^q&highs | (bs-ones)&^bs&highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8, high&highs != 0
+		}
+	}
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"' || c == '\\' || c < 0x20:
+			return i, high&highs != 0
+		case c >= utf8.RuneSelf:
+			high = highs
+		}
+	}
+	return i, high&highs != 0
 }
 
 // stamp reads a stamp with only its own members, each once, under their
@@ -387,17 +412,13 @@ func (p *parser) escaped(start int) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	out := make([]byte, 0, end-start)
-	out = append(out, p.b[start:p.i]...)
+	// A Builder grows without zeroing what it will overwrite.
+	var out strings.Builder
+	out.Grow(end - start)
+	out.Write(p.b[start:p.i])
 	for p.i < len(p.b) {
-		run := p.i
-		for run < len(p.b) {
-			if c := p.b[run]; c == '"' || c == '\\' || c < 0x20 {
-				break
-			}
-			run++
-		}
-		out = append(out, p.b[p.i:run]...)
+		run, _ := scanStr(p.b, p.i)
+		out.Write(p.b[p.i:run])
 		p.i = run
 		if p.i >= len(p.b) {
 			return "", false
@@ -405,11 +426,10 @@ func (p *parser) escaped(start int) (string, bool) {
 		switch c := p.b[p.i]; {
 		case c == '"':
 			p.i++
-			if !utf8.Valid(out) {
+			if !utf8.ValidString(out.String()) {
 				return "", false
 			}
-			// out is not written again: the string can share its bytes.
-			return unsafe.String(unsafe.SliceData(out), len(out)), true
+			return out.String(), true
 		case c < 0x20:
 			return "", false
 		}
@@ -420,17 +440,17 @@ func (p *parser) escaped(start int) (string, bool) {
 		p.i += 2
 		switch e {
 		case '"', '\\', '/':
-			out = append(out, e)
+			out.WriteByte(e)
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		case 'u':
 			r, ok := p.hex4()
 			if !ok {
@@ -450,7 +470,7 @@ func (p *parser) escaped(start int) (string, bool) {
 					return "", false
 				}
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 		default:
 			return "", false
 		}

@@ -164,7 +164,14 @@ func NewWriter(w io.Writer) *Writer {
 }
 
 // Write encodes v as one line.
-func (w *Writer) Write(v any) error { return w.enc.Encode(v) }
+func (w *Writer) Write(v any) error {
+	// Appended in the buffer's free space: no copy when it fits.
+	if line, ok := encodeFast(w.bw.AvailableBuffer(), v); ok {
+		_, err := w.bw.Write(append(line, '\n'))
+		return err
+	}
+	return w.enc.Encode(v)
+}
 
 // WriteLine writes an already encoded line and its newline.
 func (w *Writer) WriteLine(line []byte) error {

@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
-	"io"
+	"unsafe"
 )
 
 // Digest condenses a sequence of fields into a short string; each field is
@@ -25,10 +25,13 @@ func NewKeyedDigest(key []byte) *Digest {
 	return d
 }
 
-// String adds a string field.
+// String adds a string field. SHA-256 does not take strings, and copying
+// every row's text into a []byte for it cost av-read a tenth of its CPU;
+// a hash only reads what it is given (hash.Hash's contract), so it reads
+// the string's bytes in place.
 func (d *Digest) String(s string) {
 	d.Int(int64(len(s)))
-	io.WriteString(d.h, s)
+	d.h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // Bytes adds a byte field.

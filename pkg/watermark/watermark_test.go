@@ -2,6 +2,9 @@ package watermark
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -216,6 +219,26 @@ func TestKeyedDigests(t *testing.T) {
 	g.String("more")
 	if c.Sum() != d("k", "prefix") || g.Sum() != d("k", "prefix", "more") {
 		t.Fatal("a clone must not share state")
+	}
+}
+
+// TestDigestFormat: digests kept in states and stores stay what they were:
+// each field its little-endian length, then its bytes.
+func TestDigestFormat(t *testing.T) {
+	var want []byte
+	for _, f := range []string{"k", "", "ab", strings.Repeat("é", 100)} {
+		want = binary.LittleEndian.AppendUint64(want, uint64(len(f)))
+		want = append(want, f...)
+	}
+	want = binary.LittleEndian.AppendUint64(want, 7)
+	sum := sha256.Sum256(want)
+	g := NewKeyedDigest([]byte("k"))
+	g.String("")
+	g.String("ab")
+	g.String(strings.Repeat("é", 100))
+	g.Int(7)
+	if got := g.Sum(); got != hex.EncodeToString(sum[:16]) {
+		t.Fatalf("digest %s, want %x", got, sum[:16])
 	}
 }
 

