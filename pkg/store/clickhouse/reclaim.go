@@ -95,7 +95,9 @@ func (s *Store) Reclaim(ctx context.Context, r reclaimState) error {
 	m := r.m
 	m.garbage, m.reclaim = 0, false
 	var b row
-	if err := s.insert(ctx, rowsTable, string(machineRow(&b, s.org, r.machine, m, versionOf(m.seq, reclaimWrite)))); err != nil {
+	err := s.insert(ctx, rowsTable, string(machineRow(&b, s.org, r.machine, m, versionOf(m.seq, reclaimWrite))))
+	s.know(r.machine, m, err == nil)
+	if err != nil {
 		return fail(err)
 	}
 	return nil
