@@ -210,6 +210,49 @@ func TestRequestsPerBatchAreConstant(t *testing.T) {
 	}
 }
 
+// TestReclaimCheckCostsNoRequest: av-write's last step weighs the rows
+// its machine superseded against the table's size, which the last
+// commit's read brought: past reclaimMinRows of garbage, a cycle still
+// sends no request more.
+func TestReclaimCheckCostsNoRequest(t *testing.T) {
+	u, _ := testDB(t)
+	ctx := context.Background()
+	st, err := Open(ctx, u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.(*Store)
+	write := func(sessions int) {
+		b, err := s.Begin(ctx, store.Writer{Machine: "m", ID: "w"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < sessions; i++ {
+			id := fmt.Sprintf("s%d", i)
+			must(t, b.BeginGroup(ctx, &record.Session{ID: id, Mode: record.ModeFull}))
+			for o := int64(0); o < 20; o++ {
+				must(t, b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: o, Content: "text"}))
+			}
+			must(t, b.EndGroup(ctx, watermark.Entry{Seq: b.Seq()}))
+		}
+		must(t, b.Commit())
+	}
+	write(200) // ~4,400 rows
+	for i := 0; i < 6; i++ {
+		write(1) // ~22 superseded each
+	}
+	if g := s.reclaim.m.garbage; g < reclaimMinRows || g*100 >= s.reclaim.total*reclaimShare {
+		t.Fatalf("garbage %d of %d rows: the test wants it past %d and under %d%%", g, s.reclaim.total, reclaimMinRows, reclaimShare)
+	}
+	before := s.Requests()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Requests() - before; n != 0 {
+		t.Fatalf("the reclaim step sent %d requests, want none", n)
+	}
+}
+
 // TestCommitAfterAnotherWriter: a batch takes its commit sequence from the
 // machine's row as this run last saw it; when another writer committed
 // for the machine since, the commit lands nothing (the two would share a

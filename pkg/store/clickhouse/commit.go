@@ -69,7 +69,7 @@ func (b *batch) Commit() error {
 	if err := b.land(in); err != nil {
 		return store.Errorf("store %s: insert the batch: %w", b.s.c.shown, err)
 	}
-	b.s.reclaim.committed(b.machine, m)
+	b.s.reclaim.committed(b.machine, m, old.total)
 	b.s.know(b.machine, m, true)
 	if len(m.purge) > 0 {
 		// Hidden already; now gone for good, before av-write says so (or
@@ -101,13 +101,16 @@ type stored struct {
 	rulesets map[string]string // session → the ruleset its stored rows were masked by
 	marks    map[markOwner]map[[2]string]bool
 	seq      int64 // the machine's commit sequence
+	total    int64 // rows in the table's parts (what reclaim weighs garbage against)
 }
 
 // readReplaced reads, in one request, the keys of the rows this batch may
 // replace: its sessions' rows from their cuts on, their sessions rows,
 // watermarks and tombstones, and its users' stars and pins; and the
-// machine's commit sequence. Every condition starts with the sorting key's
-// columns, so it reads the batch's key ranges only.
+// machine's commit sequence, and the table's size for the reclaim step
+// (asking it there would cost av-write's last step a round trip). Every
+// condition starts with the sorting key's columns, so it reads the batch's
+// key ranges only.
 func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 	st := stored{content: map[string]keys{}, single: map[[2]string]bool{}, marks: map[markOwner]map[[2]string]bool{}, rulesets: map[string]string{}}
 	org, machine := quote(b.s.org), quote(b.machine)
@@ -140,7 +143,7 @@ func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 	// The newest version of each key by GROUP BY: for a batch's few key
 	// ranges 18.16 does it in a fraction of FINAL's time. Aliases unlike
 	// the columns: 18.16 would read them inside the aggregates.
-	q := "SELECT kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr, argMax(link_ordinal, _version) AS lo, argMax(ruleset, _version) AS rs, argMax(seq, _version) AS sq, argMax(_deleted, _version) AS del FROM " +
+	q := "SELECT kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr, argMax(link_ordinal, _version) AS lo, argMax(ruleset, _version) AS rs, argMax(seq, _version) AS sq, argMax(_deleted, _version) AS del, (" + partRows(b.s.c.db) + ") AS tr FROM " +
 		rowsTable + " WHERE " + strings.Join(ors, " OR ") + " GROUP BY kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr HAVING del = 0"
 	err := b.s.c.rows(ctx, q, func(cols []json.RawMessage) error {
 		var kind, machine, session, user, sha, pr, ruleset string
@@ -169,6 +172,9 @@ func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 				}
 			}
 		case kindMachines:
+			if err := scan(cols[12:], &st.total); err != nil {
+				return err
+			}
 			st.seq = seq
 		case kindStars, kindPins:
 			o := markOwner{machine, user}
