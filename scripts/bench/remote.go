@@ -35,7 +35,13 @@ func remoteBench(t *table, dir, bin, template, benchSrc string, small gen.Spec, 
 		}},
 		{"ClickHouse", clickhouseServer, func(base, host string) []string {
 			u := withHost(base, host)
-			return []string{"AV_STORE=" + u[:strings.LastIndex(u, "/")] + fmt.Sprintf("/bench_%d", time.Now().UnixNano())}
+			store := u[:strings.LastIndex(u, "/")] + fmt.Sprintf("/bench_%d", time.Now().UnixNano())
+			if !strings.HasPrefix(base, "clickhouse://"+host+"/") {
+				// The proxy is on 127.0.0.1, but stands for a distant
+				// server: bodies compressed, as to any other host.
+				store += "?compress=1"
+			}
+			return []string{"AV_STORE=" + store}
 		}},
 	} {
 		base, stop, err := s.server(dir)

@@ -34,12 +34,19 @@ func versionOf(seq int64, n uint64) uint64 { return uint64(seq)<<versionBits | n
 // since_ordinal upserts what it sends.
 const noCut = int64(1) << 62
 
-// Begin implements store.Store: one read of the machine's row, whatever
-// the org holds. The batch's commit sequence is the machine's last + 1.
+// Begin implements store.Store. The batch's commit sequence is the
+// machine's last + 1: from its row as this run last read it (Machine) or
+// wrote it (the last commit), else one read of that row, whatever the org
+// holds. Commit checks that nobody wrote the machine since.
 func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
-	prev, err := s.machine(ctx, w.Machine)
-	if err != nil {
-		return nil, err
+	var prev machineFields
+	if k := s.known; k != nil && k.name == w.Machine {
+		prev = k.m
+	} else {
+		var err error
+		if prev, err = s.machine(ctx, w.Machine); err != nil {
+			return nil, err
+		}
 	}
 	owed := map[string]bool{}
 	for _, id := range prev.purge {

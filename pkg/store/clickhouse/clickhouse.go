@@ -40,6 +40,10 @@ type Store struct {
 	org string
 	id  string
 
+	// The machine's row as this run last read or wrote it: Begin takes
+	// its commit sequence from it instead of asking again, and Commit's
+	// one read checks that nobody wrote the machine since (batch.go).
+	known *knownMachine
 	// What this run's commits left to reclaim (see Close).
 	reclaim reclaimState
 	// What a commit could not finish, owed to a later run (see Close).
@@ -55,15 +59,19 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	if connect <= 0 {
 		connect = 10 * time.Second
 	}
-	// The columns first: a store already there costs no CREATE DATABASE
-	// (each request is a round trip to a remote server).
+	// A store already up to date costs one request (each is a round trip
+	// to a remote server, every cycle); anything else, the columns first.
 	first, cancel := context.WithTimeout(ctx, connect)
-	cols, err := s.columns(first)
+	current, err := s.current(first)
+	var cols map[string]map[string]string
+	if !current && err == nil {
+		cols, err = s.columns(first)
+	}
 	cancel()
-	if err == nil && len(cols) == 0 {
+	if !current && err == nil && len(cols) == 0 {
 		err = s.c.run(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(s.c.db), nil)
 	}
-	if err == nil {
+	if !current && err == nil {
 		err = s.migrate(ctx, cols)
 	}
 	if err != nil {
@@ -84,11 +92,12 @@ func (s *Store) ID() string { return s.id }
 
 // Requests is how many requests this store has sent (tests and the bench
 // count round trips per batch with it).
-func (s *Store) Requests() int { return s.c.requests }
+func (s *Store) Requests() int { return int(s.c.requests.Load()) }
 
 // Machine implements store.Store.
 func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
 	m, err := s.machine(ctx, machine)
+	s.know(machine, m, err == nil)
 	return store.MachineInfo{Seq: m.seq, ReadSeq: m.readSeq, Writer: m.writer, Owed: len(m.purge) > 0 || m.reclaim}, err
 }
 
@@ -100,6 +109,20 @@ type machineFields struct {
 	garbage          int64    // rows superseded or deleted since the last reclaim
 	purge            []string // sessions purged (hidden) whose rows are still on disk
 	reclaim          bool     // a reclaim is owed whatever the share (a re-mask's)
+}
+
+type knownMachine struct {
+	name string
+	m    machineFields
+}
+
+// know records the machine's row as this run last read or wrote it, or
+// forgets it (ok false: what the store holds is in doubt).
+func (s *Store) know(machine string, m machineFields, ok bool) {
+	s.known = nil
+	if ok {
+		s.known = &knownMachine{machine, m}
+	}
 }
 
 // machine reads one machine's row: the key range of one row, whatever

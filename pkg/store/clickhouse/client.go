@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"avsync/pkg/redact"
@@ -29,7 +32,8 @@ type client struct {
 	db        string
 	shown     string // the store URL, redacted, for messages
 	timeout   time.Duration
-	requests  int // requests sent, for tests and the bench (round trips per batch)
+	requests  atomic.Int64 // requests sent, for tests and the bench (round trips per batch)
+	level     int          // gzip level of request bodies
 }
 
 // newClient reads where and as whom to connect: the user and password from
@@ -67,13 +71,33 @@ func newClient(u *url.URL, opt store.Options) *client {
 	if connect <= 0 {
 		connect = 10 * time.Second
 	}
-	return &client{
+	return &client{level: gzipLevel(u.Hostname(), q.Get("compress")),
 		http: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: connect}).DialContext,
 			TLSHandshakeTimeout: connect,
 		}},
 		base: base, user: user, key: key, db: db, shown: redact.Location(u.String()), timeout: opt.StatementTimeout,
 	}
+}
+
+// gzipLevel is how request bodies are compressed. Always gzip: its trailer
+// (length and CRC) is what makes a body cut off at any byte fail on the
+// server, so a batch lands whole or not at all. Compressing trades CPU on
+// both ends (at BestSpeed, half of av-write's and much of the server's
+// parsing time) for bandwidth, which a server on this machine does not
+// need: there the blocks are stored uncompressed. compress=1 or 0 in the
+// URL decides otherwise.
+func gzipLevel(host, compress string) int {
+	switch compress {
+	case "1", "true":
+		return gzip.BestSpeed
+	case "0", "false":
+		return gzip.NoCompression
+	}
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		return gzip.NoCompression
+	}
+	return gzip.BestSpeed
 }
 
 // settings every request carries; both 18.16 and current servers know them.
@@ -117,13 +141,13 @@ func (c *client) send(ctx context.Context, query string, body io.Reader, extra u
 		params.Set("query", query)
 		pr, pw := io.Pipe()
 		go func() {
-			// Fastest level: on two cores the compressor competes with the
-			// other stages and the server; text still shrinks ~4x.
-			// The compressor writes ~240 bytes at a time, and each write
-			// to the pipe became an HTTP chunk and a syscall of its own:
-			// buffered, the chunks are 256 KB.
+			// At most the fastest level (see gzipLevel): on two cores the
+			// compressor competes with the other stages and the server;
+			// text still shrinks ~4x. The compressor writes ~240 bytes at
+			// a time, and each write to the pipe became an HTTP chunk and
+			// a syscall of its own: buffered, the chunks are 256 KB.
 			bw := bufio.NewWriterSize(pw, 256<<10)
-			zw, _ := gzip.NewWriterLevel(bw, gzip.BestSpeed)
+			zw, _ := gzip.NewWriterLevel(bw, c.level)
 			_, err := io.Copy(zw, body)
 			if err == nil {
 				err = zw.Close()
@@ -149,7 +173,7 @@ func (c *client) send(ctx context.Context, query string, body io.Reader, extra u
 	if c.key != "" {
 		req.Header.Set("X-ClickHouse-Key", c.key)
 	}
-	c.requests++
+	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.clean(err)
@@ -204,6 +228,31 @@ func (c *client) run(ctx context.Context, query string, extra url.Values) error 
 	}
 	io.Copy(io.Discard, resp.Body)
 	return resp.Body.Close()
+}
+
+// runAll runs statements that do not depend on each other at once, each
+// on a connection of its own: one round trip for all of them.
+func (c *client) runAll(ctx context.Context, queries []string) error {
+	fns := make([]func() error, len(queries))
+	for i, q := range queries {
+		fns[i] = func() error { return c.run(ctx, q, nil) }
+	}
+	return all(fns)
+}
+
+// all runs fns at once and joins their errors.
+func all(fns []func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // rows runs a SELECT and hands each row to fn as its columns' raw JSON

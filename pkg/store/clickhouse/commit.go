@@ -18,17 +18,25 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // Commit ends the batch's one INSERT (see insert.go), so it lands whole or
 // not at all. Before that, one read of the keys the batch replaces (only
 // its own sessions' and users', from their cuts on) tells which rows get
-// a deletion row; after it, sessions purged are removed physically. That
-// is three requests per batch with Begin's, whatever its size (plus three
-// for a purge). What the batch leaves to do after it lands (a purge, a
+// a deletion row, and whether another writer committed for the machine
+// since the batch took its sequence (then nothing lands: the next run
+// catches up with that writer); after it, sessions purged are removed
+// physically. That is two requests per batch, whatever its size (plus
+// three for a purge, and Begin's read of the machine's row when this run
+// has not seen it). What the batch leaves to do after it lands (a purge, a
 // re-mask's reclaim) is recorded in its machine row, so a run that cannot
 // finish it leaves it owed to the next (see purge.go, reclaim.go).
 func (b *batch) Commit() error {
 	defer b.Rollback()
 	ctx := context.Background()
+	b.s.know("", machineFields{}, false) // in doubt until it lands
 	old, err := b.readReplaced(ctx)
 	if err != nil {
 		return store.Errorf("store %s: %w", b.s.c.shown, err)
+	}
+	if old.seq != b.prev.seq {
+		return store.Errorf("store %s: another writer committed for machine %s (its commit sequence is %d, this batch followed %d): nothing of this batch was stored; the next run catches up with it",
+			b.s.c.shown, b.machine, old.seq, b.prev.seq)
 	}
 	garbage, err := b.putDeletions(old)
 	if err != nil {
@@ -61,7 +69,8 @@ func (b *batch) Commit() error {
 	if err := b.land(in); err != nil {
 		return store.Errorf("store %s: insert the batch: %w", b.s.c.shown, err)
 	}
-	b.s.reclaim.committed(b.machine, m)
+	b.s.reclaim.committed(b.machine, m, old.total)
+	b.s.know(b.machine, m, true)
 	if len(m.purge) > 0 {
 		// Hidden already; now gone for good, before av-write says so (or
 		// owed to the next run).
@@ -91,17 +100,21 @@ type stored struct {
 	single   map[[2]string]bool
 	rulesets map[string]string // session → the ruleset its stored rows were masked by
 	marks    map[markOwner]map[[2]string]bool
+	seq      int64 // the machine's commit sequence
+	total    int64 // rows in the table's parts (what reclaim weighs garbage against)
 }
 
 // readReplaced reads, in one request, the keys of the rows this batch may
 // replace: its sessions' rows from their cuts on, their sessions rows,
-// watermarks and tombstones, and its users' stars and pins. Every
+// watermarks and tombstones, and its users' stars and pins; and the
+// machine's commit sequence, and the table's size for the reclaim step
+// (asking it there would cost av-write's last step a round trip). Every
 // condition starts with the sorting key's columns, so it reads the batch's
 // key ranges only.
 func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 	st := stored{content: map[string]keys{}, single: map[[2]string]bool{}, marks: map[markOwner]map[[2]string]bool{}, rulesets: map[string]string{}}
 	org, machine := quote(b.s.org), quote(b.machine)
-	var ors []string
+	ors := []string{"(kind = 'store_machines' AND org_id = " + org + " AND machine = " + machine + " AND session_id = '')"}
 	if len(b.sessions) > 0 {
 		// One set condition on the sorting key per group of kinds (18.16
 		// prunes granules well for IN, poorly for a long OR); each
@@ -126,19 +139,16 @@ func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 		ors = append(ors, "(kind IN ('session_stars', 'message_pins') AND org_id = "+org+" AND machine = "+quote(o.reporter)+
 			" AND k_user = "+quote(o.user)+")")
 	}
-	if len(ors) == 0 {
-		return st, nil
-	}
 	sort.Strings(ors)
 	// The newest version of each key by GROUP BY: for a batch's few key
 	// ranges 18.16 does it in a fraction of FINAL's time. Aliases unlike
 	// the columns: 18.16 would read them inside the aggregates.
-	q := "SELECT kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr, argMax(link_ordinal, _version) AS lo, argMax(ruleset, _version) AS rs, argMax(_deleted, _version) AS del FROM " +
+	q := "SELECT kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr, argMax(link_ordinal, _version) AS lo, argMax(ruleset, _version) AS rs, argMax(seq, _version) AS sq, argMax(_deleted, _version) AS del, (" + partRows(b.s.c.db) + ") AS tr FROM " +
 		rowsTable + " WHERE " + strings.Join(ors, " OR ") + " GROUP BY kind, machine, session_id, k_user, k_ord, k_idx, k_sha, k_pr HAVING del = 0"
 	err := b.s.c.rows(ctx, q, func(cols []json.RawMessage) error {
 		var kind, machine, session, user, sha, pr, ruleset string
-		var ord, idx, linkOrd int64
-		if err := scan(cols, &kind, &machine, &session, &user, &ord, &idx, &sha, &pr, &linkOrd, &ruleset); err != nil {
+		var ord, idx, linkOrd, seq int64
+		if err := scan(cols, &kind, &machine, &session, &user, &ord, &idx, &sha, &pr, &linkOrd, &ruleset, &seq); err != nil {
 			return err
 		}
 		if kind == kindWatermarks {
@@ -161,6 +171,11 @@ func (b *batch) readReplaced(ctx context.Context) (stored, error) {
 					k.links[[2]string{sha, pr}] = linkOrd
 				}
 			}
+		case kindMachines:
+			if err := scan(cols[12:], &st.total); err != nil {
+				return err
+			}
+			st.seq = seq
 		case kindStars, kindPins:
 			o := markOwner{machine, user}
 			if st.marks[o] == nil {

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net"
@@ -146,5 +147,69 @@ func TestTimedOutInsertNeverSharesASequence(t *testing.T) {
 	}
 	if got := texts(t, c, "SELECT count() FROM messages_current"); got[0] != "1" {
 		t.Errorf("%s current messages, want 1", got[0])
+	}
+}
+
+// TestGzipLevel: bodies to a server on this machine are stored, not
+// compressed (no bandwidth to save); any other host's are compressed;
+// compress= in the URL decides otherwise.
+func TestGzipLevel(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{"clickhouse://127.0.0.1:8123/db", gzip.NoCompression},
+		{"clickhouse://localhost:8123/db", gzip.NoCompression},
+		{"clickhouse://[::1]:8123/db", gzip.NoCompression},
+		{"clickhouse://127.0.0.1:8123/db?compress=1", gzip.BestSpeed},
+		{"clickhouse://ch.example.com:8123/db", gzip.BestSpeed},
+		{"clickhouse://10.1.2.3:8123/db", gzip.BestSpeed},
+		{"clickhouse://ch.example.com:8123/db?compress=0", gzip.NoCompression},
+	} {
+		u, _ := url.Parse(c.url)
+		if got := newClient(u, store.Options{}).level; got != c.want {
+			t.Errorf("%s: gzip level %d, want %d", c.url, got, c.want)
+		}
+	}
+}
+
+// TestCutBodyLandsNothing: a batch lands whole or not at all because its
+// body is a gzip stream, whose end the server checks: one cut off right
+// after a whole row (and ended as a normal HTTP body, as a proxy losing
+// the rest might end it) lands nothing, compressed or stored.
+func TestCutBodyLandsNothing(t *testing.T) {
+	u, c := testDB(t)
+	ctx := context.Background()
+	st, err := Open(ctx, u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, level := range []int{gzip.NoCompression, gzip.BestSpeed} {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, level)
+		io.WriteString(zw, `{"kind":"messages","session_id":"cut","k_ord":1,"content":"a whole row"}`+"\n")
+		zw.Flush()
+		whole := b.Len()
+		io.WriteString(zw, `{"kind":"messages","session_id":"cut","k_ord":2,"content":"the rest"}`+"\n")
+		zw.Close()
+		u := c.base
+		q := u.Query()
+		q.Set("query", "INSERT INTO "+rowsTable+" FORMAT JSONEachRow")
+		u.RawQuery = q.Encode()
+		req, _ := http.NewRequest(http.MethodPost, u.String(), bytes.NewReader(b.Bytes()[:whole]))
+		req.Header.Set("Content-Encoding", "gzip")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("level %d: a body cut after a whole row was taken", level)
+		}
+		if n := texts(t, c, "SELECT count() FROM "+rowsTable+" WHERE session_id = 'cut'"); n[0] != "0" {
+			t.Fatalf("level %d: a body cut after a whole row landed %s rows", level, n[0])
+		}
 	}
 }

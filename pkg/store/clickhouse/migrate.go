@@ -5,12 +5,44 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"avsync/pkg/watermark"
 )
+
+// current asks, in one request, whether the store is there and up to
+// date (schema version, every column, every view, its id), and reads its
+// id if so. A store that is not (no database, no tables yet: the server
+// refuses the query) is migrated.
+func (s *Store) current(ctx context.Context) (bool, error) {
+	var names, viewNames []string
+	for _, c := range allColumns() {
+		names = append(names, c.name)
+	}
+	for _, v := range views() {
+		viewNames = append(viewNames, v.table+"_current")
+	}
+	db := quote(s.c.db)
+	var version, ncols, nviews int64
+	var id string
+	err := s.c.rows(ctx, "SELECT (SELECT max(version) FROM schema_migrations), "+
+		"(SELECT count() FROM system.columns WHERE database = "+db+" AND table = '"+rowsTable+"' AND name IN "+quoteList(names)+"), "+
+		"(SELECT count() FROM system.tables WHERE database = "+db+" AND name IN "+quoteList(viewNames)+"), "+
+		"(SELECT value FROM store_meta WHERE key = 'store_id_candidate' ORDER BY _version, value LIMIT 1)",
+		func(c []json.RawMessage) error { return scan(c, &version, &ncols, &nviews, &id) })
+	var refused *httpError
+	if errors.As(err, &refused) {
+		return false, nil
+	}
+	if err != nil || version != schemaVersion || ncols != int64(len(names)) || nviews != int64(len(viewNames)) || id == "" {
+		return false, err
+	}
+	s.id = id
+	return true, nil
+}
 
 // migrate creates the tables (in the database Open made sure of) and views, or brings an older store up to
 // date. Every step can run twice (two writers starting at once, or one
@@ -43,10 +75,10 @@ func (s *Store) migrate(ctx context.Context, cols map[string]map[string]string) 
 	if have == schemaVersion && missing == 0 && nviews == len(views()) {
 		return s.readID(ctx)
 	}
-	for _, t := range append(otherTables, createRows()) {
-		if err := s.c.run(ctx, t, nil); err != nil {
-			return err
-		}
+	// Statements that do not depend on each other go at once: a remote
+	// store pays a round trip per request, not per statement.
+	if err := s.c.runAll(ctx, append(otherTables, createRows())); err != nil {
+		return err
 	}
 	// Columns added since the table was made (a new watermark column).
 	if cols[rowsTable] != nil {
@@ -63,19 +95,34 @@ func (s *Store) migrate(ctx context.Context, cols map[string]map[string]string) 
 			return fmt.Errorf("migrate the store from schema 3: %w", err)
 		}
 	}
+	// The views are made again (their definitions may have changed).
+	var drop, create []string
 	for _, v := range views() {
-		if err := s.c.run(ctx, "DROP TABLE IF EXISTS "+v.table+"_current", nil); err != nil {
-			return err
+		if cols[v.table+"_current"] != nil {
+			drop = append(drop, "DROP TABLE IF EXISTS "+v.table+"_current")
 		}
-		if err := s.c.run(ctx, v.create(), nil); err != nil {
-			return err
-		}
+		create = append(create, v.create())
 	}
+	if err := s.c.runAll(ctx, drop); err != nil {
+		return err
+	}
+	if err := s.c.runAll(ctx, create); err != nil {
+		return err
+	}
+	// Recorded last: a store migrated half way is migrated again. A new
+	// store's id candidate goes with it (readID writes one otherwise).
+	var inserts []func() error
 	if have < schemaVersion {
-		if err := s.insert(ctx, "schema_migrations", fmt.Sprintf(`{"version":%d,"applied_at":%q}`+"\n",
-			schemaVersion, time.Now().UTC().Format(time.RFC3339))); err != nil {
-			return err
-		}
+		inserts = append(inserts, func() error {
+			return s.insert(ctx, "schema_migrations", fmt.Sprintf(`{"version":%d,"applied_at":%q}`+"\n",
+				schemaVersion, time.Now().UTC().Format(time.RFC3339)))
+		})
+	}
+	if cols["store_meta"] == nil {
+		inserts = append(inserts, func() error { return s.insertID(ctx) })
+	}
+	if err := all(inserts); err != nil {
+		return err
 	}
 	return s.readID(ctx)
 }
@@ -116,12 +163,17 @@ func (s *Store) readID(ctx context.Context) error {
 	if err := read(); err != nil || s.id != "" {
 		return err
 	}
-	b := make([]byte, 12)
-	rand.Read(b)
-	if err := s.insert(ctx, "store_meta", fmt.Sprintf(`{"key":"store_id_candidate","value":%q,"_version":0}`+"\n", hex.EncodeToString(b))); err != nil {
+	if err := s.insertID(ctx); err != nil {
 		return err
 	}
 	return read()
+}
+
+// insertID writes a candidate for the store's id.
+func (s *Store) insertID(ctx context.Context) error {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return s.insert(ctx, "store_meta", fmt.Sprintf(`{"key":"store_id_candidate","value":%q,"_version":0}`+"\n", hex.EncodeToString(b)))
 }
 
 func (s *Store) insert(ctx context.Context, table, rows string) error {

@@ -30,7 +30,9 @@ func (s *Store) purge(ctx context.Context, machine string) {
 	}
 	r.m.purge = nil
 	var b row
-	if err := s.insert(ctx, rowsTable, string(machineRow(&b, s.org, machine, r.m, versionOf(r.m.seq, purgedWrite)))); err != nil {
+	err := s.insert(ctx, rowsTable, string(machineRow(&b, s.org, machine, r.m, versionOf(r.m.seq, purgedWrite))))
+	s.know(machine, r.m, err == nil)
+	if err != nil {
 		// Removed, but still listed: the next run removes nothing again.
 		s.warnings = append(s.warnings, fmt.Errorf("store %s: record the purge done (the next run repeats it): %w", s.c.shown, err))
 	}

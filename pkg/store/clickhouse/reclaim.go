@@ -38,20 +38,27 @@ import (
 // a batch and reclaims in its last step.
 const reclaimShare = 10 // percent of the table
 
-// reclaimMinRows is the garbage below which the table's size is not even
-// asked (a request each cycle, which a remote store pays in latency): a
-// one-change cycle supersedes a few rows, and a hundred rows more on disk
-// cost nothing.
+// reclaimMinRows is the garbage below which no reclaim runs, whatever
+// its share: a one-change cycle supersedes a few rows, and a hundred rows
+// more on disk cost nothing, where an OPTIMIZE every cycle of a small
+// store would.
 const reclaimMinRows = 100
 
 type reclaimState struct {
 	due     bool // a batch committed since the last reclaim
 	machine string
 	m       machineFields // the machine's row as the last commit left it
+	total   int64         // the table's rows as that commit read them (0: not known)
 }
 
-func (r *reclaimState) committed(machine string, m machineFields) {
-	*r = reclaimState{due: true, machine: machine, m: m}
+func (r *reclaimState) committed(machine string, m machineFields, total int64) {
+	*r = reclaimState{due: true, machine: machine, m: m, total: total}
+}
+
+// partRows counts the table's rows on disk, superseded and deleted ones
+// included.
+func partRows(db string) string {
+	return "SELECT toInt64(sum(rows)) FROM system.parts WHERE active AND database = " + quote(db) + " AND table = '" + rowsTable + "'"
 }
 
 // reclaimIfDue is av-write's reclaim step (see above).
@@ -62,10 +69,13 @@ func (s *Store) reclaimIfDue() error {
 		return nil
 	}
 	ctx := context.Background()
-	var total int64
-	if err := s.c.rows(ctx, "SELECT toInt64(sum(rows)) FROM system.parts WHERE active AND database = "+quote(s.c.db)+
-		" AND table = '"+rowsTable+"'", func(c []json.RawMessage) error { return scan(c, &total) }); err != nil {
-		return store.Errorf("store %s: reclaim: %w", s.c.shown, err)
+	// The size the last commit read (before its own rows: near enough
+	// for a share), else asked now.
+	total := r.total
+	if total == 0 {
+		if err := s.c.rows(ctx, partRows(s.c.db), func(c []json.RawMessage) error { return scan(c, &total) }); err != nil {
+			return store.Errorf("store %s: reclaim: %w", s.c.shown, err)
+		}
 	}
 	if r.m.garbage*100 < total*reclaimShare && !r.m.reclaim {
 		return nil
@@ -95,7 +105,9 @@ func (s *Store) Reclaim(ctx context.Context, r reclaimState) error {
 	m := r.m
 	m.garbage, m.reclaim = 0, false
 	var b row
-	if err := s.insert(ctx, rowsTable, string(machineRow(&b, s.org, r.machine, m, versionOf(m.seq, reclaimWrite)))); err != nil {
+	err := s.insert(ctx, rowsTable, string(machineRow(&b, s.org, r.machine, m, versionOf(m.seq, reclaimWrite))))
+	s.know(r.machine, m, err == nil)
+	if err != nil {
 		return fail(err)
 	}
 	return nil
