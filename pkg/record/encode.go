@@ -66,6 +66,10 @@ func encodeFast(b []byte, v any) ([]byte, bool) {
 	return b, false
 }
 
+// AppendString appends s as a JSON string, as the stages write it (see
+// appendStr): for stores that encode rows as JSON too.
+func AppendString(b []byte, s string) []byte { return appendStr(b, s) }
+
 // appendStr appends s as encoding/json writes it with HTML escaping off:
 // quotes, backslashes and control characters escaped, invalid UTF-8 as
 // U+FFFD, U+2028 and U+2029 escaped. Runs of plain ASCII, most of any

@@ -339,7 +339,7 @@ func TestAppendStringIsJSON(t *testing.T) {
 	}
 	for _, s := range cases {
 		var back string
-		if err := json.Unmarshal(appendString(nil, s), &back); err != nil {
+		if err := json.Unmarshal(record.AppendString(nil, s), &back); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
 		want := strings.ToValidUTF8(s, "\ufffd")

@@ -2,7 +2,8 @@ package clickhouse
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"avsync/pkg/record"
 )
 
 // row encodes one JSONEachRow line by appending to a reused buffer: typed
@@ -12,7 +13,7 @@ type row struct{ buf []byte }
 
 func (r *row) begin(kind, org, machine, session string) {
 	r.buf = append(r.buf[:0], `{"kind":`...)
-	r.buf = appendString(r.buf, kind)
+	r.buf = record.AppendString(r.buf, kind)
 	r.str("org_id", org)
 	r.str("machine", machine)
 	r.str("session_id", session)
@@ -29,7 +30,7 @@ func (r *row) str(name, v string) {
 		return // the default
 	}
 	r.key(name)
-	r.buf = appendString(r.buf, v)
+	r.buf = record.AppendString(r.buf, v)
 }
 
 func (r *row) int(name string, v int64) {
@@ -61,7 +62,7 @@ func (r *row) nullStr(name string, v *string) {
 		return
 	}
 	r.key(name)
-	r.buf = appendString(r.buf, *v)
+	r.buf = record.AppendString(r.buf, *v)
 }
 
 func (r *row) nullInt(name string, v *int64) {
@@ -77,50 +78,4 @@ func (r *row) end(version uint64, deleted bool) []byte {
 	r.uint("_version", version)
 	r.bool("_deleted", deleted)
 	return append(r.buf, '}', '\n')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Only what JSON requires is
-// escaped (quote, backslash, control characters); invalid UTF-8, which the
-// wire cannot carry anyway, becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, "\ufffd"...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
