@@ -171,6 +171,26 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// writeSessions commits one batch of machine "m": sessions s0… of 20
+// messages each.
+func writeSessions(t *testing.T, s *Store, sessions int) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := s.Begin(ctx, store.Writer{Machine: "m", ID: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < sessions; i++ {
+		id := fmt.Sprintf("s%d", i)
+		must(t, b.BeginGroup(ctx, &record.Session{ID: id, Mode: record.ModeFull}))
+		for o := int64(0); o < 20; o++ {
+			must(t, b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: o, Content: "text"}))
+		}
+		must(t, b.EndGroup(ctx, watermark.Entry{Seq: b.Seq()}))
+	}
+	must(t, b.Commit())
+}
+
 // TestRequestsPerBatchAreConstant: a batch costs the same round trips for
 // one session as for forty (issue 15: a remote store costs a constant
 // number of round trips per batch): the keys it replaces and the INSERT.
@@ -189,19 +209,7 @@ func TestRequestsPerBatchAreConstant(t *testing.T) {
 	}
 	batch := func(sessions int) int {
 		before := s.Requests()
-		b, err := s.Begin(ctx, store.Writer{Machine: "m", ID: "w"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < sessions; i++ {
-			id := fmt.Sprintf("s%d", i)
-			must(t, b.BeginGroup(ctx, &record.Session{ID: id, Mode: record.ModeFull}))
-			for o := int64(0); o < 20; o++ {
-				must(t, b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: o, Content: "text"}))
-			}
-			must(t, b.EndGroup(ctx, watermark.Entry{Seq: b.Seq()}))
-		}
-		must(t, b.Commit())
+		writeSessions(t, s, sessions)
 		return s.Requests() - before
 	}
 	one, forty, again := batch(1), batch(40), batch(40)
@@ -222,21 +230,7 @@ func TestReclaimCheckCostsNoRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := st.(*Store)
-	write := func(sessions int) {
-		b, err := s.Begin(ctx, store.Writer{Machine: "m", ID: "w"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < sessions; i++ {
-			id := fmt.Sprintf("s%d", i)
-			must(t, b.BeginGroup(ctx, &record.Session{ID: id, Mode: record.ModeFull}))
-			for o := int64(0); o < 20; o++ {
-				must(t, b.PutMessage(ctx, &record.Message{SessionID: id, Ordinal: o, Content: "text"}))
-			}
-			must(t, b.EndGroup(ctx, watermark.Entry{Seq: b.Seq()}))
-		}
-		must(t, b.Commit())
-	}
+	write := func(sessions int) { writeSessions(t, s, sessions) }
 	write(200) // ~4,400 rows
 	for i := 0; i < 6; i++ {
 		write(1) // ~22 superseded each
