@@ -18,7 +18,9 @@ import (
 	"strings"
 	"time"
 
-	sqlite "modernc.org/sqlite" // the pure-Go SQLite driver
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver
+
+	"avsync/pkg/sqlitebusy"
 )
 
 // required lists the tables and columns avsync cannot do without. Every
@@ -213,21 +215,15 @@ func (s *Source) detect(ctx context.Context) error {
 
 // unreadable explains why the database could not be read.
 func (s *Source) unreadable(err error) error {
-	if locked(err) {
+	if sqlitebusy.Is(err) {
 		return sourceErrorf("%s: %s", s.path, sqliteReason(err))
 	}
 	return sourceErrorf("%s: not a readable SQLite database: %v", s.path, sqliteReason(err))
 }
 
-// locked tells a lock held past the busy timeout from a damaged database.
-func locked(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && (se.Code()&0xff == 5 || se.Code()&0xff == 6) // SQLITE_BUSY, SQLITE_LOCKED
-}
-
 // sqliteReason shortens driver errors to their reason.
 func sqliteReason(err error) string {
-	if locked(err) {
+	if sqlitebusy.Is(err) {
 		return "locked by another process for longer than --busy-timeout; nothing was read (the next run tries again)"
 	}
 	msg := err.Error()

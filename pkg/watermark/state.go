@@ -11,6 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
+
+	"avsync/pkg/sqlitebusy"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
 )
@@ -98,7 +101,9 @@ func Open(ctx context.Context, path string) (*State, error) {
 	}
 	db.SetMaxOpenConns(1)
 	s := &State{db: db, Path: path}
-	if err := s.load(ctx); err != nil {
+	// SQLite answers "locked" without waiting when av-read and av-write
+	// turn a new state to WAL at the same instant.
+	if err := sqlitebusy.Retry(ctx, 10*time.Second, func() error { return s.load(ctx) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
@@ -124,6 +129,9 @@ func (s *State) load(ctx context.Context) error {
 			} else {
 				tx.Rollback()
 			}
+		}
+		if sqlitebusy.Is(err) {
+			return err
 		}
 		if err != nil {
 			return fmt.Errorf("is damaged or not a state database (%v); move it aside to rebuild it from the store", err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"avsync/pkg/sqlitebusy/busytest"
 )
 
 func TestStateRoundTripsAndIsPrivate(t *testing.T) {
@@ -315,4 +317,19 @@ func TestStateGainsTheRulesetColumn(t *testing.T) {
 	if err != nil || got["a"].Digest != "d" || got["a"].Ruleset != "" || s.Meta.Source != "src" || s.Meta.Ruleset != "avmask-aaaaaaaaaaaa" {
 		t.Fatalf("an older state: %+v, %v, meta %+v", got, err, s.Meta)
 	}
+}
+
+// TestFreshStateOpenedAtOnce: av-read and av-write open a state that does
+// not exist yet at the same instant on every first sync. While a new file
+// turns to WAL, SQLite can answer one of them "database is locked" at once,
+// without waiting; that must be waited out, never called a damaged state.
+func TestFreshStateOpenedAtOnce(t *testing.T) {
+	busytest.OpenAtOnce(t, 60, 6, func(path string) (string, error) {
+		s, err := Open(context.Background(), path)
+		if err != nil {
+			return "", err
+		}
+		defer s.Close()
+		return s.Meta.StateID, nil
+	})
 }

@@ -20,6 +20,7 @@ import (
 	sqlitedriver "modernc.org/sqlite" // the pure-Go SQLite driver
 
 	"avsync/pkg/record"
+	"avsync/pkg/sqlitebusy"
 	"avsync/pkg/store"
 	"avsync/pkg/store/sqlschema"
 	"avsync/pkg/watermark"
@@ -88,7 +89,9 @@ func Open(ctx context.Context, u *url.URL, opt store.Options) (store.Store, erro
 	}
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, org: opt.Org, path: path}
-	if err := s.migrate(ctx); err != nil {
+	// Two writers creating a new store at once can be answered "locked"
+	// without waiting while it turns to WAL.
+	if err := sqlitebusy.Retry(ctx, time.Duration(busy)*time.Millisecond, func() error { return s.migrate(ctx) }); err != nil {
 		db.Close()
 		return nil, store.Errorf("store %s: %w", path, err)
 	}

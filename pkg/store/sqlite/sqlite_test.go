@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"avsync/pkg/sqlitebusy/busytest"
 	"avsync/pkg/store"
 )
 
@@ -57,4 +58,18 @@ func TestPageSize(t *testing.T) {
 	if size, mode := pragmas(old); size != 4096 || mode != "wal" {
 		t.Fatalf("existing store: page size %d, journal mode %s; want 4096, wal", size, mode)
 	}
+}
+
+// TestNewStoreOpenedAtOnce: two av-writes (two machines' states) can make
+// the same new store at once; neither may fail "locked" while SQLite turns
+// it to WAL, and both must find the one store id.
+func TestNewStoreOpenedAtOnce(t *testing.T) {
+	busytest.OpenAtOnce(t, 60, 6, func(path string) (string, error) {
+		st, err := Open(context.Background(), &url.URL{Scheme: "sqlite", Path: path}, store.Options{})
+		if err != nil {
+			return "", err
+		}
+		defer st.Close()
+		return st.ID(), nil
+	})
 }
