@@ -16,8 +16,8 @@ import (
 // flushBytes bounds the rows a buffer holds before they are sent: the
 // ingest commits every 32 MB anyway, and memory stays small (a buffer in
 // flight is encoded once more, and one fills meanwhile). A full buffer
-// costs three round trips (see copyFlush): at 4 MB a remote server's
-// latency hides behind the filling of the next.
+// costs one round trip (see pipeline): at 4 MB a remote server's latency
+// hides behind the filling of the next.
 var flushBytes = 4 << 20
 
 // A batch holds its groups in a buffer and sends them in one pipeline when
@@ -45,6 +45,7 @@ type batch struct {
 	spilled      bool    // the open group is being sent as it comes
 	deletedAt    string  // the open group's session's
 	done         bool    // committed or rolled back
+	flushes      int     // buffers sent in the background, for tests
 }
 
 // flight is a buffer being sent in the background.
@@ -276,12 +277,8 @@ func (b *batch) flush(ctx context.Context) error {
 	}
 	f := &flight{buf: b.buf, done: make(chan flightResult, 1)}
 	b.buf, b.spare, b.inflight = b.spare, nil, f
+	b.flushes++
 	go func() {
-		if f.buf.copyable(len(f.buf.groups)) {
-			inGroups, err := b.copyFlush(ctx, f.buf)
-			f.done <- flightResult{inGroups, err}
-			return
-		}
 		var p pipeline
 		groups := b.pipeline(&p, f.buf, len(f.buf.groups), nil)
 		results, err := p.run(ctx, b.conn)

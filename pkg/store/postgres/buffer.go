@@ -29,7 +29,8 @@ type buffer struct {
 	tombs    tombCols
 	untombs  []string
 
-	stream copyStream // COPY's rows, kept for its memory
+	// COPY's rows, kept for their memory; a pipeline holds both at once.
+	msgStream, toolStream copyStream
 }
 
 // span is where a group's rows start in each column.

@@ -1,22 +1,19 @@
 package postgres
 
 import (
-	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
 	"slices"
-
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// The big row kinds of a full buffer go by COPY rather than by INSERT …
-// ON CONFLICT from unnest: the server then neither plans a statement
-// around megabytes of array constants nor turns the arrays back into rows,
-// and it inserts in bulk. COPY cannot upsert, so a buffer goes this way only
-// when none of its rows can meet a stored one (see copyable); the pipeline
-// before the COPYs has cleared them, under the same savepoint, and a row
-// met twice in the stream is refused as the upsert would refuse it.
+// Messages and tool calls go by COPY rather than by INSERT … ON CONFLICT
+// from unnest: the server then neither plans a statement around megabytes
+// of array constants nor turns the arrays back into rows, and it inserts in
+// bulk. COPY cannot upsert, so groups go this way only when none of their
+// rows can meet a stored one (see copyable): the statements before the
+// COPYs in the same pipeline have cleared them, under the same savepoint,
+// and a row met twice in the stream is refused as the upsert would refuse
+// it. The COPYs ride in the pipeline (see pipeline.copyIn): a flush is one
+// round trip.
 
 const messageCopy = `COPY messages (org_id, machine, session_id, role, content, thinking, "timestamp",
 	model, token_usage, ordinal, content_length, context_tokens, output_tokens, has_thinking, has_tool_use, is_system)
@@ -26,13 +23,13 @@ const toolCopy = `COPY tool_calls (org_id, machine, session_id, tool_use_id, too
 	input_json, skill_name, subagent_session_id, message_ordinal, call_index, result_content, result_content_length)
 	FROM STDIN (FORMAT binary)`
 
-// copyable says whether every message and tool call of u's first n groups
-// is at or after the ordinal its group's stored rows were cleared from in
-// this same buffer: then no stored row has its key.
-func (u *buffer) copyable(n int) bool {
+// copyable says whether every message and tool call of u's groups
+// [lo, hi) is at or after the ordinal its group's stored rows were cleared
+// from in this same buffer: then no stored row has its key.
+func (u *buffer) copyable(lo, hi int) bool {
 	end := u.offsets()
-	for i, g := range u.groups[:n] {
-		to := end
+	for i := lo; i < hi; i++ {
+		g, to := u.groups[i], end
 		if i+1 < len(u.groups) {
 			to = u.groups[i+1].at
 		}
@@ -143,45 +140,4 @@ func (c *copyStream) tools(t *toolCols, org, machine string, lo, hi int) {
 		}
 	}
 	c.end()
-}
-
-// copyFlush sends all of u's groups (u.copyable holds): one pipeline
-// with everything but messages and tool calls, then a COPY of each, the
-// last one releasing the savepoint; three round trips whatever the
-// groups. inGroups says whether an error is the groups' rows being
-// refused (then the savepoint can be rolled back).
-func (b *batch) copyFlush(ctx context.Context, u *buffer) (inGroups bool, err error) {
-	var p pipeline
-	p.add("SAVEPOINT flush")
-	queueExcept(&p, u, b.s.org, b.machine, 0, len(u.groups), true)
-	results, err := p.run(ctx, b.conn)
-	if err != nil {
-		return len(results) > 0, err
-	}
-	type copyOf struct {
-		sql    string
-		encode func(*copyStream)
-	}
-	var copies []copyOf
-	if n := len(u.msgs.sid); n > 0 {
-		copies = append(copies, copyOf{messageCopy, func(c *copyStream) { c.messages(&u.msgs, b.s.org, b.machine, 0, n) }})
-	}
-	if n := len(u.tools.sid); n > 0 {
-		copies = append(copies, copyOf{toolCopy, func(c *copyStream) { c.tools(&u.tools, b.s.org, b.machine, 0, n) }})
-	}
-	if len(copies) == 0 {
-		return true, exec(ctx, b.conn, "RELEASE SAVEPOINT flush")
-	}
-	for i, c := range copies {
-		c.encode(&u.stream)
-		sql := c.sql
-		if i == len(copies)-1 {
-			sql += "; RELEASE SAVEPOINT flush"
-		}
-		if _, err := b.conn.CopyFrom(ctx, bytes.NewReader(u.stream.b), sql); err != nil {
-			var pe *pgconn.PgError
-			return errors.As(err, &pe), err
-		}
-	}
-	return false, nil
 }

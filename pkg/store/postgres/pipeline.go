@@ -1,22 +1,33 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // A pipeline is statements sent together and answered together: one round
-// trip, whatever it holds. Parameters are encoded here, in binary with
-// their types named, so the server never has to describe a statement
-// first (pgx's statement cache would cost a round trip per new statement
-// in every short-lived process) and no value is escaped as text.
+// trip, whatever it holds, COPYs included. It speaks the wire protocol
+// itself (pgconn's batches cannot hold a COPY, and its COPY waits for its
+// own answer, so a flush with two COPYs cost three round trips): each
+// statement is Parse, Bind, Execute; a COPY's rows follow its Execute as
+// CopyData; one Sync ends it all. On an error the server skips everything
+// up to the Sync, rows of a later COPY included.
+//
+// Parameters are encoded here, in binary with their types named, so the
+// server never has to describe a statement first (a statement cache would
+// cost a round trip per new statement in every short-lived process) and no
+// value is escaped as text.
 type pipeline struct {
-	b pgconn.Batch
-	n int
+	buf  []byte      // messages not yet in segs
+	segs net.Buffers // what is sent, in order: COPY rows are not copied
+	n    int         // statements
 }
 
 // Type OIDs of the parameters used.
@@ -39,20 +50,97 @@ func (p *pipeline) add(sql string, args ...any) {
 	for i, a := range args {
 		vals[i], oids[i] = encode(a)
 	}
-	p.b.ExecParams(sql, vals, oids, binaryFormat, nil)
+	formats := binaryFormat
+	if len(args) == 0 {
+		formats = nil
+	}
+	p.buf = mustEncode(p.buf, &pgproto3.Parse{Query: sql, ParameterOIDs: oids})
+	p.buf = mustEncode(p.buf, &pgproto3.Bind{ParameterFormatCodes: formats, Parameters: vals})
+	p.buf = mustEncode(p.buf, &pgproto3.Execute{})
 	p.n++
 }
 
-// run sends the pipeline and reads every answer; the first error is the
-// statement's that failed (the server skips the rest).
+// copyChunk bounds a CopyData message: the server reads each whole.
+const copyChunk = 1 << 20
+
+// copyIn queues a COPY … FROM STDIN and its rows, which p sends as they
+// are: data must stay unchanged until run returns.
+func (p *pipeline) copyIn(sql string, data []byte) {
+	p.add(sql)
+	for len(data) > 0 {
+		n := min(len(data), copyChunk)
+		p.buf = append(p.buf, 'd')
+		p.buf = binary.BigEndian.AppendUint32(p.buf, uint32(4+n))
+		p.segs = append(p.segs, p.buf, data[:n])
+		p.buf, data = nil, data[n:]
+	}
+	p.buf = mustEncode(p.buf, &pgproto3.CopyDone{})
+}
+
+// mustEncode appends a message; only lengths past 1 GB fail, which no
+// buffer reaches.
+func mustEncode(b []byte, m pgproto3.FrontendMessage) []byte {
+	b, err := m.Encode(b)
+	if err != nil {
+		panic(fmt.Sprintf("postgres: encode %T: %v", m, err))
+	}
+	return b
+}
+
+// run sends the pipeline and reads every answer: a result per statement
+// up to the first that failed, whose error is returned (the server skips
+// the rest). The pipeline is written while the answers are read, so a
+// server answering early cannot stall against a full socket.
 func (p *pipeline) run(ctx context.Context, c *pgconn.PgConn) ([]*pgconn.Result, error) {
-	results, err := c.ExecBatch(ctx, &p.b).ReadAll()
-	for _, r := range results {
-		if r.Err != nil {
-			return results, r.Err
+	if p.n == 0 {
+		return nil, nil
+	}
+	p.buf = mustEncode(p.buf, &pgproto3.Sync{})
+	segs := append(p.segs, p.buf)
+	p.segs, p.buf = nil, nil
+	conn := c.Conn()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := segs.WriteTo(conn)
+		wrote <- err
+	}()
+	var results []*pgconn.Result
+	var failed error
+	cur := &pgconn.Result{}
+	for {
+		msg, err := c.ReceiveMessage(ctx)
+		if err != nil {
+			conn.Close() // ends the writer; the connection is lost anyway
+			<-wrote
+			return results, err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.DataRow:
+			row := make([][]byte, len(m.Values))
+			for i, v := range m.Values { // the message's memory is reused
+				if v != nil {
+					row[i] = bytes.Clone(v)
+				}
+			}
+			cur.Rows = append(cur.Rows, row)
+		case *pgproto3.CommandComplete:
+			cur.CommandTag = pgconn.NewCommandTag(string(m.CommandTag))
+			results, cur = append(results, cur), &pgconn.Result{}
+		case *pgproto3.EmptyQueryResponse:
+			results, cur = append(results, cur), &pgconn.Result{}
+		case *pgproto3.ErrorResponse:
+			cur.Err = pgconn.ErrorResponseToPgError(m)
+			if failed == nil {
+				failed = cur.Err
+			}
+			results, cur = append(results, cur), &pgconn.Result{}
+		case *pgproto3.ReadyForQuery:
+			if err := <-wrote; err != nil && failed == nil {
+				failed = err
+			}
+			return results, failed
 		}
 	}
-	return results, err
 }
 
 // exec runs statements in one round trip.

@@ -5,18 +5,14 @@ import "avsync/pkg/store/sqlschema"
 // queue adds the statements writing groups [lo, hi) of the buffer to p:
 // one per table, whatever the number of groups, in the order a group's own
 // writes would go (clear its replaced rows, then upsert), which is safe
-// because no session is in the buffer twice.
+// because no session is in the buffer twice. Messages and tool calls go by
+// COPY when none can meet a stored row (see copy.go).
 func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
-	queueExcept(p, u, org, machine, lo, hi, false)
-}
-
-// queueExcept is queue, leaving out messages and tool calls when copied
-// says they go by COPY (see copyFlush).
-func queueExcept(p *pipeline, u *buffer, org, machine string, lo, hi int, copied bool) {
 	from, to := u.groups[lo].at, u.offsets()
 	if hi < len(u.groups) {
 		to = u.groups[hi].at
 	}
+	copied := u.copyable(lo, hi)
 	if to.clears > from.clears {
 		ids, starts := u.clears.id[from.clears:to.clears], u.clears.from[from.clears:to.clears]
 		for _, t := range []struct{ table, ordinal string }{
@@ -40,9 +36,19 @@ func queueExcept(p *pipeline, u *buffer, org, machine string, lo, hi int, copied
 		}
 	}
 	add(sessionInsert+sqlschema.SessionUpdate, to.sessions-from.sessions, u.sessions.args(from.sessions, to.sessions))
-	if !copied {
+	switch {
+	case !copied:
 		add(messageInsert, to.msgs-from.msgs, u.msgs.args(from.msgs, to.msgs))
 		add(toolInsert, to.tools-from.tools, u.tools.args(from.tools, to.tools))
+	default:
+		if to.msgs > from.msgs {
+			u.msgStream.messages(&u.msgs, org, machine, from.msgs, to.msgs)
+			p.copyIn(messageCopy, u.msgStream.b)
+		}
+		if to.tools > from.tools {
+			u.toolStream.tools(&u.tools, org, machine, from.tools, to.tools)
+			p.copyIn(toolCopy, u.toolStream.b)
+		}
 	}
 	add(linkInsert, to.links-from.links, u.links.args(from.links, to.links))
 	add(markInsert, to.marks-from.marks, u.marks.args(from.marks, to.marks))

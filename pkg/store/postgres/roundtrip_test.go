@@ -57,6 +57,12 @@ func writeSessions(t *testing.T, st store.Store, first, n int, dup string) (stor
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writeInto(t, b, first, n, dup)
+}
+
+// writeInto is writeSessions into a batch begun already.
+func writeInto(t *testing.T, b store.Batch, first, n int, dup string) (store.GroupsLost, error) {
+	ctx := context.Background()
 	lost := store.GroupsLost{}
 	// took says whether the group goes on: a refused write undoes it (as
 	// the ingest does), a loss reported late is noted.
@@ -97,7 +103,7 @@ func writeSessions(t *testing.T, st store.Store, first, n int, dup string) (stor
 			took(id, b.EndGroup(ctx, watermark.Entry{Digest: "d", Seq: b.Seq(), ReadSeq: 1}))
 		}
 	}
-	err = b.Commit()
+	err := b.Commit()
 	var l store.GroupsLost
 	if !errors.As(err, &l) {
 		return lost, err
@@ -178,5 +184,39 @@ func TestRefusedGroupIsLostAlone(t *testing.T) {
 				t.Fatalf("%d watermarks, %d rows of the refused session and %d links stored, want 4, 0 and 4", sessions, messages, links)
 			}
 		})
+	}
+}
+
+// TestAFlushIsOneRoundTrip: a buffer sent when it fills, its messages and
+// tool calls by COPY, costs one round trip, as the commit does.
+func TestAFlushIsOneRoundTrip(t *testing.T) {
+	defer func(n int) { flushBytes = n }(flushBytes)
+	flushBytes = 20000 // a few sessions a buffer
+	open, proxy := testStore(t)
+	st := open()
+	ctx := context.Background()
+	before := proxy.Turns()
+	b, err := st.Begin(ctx, store.Writer{Machine: "m", Hostname: "h", ID: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost, err := writeInto(t, b, 0, 40, ""); err != nil || len(lost) > 0 {
+		t.Fatal(lost, err)
+	}
+	flushes := b.(*batch).flushes
+	if flushes < 5 {
+		t.Fatalf("only %d buffers filled: the test no longer sends any in the background", flushes)
+	}
+	// Begin, each flush, the commit.
+	if turns := proxy.Turns() - before; turns != int64(flushes)+2 {
+		t.Errorf("a batch with %d full buffers took %d round trips, want %d (one each, one to begin, one to commit)",
+			flushes, turns, flushes+2)
+	}
+	var n int
+	if err := st.(*Store).conn.QueryRow(ctx, "SELECT (SELECT COUNT(*) FROM messages) + (SELECT COUNT(*) FROM tool_calls)").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 40*25 {
+		t.Errorf("%d rows stored, want %d", n, 40*25)
 	}
 }
