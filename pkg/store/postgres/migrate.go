@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -32,49 +34,54 @@ func (s *Store) current(ctx context.Context) (ok bool) {
 	return err == nil && have == int64(len(migrations)) && s.id != ""
 }
 
+// migrate brings the schema to the current version in two round trips,
+// whatever the versions missing: a new team store is often far away.
 func (s *Store) migrate(ctx context.Context, schema string) error {
 	if s.current(ctx) {
 		return nil
 	}
-	tx, err := s.conn.Begin(ctx)
+	conn := s.conn.PgConn()
+	var p pipeline
+	p.add("BEGIN")
+	p.add("SELECT pg_advisory_xact_lock($1)", int64(migrationLock))
+	p.add("CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize())
+	p.add(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`)
+	p.add("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+	results, err := p.run(ctx, conn)
+	var have int64
+	if err == nil {
+		have, err = int64At(results[4], 0, 0)
+	}
+	if err == nil && have > int64(len(migrations)) {
+		err = fmt.Errorf("schema version %d is newer than this avsync knows (%d); upgrade avsync", have, len(migrations))
+	}
 	if err != nil {
+		exec(context.Background(), conn, "ROLLBACK")
 		return err
 	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLock); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
-		return err
-	}
-	var have int
-	if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-		return err
-	}
-	if have > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this avsync knows (%d); upgrade avsync", have, len(migrations))
-	}
-	for v := have + 1; v <= len(migrations); v++ {
-		if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", v); err != nil {
-			return err
-		}
+	// The missing migrations, each with its version, as one simple query:
+	// a migration holds several statements, which only that protocol takes.
+	var q strings.Builder
+	for v := have + 1; v <= int64(len(migrations)); v++ {
+		fmt.Fprintf(&q, "%s;\nINSERT INTO schema_migrations (version) VALUES (%d);\n", migrations[v-1], v)
 	}
 	if have == 0 {
 		id := make([]byte, 12)
 		rand.Read(id)
-		if _, err := tx.Exec(ctx, "INSERT INTO store_meta VALUES ('store_id', $1)", hex.EncodeToString(id)); err != nil {
-			return err
-		}
+		fmt.Fprintf(&q, "INSERT INTO store_meta VALUES ('store_id', '%s');\n", hex.EncodeToString(id))
 	}
-	if err := tx.QueryRow(ctx, "SELECT value FROM store_meta WHERE key = 'store_id'").Scan(&s.id); err != nil {
-		return fmt.Errorf("read store id: %w", err)
+	q.WriteString("SELECT value FROM store_meta WHERE key = 'store_id';\nCOMMIT")
+	all, err := conn.Exec(ctx, q.String()).ReadAll()
+	if err == nil && len(all) >= 2 {
+		s.id = textAt(all[len(all)-2], 0, 0)
 	}
-	return tx.Commit(ctx)
+	if err == nil && s.id == "" {
+		err = errors.New("no store id")
+	}
+	if err != nil {
+		exec(context.Background(), conn, "ROLLBACK")
+		return fmt.Errorf("migrate from version %d to %d: %w", have, len(migrations), err)
+	}
+	return nil
 }

@@ -121,6 +121,10 @@ func TestRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
 	for proxy.Conns() > 0 {
 		time.Sleep(time.Millisecond)
 	}
+	// Connect, schema check, the lock and version, the migrations, goodbye.
+	if created := proxy.Turns(); created > 5 {
+		t.Errorf("creating a store took %d round trips, want at most 5, whatever the migrations", created)
+	}
 	cycle := func(first, n int) int64 {
 		before := proxy.Turns()
 		st := open()
