@@ -224,3 +224,58 @@ func TestAFlushIsOneRoundTrip(t *testing.T) {
 		t.Errorf("%d rows stored, want %d", n, 40*25)
 	}
 }
+
+// TestMigratesAnOlderStore: a store left at an older version by an earlier
+// avsync gets the missing migrations, keeps its id and its rows.
+func TestMigratesAnOlderStore(t *testing.T) {
+	open, _ := testStore(t)
+	st := open()
+	conn := st.(*Store).conn
+	ctx := context.Background()
+	for _, q := range []string{"DROP TABLE " + strings.Join(tablesOf(t, st), ", "),
+		"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v, m := range migrations[:2] {
+		if _, err := conn.Exec(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", v+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO store_meta VALUES ('store_id', 'older')"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st = open()
+	var version int
+	if err := st.(*Store).conn.QueryRow(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if st.ID() != "older" || version != len(migrations) {
+		t.Fatalf("after migrating: id %q at version %d, want older at %d", st.ID(), version, len(migrations))
+	}
+	if lost, err := writeSessions(t, st, 0, 2, ""); err != nil || len(lost) > 0 {
+		t.Fatal(lost, err)
+	}
+}
+
+// tablesOf lists the tables of the store's schema.
+func tablesOf(t *testing.T, st store.Store) []string {
+	rows, err := st.(*Store).conn.Query(context.Background(),
+		"SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		rows.Scan(&name)
+		out = append(out, name)
+	}
+	return out
+}
