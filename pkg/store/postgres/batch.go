@@ -37,6 +37,7 @@ type batch struct {
 	s            *Store
 	conn         *pgconn.PgConn
 	machine      string
+	writer       store.Writer
 	seq, readSeq int64
 	buf, spare   *buffer // filling, and free for the next
 	inflight     *flight // a buffer being sent, if any
@@ -60,29 +61,69 @@ type flightResult struct {
 }
 
 // Begin implements store.Store: one round trip opens the transaction and
-// takes the machine's next commit sequence.
+// takes the machine's next commit sequence, or none when the last commit
+// did so already (see Commit).
 func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) {
-	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine), buf: s.bufs[0], spare: s.bufs[1]}
+	b := &batch{s: s, conn: s.conn.PgConn(), machine: clean(w.Machine), writer: w, buf: s.bufs[0], spare: s.bufs[1]}
 	s.bufs = [2]*buffer{}
 	if b.buf == nil || b.spare == nil {
 		b.buf, b.spare = &buffer{}, &buffer{}
 	}
+	if next := s.begun; next != nil && next.writer == w {
+		s.begun = nil
+		b.seq = next.seq
+		return b, nil
+	}
 	var p pipeline
-	p.add("BEGIN")
-	// The machine's row stays locked until the batch ends, so two writers
-	// of one machine take turns.
-	p.add(`INSERT INTO store_machines VALUES ($1, $2, 1, 0, $3, $4)
-		ON CONFLICT (org_id, machine) DO UPDATE SET seq = store_machines.seq + 1, hostname = excluded.hostname,
-		writer = excluded.writer RETURNING seq`, s.org, b.machine, clean(w.Hostname), w.ID)
+	s.endBegun(&p)
+	if b.conn.TxStatus() != 'I' { // a begin after a commit failed
+		p.add("ROLLBACK")
+	}
+	begin(&p, s.org, w)
 	results, err := p.run(ctx, b.conn)
 	if err == nil {
-		b.seq, err = int64At(results[1], 0, 0)
+		b.seq, err = int64At(results[len(results)-1], 0, 0)
 	}
 	if err != nil {
 		b.Rollback()
 		return nil, store.Errorf("store %s: begin: %w", s.url, reason(err))
 	}
 	return b, nil
+}
+
+// begun is a transaction a commit opened for the next batch.
+type begun struct {
+	writer store.Writer
+	seq    int64
+}
+
+// begin adds the statements that open a batch: the transaction, and the
+// machine's next commit sequence (its last result). The machine's row
+// stays locked until the batch ends, so two writers of one machine take
+// turns.
+func begin(p *pipeline, org string, w store.Writer) {
+	p.add("BEGIN")
+	p.add(`INSERT INTO store_machines VALUES ($1, $2, 1, 0, $3, $4)
+		ON CONFLICT (org_id, machine) DO UPDATE SET seq = store_machines.seq + 1, hostname = excluded.hostname,
+		writer = excluded.writer RETURNING seq`, org, clean(w.Machine), clean(w.Hostname), w.ID)
+}
+
+// endBegun adds a rollback of the transaction a commit opened for a next
+// batch, if any, to p: anything but a batch must not run inside it.
+func (s *Store) endBegun(p *pipeline) {
+	if s.begun != nil {
+		s.begun = nil
+		p.add("ROLLBACK")
+	}
+}
+
+// idle rolls back the transaction a commit opened for a next batch, if
+// any, before a statement of another kind.
+func (s *Store) idle(ctx context.Context) error {
+	var p pipeline
+	s.endBegun(&p)
+	_, err := p.run(ctx, s.conn.PgConn())
+	return err
 }
 
 func (b *batch) fail(what string, err error) error {
@@ -411,16 +452,24 @@ func mergeLost(a, b error) error {
 	return out
 }
 
+// Commit commits in the round trip that sends the last groups, and opens
+// the next batch's transaction in the same one (a batch follows in every
+// run that has more to send: on a distant server that round trip is worth
+// saving). A run that ends leaves it to the connection's close; anything
+// else rolls it back first (see idle).
 func (b *batch) Commit() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if b.open {
 		b.AbortGroup(ctx)
 	}
+	var next pipeline
+	begin(&next, b.s.org, b.writer)
 	err := b.sync(ctx, func(p *pipeline) {
 		p.add("UPDATE store_machines SET read_seq = GREATEST(read_seq, $3) WHERE org_id = $1 AND machine = $2",
 			b.s.org, b.machine, b.readSeq)
 		p.add("COMMIT")
+		p.after = &next
 	})
 	var unavailable *store.Error
 	switch {
@@ -431,6 +480,11 @@ func (b *batch) Commit() error {
 	}
 	b.done = true
 	b.keepBuffers()
+	if next.failed == nil && len(next.answers) == 2 {
+		if seq, err := int64At(next.answers[1], 0, 0); err == nil {
+			b.s.begun = &begun{writer: b.writer, seq: seq}
+		}
+	}
 	return err
 }
 

@@ -14,6 +14,9 @@ import (
 
 // GoneStale implements store.Store.
 func (s *Store) GoneStale(ctx context.Context, machine, ruleset, after string, n int) ([]watermark.IDEntry, error) {
+	if err := s.idle(ctx); err != nil {
+		return nil, store.Errorf("list gone sessions in %s: %w", s.url, reason(err))
+	}
 	rows, err := s.conn.Query(ctx, sqlschema.Rebind(sqlschema.GoneStale), s.org, machine, ruleset, after, n)
 	if err != nil {
 		return nil, store.Errorf("list gone sessions in %s: %w", s.url, reason(err))
@@ -36,6 +39,9 @@ func (s *Store) GoneStale(ctx context.Context, machine, ruleset, after string, n
 // ExportSession implements store.Store: the header and the rows are read
 // in one REPEATABLE READ transaction, so they agree.
 func (s *Store) ExportSession(ctx context.Context, machine, id string, fn func(any) error) (bool, error) {
+	if err := s.idle(ctx); err != nil {
+		return false, store.Errorf("export session %s from %s: %w", id, s.url, reason(err))
+	}
 	tx, err := s.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return false, store.Errorf("export session %s from %s: %w", id, s.url, reason(err))

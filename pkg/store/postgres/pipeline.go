@@ -28,6 +28,10 @@ type pipeline struct {
 	buf  []byte      // messages not yet in segs
 	segs net.Buffers // what is sent, in order: COPY rows are not copied
 	n    int         // statements
+
+	after   *pipeline        // sent with this one, answered on its own
+	answers []*pgconn.Result // as an after: its results
+	failed  error            // as an after: its first statement error
 }
 
 // Type OIDs of the parameters used.
@@ -90,29 +94,54 @@ func mustEncode(b []byte, m pgproto3.FrontendMessage) []byte {
 // run sends the pipeline and reads every answer: a result per statement
 // up to the first that failed, whose error is returned (the server skips
 // the rest). The pipeline is written while the answers are read, so a
-// server answering early cannot stall against a full socket.
+// server answering early cannot stall against a full socket. A pipeline
+// in after goes in the same write, after p's Sync, so p's failure does
+// not skip it: its outcome is left in its answers and failed.
 func (p *pipeline) run(ctx context.Context, c *pgconn.PgConn) ([]*pgconn.Result, error) {
 	if p.n == 0 {
 		return nil, nil
 	}
-	p.buf = mustEncode(p.buf, &pgproto3.Sync{})
-	segs := append(p.segs, p.buf)
-	p.segs, p.buf = nil, nil
+	segs := p.take()
+	if p.after != nil && p.after.n > 0 {
+		segs = append(segs, p.after.take()...)
+	}
 	conn := c.Conn()
 	wrote := make(chan error, 1)
 	go func() {
 		_, err := segs.WriteTo(conn)
 		wrote <- err
 	}()
-	var results []*pgconn.Result
-	var failed error
+	results, failed, err := readAnswers(ctx, c)
+	if err == nil && p.after != nil {
+		p.after.answers, p.after.failed, err = readAnswers(ctx, c)
+	}
+	if err != nil {
+		conn.Close() // ends the writer; the connection is lost anyway
+		<-wrote
+		return results, err
+	}
+	if err := <-wrote; err != nil && failed == nil {
+		failed = err
+	}
+	return results, failed
+}
+
+// take ends the pipeline with a Sync and hands over what it holds.
+func (p *pipeline) take() net.Buffers {
+	p.buf = mustEncode(p.buf, &pgproto3.Sync{})
+	segs := append(p.segs, p.buf)
+	p.segs, p.buf = nil, nil
+	return segs
+}
+
+// readAnswers reads one pipeline's answers, up to its ReadyForQuery: a
+// result per statement, the first statement error, and an error reading.
+func readAnswers(ctx context.Context, c *pgconn.PgConn) (results []*pgconn.Result, failed, err error) {
 	cur := &pgconn.Result{}
 	for {
 		msg, err := c.ReceiveMessage(ctx)
 		if err != nil {
-			conn.Close() // ends the writer; the connection is lost anyway
-			<-wrote
-			return results, err
+			return results, failed, err
 		}
 		switch m := msg.(type) {
 		case *pgproto3.DataRow:
@@ -135,10 +164,7 @@ func (p *pipeline) run(ctx context.Context, c *pgconn.PgConn) ([]*pgconn.Result,
 			}
 			results, cur = append(results, cur), &pgconn.Result{}
 		case *pgproto3.ReadyForQuery:
-			if err := <-wrote; err != nil && failed == nil {
-				failed = err
-			}
-			return results, failed
+			return results, failed, nil
 		}
 	}
 }

@@ -38,6 +38,8 @@ type Store struct {
 	// A batch's two buffers, kept for the next batch: their columns and
 	// COPY streams are grown once per run rather than once per batch.
 	bufs [2]*buffer
+	// The transaction the last commit opened for the next batch, if any.
+	begun *begun
 }
 
 // Open connects to the database a postgres:// URL names.
@@ -108,12 +110,14 @@ func (s *Store) Close() error { return s.conn.Close(context.Background()) }
 func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo, error) {
 	var m store.MachineInfo
 	var p pipeline
+	s.endBegun(&p)
 	p.add("SELECT seq, read_seq, writer FROM store_machines WHERE org_id = $1 AND machine = $2", s.org, machine)
 	results, err := p.run(ctx, s.conn.PgConn())
 	if err == nil {
-		m.Writer = textAt(results[0], 0, 2)
-		if m.Seq, err = int64At(results[0], 0, 0); err == nil {
-			m.ReadSeq, err = int64At(results[0], 0, 1)
+		r := results[len(results)-1]
+		m.Writer = textAt(r, 0, 2)
+		if m.Seq, err = int64At(r, 0, 0); err == nil {
+			m.ReadSeq, err = int64At(r, 0, 1)
 		}
 	}
 	if err != nil {
@@ -124,6 +128,9 @@ func (s *Store) Machine(ctx context.Context, machine string) (store.MachineInfo,
 
 // Watermarks implements store.Store.
 func (s *Store) Watermarks(ctx context.Context, machine string, after int64, fn func(string, watermark.Entry) error) error {
+	if err := s.idle(ctx); err != nil {
+		return store.Errorf("read watermarks from %s: %w", s.url, reason(err))
+	}
 	rows, err := s.conn.Query(ctx, sqlschema.Rebind(sqlschema.WatermarksSince), s.org, machine, after)
 	if err != nil {
 		return store.Errorf("read watermarks from %s: %w", s.url, reason(err))

@@ -279,3 +279,47 @@ func tablesOf(t *testing.T, st store.Store) []string {
 	}
 	return out
 }
+
+// TestNextBatchBegunByTheCommit: a commit opens the next batch's
+// transaction in its own round trip, so a batch after a commit begins with
+// none; anything else first rolls that transaction back, and what it took
+// (a commit sequence) is never seen.
+func TestNextBatchBegunByTheCommit(t *testing.T) {
+	open, proxy := testStore(t)
+	st := open()
+	ctx := context.Background()
+	w := store.Writer{Machine: "m", Hostname: "h", ID: "w"}
+	first, err := st.Begin(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost, err := writeInto(t, first, 0, 3, ""); err != nil || len(lost) > 0 {
+		t.Fatal(lost, err)
+	}
+	before := proxy.Turns()
+	second, err := st.Begin(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if turns := proxy.Turns() - before; turns != 0 || second.Seq() != first.Seq()+1 {
+		t.Fatalf("the batch after a commit took %d round trips to begin and got seq %d after %d; want none and the next",
+			turns, second.Seq(), first.Seq())
+	}
+	if lost, err := writeInto(t, second, 3, 3, ""); err != nil || len(lost) > 0 {
+		t.Fatal(lost, err)
+	}
+	// The commit opened a third; Machine must not see its sequence.
+	m, err := st.Machine(ctx, "m")
+	if err != nil || m.Seq != second.Seq() {
+		t.Fatalf("Machine after two batches: seq %d (%v), want %d", m.Seq, err, second.Seq())
+	}
+	var n int
+	if err := st.(*Store).conn.QueryRow(ctx, "SELECT COUNT(*) FROM sync_watermarks").Scan(&n); err != nil || n != 6 {
+		t.Fatalf("%d watermarks stored (%v), want 6", n, err)
+	}
+	third, err := st.Begin(ctx, w)
+	if err != nil || third.Seq() != second.Seq()+1 {
+		t.Fatalf("a batch after Machine: seq %d (%v), want %d", third.Seq(), err, second.Seq()+1)
+	}
+	third.Rollback()
+}
