@@ -683,7 +683,17 @@ func postgresServer(dir string) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("start a PostgreSQL cluster (scripts/pg-cluster): %w", err)
 	}
-	return strings.TrimSpace(string(out)), func() { exec.Command("scripts/pg-cluster", "stop", abs).Run() }, nil
+	url = strings.TrimSpace(string(out))
+	// Each run's schema is kept until the next bench starts (to look at),
+	// then dropped: they would fill the disk.
+	drop := `DO $$DECLARE r record; BEGIN
+		FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\_%' OR nspname LIKE 'baseline\_%' LOOP
+			EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
+		END LOOP; END$$`
+	if out, err := exec.Command("psql", url, "-qAtc", drop).CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("drop the last bench's schemas: %v: %s", err, out)
+	}
+	return url, func() { exec.Command("scripts/pg-cluster", "stop", abs).Run() }, nil
 }
 
 // clickhouseServer is AVSYNC_CH_URL, or a throwaway server in the bench
@@ -697,7 +707,31 @@ func clickhouseServer(dir string) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("start a ClickHouse server (scripts/ch-server; apt-get install clickhouse-server): %w", err)
 	}
-	return strings.TrimSpace(string(out)), func() { exec.Command("scripts/ch-server", "stop", abs).Run() }, nil
+	url = strings.TrimSpace(string(out))
+	if err := dropBenchDatabases(url); err != nil {
+		return "", nil, err
+	}
+	return url, func() { exec.Command("scripts/ch-server", "stop", abs).Run() }, nil
+}
+
+// dropBenchDatabases drops the databases an earlier bench left in its
+// ClickHouse server (kept until then, to look at).
+func dropBenchDatabases(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command("curl", "-fsS", "http://"+u.Host+"/", "--data-binary",
+		`SELECT name FROM system.databases WHERE name LIKE 'bench\\_%' OR name LIKE 'baseline\\_%'`).Output()
+	if err != nil {
+		return fmt.Errorf("list the last bench's databases: %w", err)
+	}
+	for _, db := range strings.Fields(string(out)) {
+		if err := exec.Command("curl", "-fsS", "http://"+u.Host+"/", "--data-binary", "DROP DATABASE "+db).Run(); err != nil {
+			return fmt.Errorf("drop database %s: %w", db, err)
+		}
+	}
+	return nil
 }
 
 // clickhouseCSVBaseline loads the same rows into ClickHouse the plain way:

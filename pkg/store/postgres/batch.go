@@ -76,9 +76,6 @@ func (s *Store) Begin(ctx context.Context, w store.Writer) (store.Batch, error) 
 	}
 	var p pipeline
 	s.endBegun(&p)
-	if b.conn.TxStatus() != 'I' { // a begin after a commit failed
-		p.add("ROLLBACK")
-	}
 	begin(&p, s.org, w)
 	results, err := p.run(ctx, b.conn)
 	if err == nil {
@@ -103,15 +100,30 @@ type begun struct {
 // turns.
 func begin(p *pipeline, org string, w store.Writer) {
 	p.add("BEGIN")
-	p.add(`INSERT INTO store_machines VALUES ($1, $2, 1, 0, $3, $4)
-		ON CONFLICT (org_id, machine) DO UPDATE SET seq = store_machines.seq + 1, hostname = excluded.hostname,
-		writer = excluded.writer RETURNING seq`, org, clean(w.Machine), clean(w.Hostname), w.ID)
+	p.add(takeSeq, org, clean(w.Machine), clean(w.Hostname), w.ID)
 }
 
-// endBegun adds a rollback of the transaction a commit opened for a next
-// batch, if any, to p: anything but a batch must not run inside it.
+const takeSeq = `INSERT INTO store_machines VALUES ($1, $2, 1, 0, $3, $4)
+	ON CONFLICT (org_id, machine) DO UPDATE SET seq = store_machines.seq + 1, hostname = excluded.hostname,
+	writer = excluded.writer RETURNING seq`
+
+// beginAhead adds what opens the next batch to a commit's pipeline: begin,
+// but giving up at once, rather than wait, if another writer of the
+// machine holds its row (then the next Begin waits its turn): a commit
+// must not wait for another writer's batch. The seq is the third result.
+func beginAhead(p *pipeline, org string, w store.Writer) {
+	p.add("BEGIN")
+	p.add("SET LOCAL lock_timeout = 1")
+	p.add(takeSeq, org, clean(w.Machine), clean(w.Hostname), w.ID)
+	p.add("SET LOCAL lock_timeout = DEFAULT")
+}
+
+// endBegun adds a rollback to p when a transaction is open outside a
+// batch: the one a commit opened for the next batch, or one a commit left
+// when it failed, or its opening of the next did. Anything but a batch
+// must not run inside it.
 func (s *Store) endBegun(p *pipeline) {
-	if s.begun != nil {
+	if s.begun != nil || s.conn.PgConn().TxStatus() != 'I' {
 		s.begun = nil
 		p.add("ROLLBACK")
 	}
@@ -463,13 +475,14 @@ func (b *batch) Commit() error {
 	if b.open {
 		b.AbortGroup(ctx)
 	}
-	var next pipeline
-	begin(&next, b.s.org, b.writer)
+	var next *pipeline
 	err := b.sync(ctx, func(p *pipeline) {
 		p.add("UPDATE store_machines SET read_seq = GREATEST(read_seq, $3) WHERE org_id = $1 AND machine = $2",
 			b.s.org, b.machine, b.readSeq)
 		p.add("COMMIT")
-		p.after = &next
+		next = &pipeline{}
+		beginAhead(next, b.s.org, b.writer)
+		p.after = next
 	})
 	var unavailable *store.Error
 	switch {
@@ -480,8 +493,8 @@ func (b *batch) Commit() error {
 	}
 	b.done = true
 	b.keepBuffers()
-	if next.failed == nil && len(next.answers) == 2 {
-		if seq, err := int64At(next.answers[1], 0, 0); err == nil {
+	if next != nil && next.failed == nil && len(next.answers) == 4 {
+		if seq, err := int64At(next.answers[2], 0, 0); err == nil {
 			b.s.begun = &begun{writer: b.writer, seq: seq}
 		}
 	}

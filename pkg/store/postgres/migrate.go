@@ -64,7 +64,8 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 	// a migration holds several statements, which only that protocol takes.
 	var q strings.Builder
 	for v := have + 1; v <= int64(len(migrations)); v++ {
-		fmt.Fprintf(&q, "%s;\nINSERT INTO schema_migrations (version) VALUES (%d);\n", migrations[v-1], v)
+		// The newline first: a migration may end in a -- comment.
+		fmt.Fprintf(&q, "%s\n;\nINSERT INTO schema_migrations (version) VALUES (%d);\n", migrations[v-1], v)
 	}
 	if have == 0 {
 		id := make([]byte, 12)

@@ -101,9 +101,13 @@ func (p *pipeline) run(ctx context.Context, c *pgconn.PgConn) ([]*pgconn.Result,
 	if p.n == 0 {
 		return nil, nil
 	}
+	after := p.after
+	if after != nil && after.n == 0 {
+		after = nil
+	}
 	segs := p.take()
-	if p.after != nil && p.after.n > 0 {
-		segs = append(segs, p.after.take()...)
+	if after != nil {
+		segs = append(segs, after.take()...)
 	}
 	conn := c.Conn()
 	wrote := make(chan error, 1)
@@ -112,11 +116,15 @@ func (p *pipeline) run(ctx context.Context, c *pgconn.PgConn) ([]*pgconn.Result,
 		wrote <- err
 	}()
 	results, failed, err := readAnswers(ctx, c)
-	if err == nil && p.after != nil {
-		p.after.answers, p.after.failed, err = readAnswers(ctx, c)
+	if err == nil && after != nil {
+		// p's outcome is whole: a failure to read after's is after's.
+		if after.answers, after.failed, err = readAnswers(ctx, c); err != nil {
+			after.failed, err = err, nil
+			lose(c)
+		}
 	}
 	if err != nil {
-		conn.Close() // ends the writer; the connection is lost anyway
+		lose(c)
 		<-wrote
 		return results, err
 	}
@@ -126,11 +134,20 @@ func (p *pipeline) run(ctx context.Context, c *pgconn.PgConn) ([]*pgconn.Result,
 	return results, failed
 }
 
-// take ends the pipeline with a Sync and hands over what it holds.
+// lose closes a connection whose answers could not be read (they would
+// come out of turn), so pgconn knows it closed: a read that timed out
+// leaves it open otherwise. Closing the socket first ends the writer.
+func lose(c *pgconn.PgConn) {
+	c.Conn().Close()
+	c.Close(context.Background())
+}
+
+// take ends the pipeline with a Sync and hands over what it holds; p is
+// empty after.
 func (p *pipeline) take() net.Buffers {
 	p.buf = mustEncode(p.buf, &pgproto3.Sync{})
 	segs := append(p.segs, p.buf)
-	p.segs, p.buf = nil, nil
+	p.segs, p.buf, p.n = nil, nil, 0
 	return segs
 }
 

@@ -323,3 +323,46 @@ func TestNextBatchBegunByTheCommit(t *testing.T) {
 	}
 	third.Rollback()
 }
+
+// TestOpeningAheadNeverWaits: what a commit sends to open the next batch
+// gives up at once when another writer of the machine holds its row (a
+// commit must not wait for another writer's batch), and the transaction
+// it leaves aborted is rolled back before anything else runs.
+func TestOpeningAheadNeverWaits(t *testing.T) {
+	open, _ := testStore(t)
+	st, other := open(), open()
+	ctx := context.Background()
+	w := store.Writer{Machine: "m", Hostname: "h", ID: "w"}
+	if lost, err := writeSessions(t, st, 0, 1, ""); err != nil || len(lost) > 0 {
+		t.Fatal(lost, err)
+	}
+	m, err := st.Machine(ctx, "m") // rolls back the batch opened ahead
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := other.(*Store).conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, "SELECT 1 FROM store_machines WHERE machine = 'm' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	var p pipeline
+	beginAhead(&p, "org", w)
+	waited, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err = p.run(waited, st.(*Store).conn.PgConn())
+	if waited.Err() != nil || err == nil || !strings.Contains(err.Error(), "lock") {
+		t.Fatalf("opening ahead with the row held: %v (context: %v); want a lock timeout at once", err, waited.Err())
+	}
+	if got, err := st.Machine(ctx, "m"); err != nil || got.Seq != m.Seq {
+		t.Fatalf("Machine after a failed opening: seq %d (%v), want %d", got.Seq, err, m.Seq)
+	}
+	holder.Rollback(ctx)
+	b, err := st.Begin(ctx, w)
+	if err != nil || b.Seq() != m.Seq+1 {
+		t.Fatalf("Begin after: seq %d (%v), want %d", b.Seq(), err, m.Seq+1)
+	}
+	b.Rollback()
+}
