@@ -644,7 +644,7 @@ func postgresBench(t *table, dir, bin, src string, runs int) error {
 			return []string{"AV_STORE=" + url, fmt.Sprintf("AV_PG_SCHEMA=bench_%d", time.Now().UnixNano())}
 		},
 		baseline: func() (time.Duration, error) { return psqlCopyBaseline(src, url) },
-		minMBps:  15, maxIdle: 100 * time.Millisecond,
+		minMBps:  15, maxIdle: 100 * time.Millisecond, maxRatio: 3,
 	})
 }
 
