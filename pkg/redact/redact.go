@@ -50,7 +50,7 @@ func Location(loc string) string {
 		return ""
 	}
 	if m := schemeRe().FindStringSubmatch(loc); m != nil {
-		if u, err := url.Parse(loc); err == nil && u.Opaque == "" {
+		if u, err := url.Parse(loc); err == nil && u.Opaque == "" && !SplitPassword(u) {
 			return redactURL(u)
 		}
 		// Unparseable: the password may hold '@', '/', '#' or '%', so
@@ -74,6 +74,17 @@ func Location(loc string) string {
 		return loc
 	}
 	return "(unparseable store location)"
+}
+
+// SplitPassword says whether a URL that parsed holds a password with an
+// unencoded '@' then '/' (postgres://u:p@ss/word@host/db): the URL's host is
+// then part of the password, and its path holds the rest and the real host.
+func SplitPassword(u *url.URL) bool {
+	if u.User == nil {
+		return false
+	}
+	_, has := u.User.Password()
+	return has && strings.Contains(u.Path, "@")
 }
 
 func redactURL(u *url.URL) string {

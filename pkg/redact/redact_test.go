@@ -16,6 +16,10 @@ func TestRedact(t *testing.T) {
 		{"postgres://u:Zq7x K9@db.example/avsync", "postgres://db.example/(unparseable)"},
 		{"postgres://u:Zq7x#K9@db.example/avsync", "postgres://u@Zq7x#K9@db.example/avsync"}, // replaced below
 		{"postgres://u:Zq7x@K9@db.example/avsync", "postgres://u:xxxxx@db.example/avsync"},
+		// An unencoded '@' then '/': Go parses "K9" as the host and the
+		// rest as the path.
+		{"postgres://u:Zq7x@K9/Zq7x2@db.example:5432/avsync", "postgres://db.example:5432/(unparseable)"},
+		{"clickhouse://u:Zq7x@K9/Zq7x@db.example/avsync?secure=1", "clickhouse://(unparseable)"},
 		{"pg://u:Zq7xK9@db.example/avsync", "pg://u:xxxxx@db.example/avsync"},
 		{"host=db.example user=u password=Zq7xK9 dbname=avsync", "host=db.example user=u password=xxxxx dbname=avsync"},
 		{"host=db.example password='Zq7x K9' dbname=avsync", "host=db.example password=xxxxx dbname=avsync"},

@@ -210,6 +210,9 @@ func Open(ctx context.Context, rawURL string, opt Options) (Store, error) {
 		return nil, fmt.Errorf("%w %q: libpq connection strings (host=… dbname=…) are not supported: use postgres://user@host:5432/db?sslmode=… (the password in --password-file, PGPASSWORD or ~/.pgpass)", ErrUsage, shown)
 	case err != nil || u.Scheme == "":
 		return nil, fmt.Errorf("%w %q: want scheme://…, e.g. sqlite:///path/store.db", ErrUsage, shown)
+	case redact.SplitPassword(u):
+		// Connecting would send part of the password to DNS as a host.
+		return nil, fmt.Errorf("%w %q: cannot parse it (a password with @ and / must be percent-encoded, %%40 and %%2F, or given with --password-file)", ErrUsage, shown)
 	}
 	open, ok := openers[strings.ToLower(u.Scheme)]
 	if !ok {
