@@ -304,3 +304,46 @@ func TestServerKilledMidBatch(t *testing.T) {
 	e.sync()
 	e.requireStoreEqualsSource()
 }
+
+// TestLostStateSaysRebuilt: the state file is lost (a new laptop restored
+// without it, a cleaned cache) while the store holds this machine's
+// sessions, and a session changed meanwhile. The new state numbers its
+// reads from the start, below the store's, so this run can skip the change
+// as already stored; then it must say the state was rebuilt, which makes
+// scripts/av-sync run again, and that run stores the change.
+func TestLostStateSaysRebuilt(t *testing.T) {
+	e := newEnv(t, "small-august.db")
+	e.sync()
+	grow := func(text string) {
+		t.Helper()
+		if e.editSource(`INSERT INTO messages (session_id, ordinal, role, content, content_length)
+			SELECT session_id, MAX(ordinal) + 1, 'user', ?, 9 FROM messages
+			WHERE session_id = (SELECT MIN(id) FROM sessions) GROUP BY session_id`, text) != 1 {
+			t.Fatal("no message appended")
+		}
+		e.editSource(`UPDATE sessions SET file_hash = file_hash || 'x', message_count = message_count + 1
+			WHERE id = (SELECT MIN(id) FROM sessions)`)
+	}
+	for _, text := range []string{"one more", "and more", "and again"} {
+		grow(text)
+		e.syncExpect(1, "a grown session")
+	}
+	grow("after the state was lost")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(e.state + suffix)
+	}
+	// av-read reads before av-write binds the new state to the store (in
+	// a pipe either may come first).
+	if r := e.sh("av-read > stream.ndjson"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r := e.sh("av-mask < stream.ndjson | av-write")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !parseWriteOutput(t, r.stdout).summary.StateRebuilt {
+		e.requireStoreEqualsSource() // then this run must have stored it all
+	}
+	e.sync()
+	e.requireStoreEqualsSource()
+}

@@ -38,9 +38,17 @@ func (w *Writer) bind(ctx context.Context) (rebuilt bool, err error) {
 	after := m.StoreSeq
 	switch {
 	case rebind:
-		if m.StoreID != "" {
+		switch {
+		case m.StoreID != "":
 			w.opt.Log("state %s described store %s (org %q, machine %q), not this one (%s, org %q, machine %q): rebuilding it from the store; sessions the store lacks will be re-sent",
 				w.state.Path, orNone(m.StoreID), m.Org, m.Machine, w.st.ID(), org, w.opt.Machine)
+			rebuilt = true
+		case info.Seq > 0:
+			// A new state (the old one lost) numbered this stream's reads
+			// below the store's, so changes in it may be skipped as
+			// already stored: the next run, numbered above, sends them.
+			w.opt.Log("state %s is new, and the store already holds machine %q: building it from the store; the next run sends what changed since the store's last commit",
+				w.state.Path, w.opt.Machine)
 			rebuilt = true
 		}
 		after = 0
