@@ -116,7 +116,7 @@ func skipStr(b []byte, i int) int {
 			return i + 1
 		}
 	}
-	return i
+	return len(b) // cut off, maybe after a backslash (which stepped past it)
 }
 
 func skipVal(b []byte, i int) int {
