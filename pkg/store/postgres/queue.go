@@ -36,11 +36,10 @@ func queue(p *pipeline, u *buffer, org, machine string, lo, hi int) {
 		}
 	}
 	add(sessionInsert+sqlschema.SessionUpdate, to.sessions-from.sessions, u.sessions.args(from.sessions, to.sessions))
-	switch {
-	case !copied:
+	if !copied {
 		add(messageInsert, to.msgs-from.msgs, u.msgs.args(from.msgs, to.msgs))
 		add(toolInsert, to.tools-from.tools, u.tools.args(from.tools, to.tools))
-	default:
+	} else {
 		if to.msgs > from.msgs {
 			u.msgStream.messages(&u.msgs, org, machine, from.msgs, to.msgs)
 			p.copyIn(messageCopy, u.msgStream.b)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"avsync/pkg/netdelay"
 	"avsync/pkg/record"
 	"avsync/pkg/store"
@@ -269,17 +271,11 @@ func TestMigratesAnOlderStore(t *testing.T) {
 
 // tablesOf lists the tables of the store's schema.
 func tablesOf(t *testing.T, st store.Store) []string {
-	rows, err := st.(*Store).conn.Query(context.Background(),
+	rows, _ := st.(*Store).conn.Query(context.Background(),
 		"SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		rows.Scan(&name)
-		out = append(out, name)
 	}
 	return out
 }
